@@ -1,0 +1,137 @@
+package emsim
+
+import (
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Recorded is one request the server received, whatever happened to it.
+type Recorded struct {
+	Method, Path, RawQuery, Accept, ContentType string
+	Body                                        []byte
+	// Status is the answer's status code; 0 when the connection was dropped or the client went
+	// away before an answer.
+	Status int
+	At     time.Time // Config.Now at arrival
+}
+
+func (s *Server) record(r *http.Request, body []byte) int {
+	rec := Recorded{
+		Method: r.Method, Path: r.URL.Path, RawQuery: r.URL.RawQuery,
+		Accept: r.Header.Get("Accept"), ContentType: r.Header.Get("Content-Type"),
+		Body: body, At: s.cfg.Now(),
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.requests = append(s.requests, rec)
+	return len(s.requests) - 1
+}
+
+func (s *Server) setStatus(idx, status int) {
+	s.mu.Lock()
+	if idx < len(s.requests) {
+		s.requests[idx].Status = status
+	}
+	s.mu.Unlock()
+}
+
+// Requests returns every request received so far, in arrival order.
+func (s *Server) Requests() []Recorded {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.requests)
+}
+
+// Count returns how many requests had the method (any method when "") and a path-plus-query
+// ("/api/...?..." ) containing pathSubstring, e.g. Count("POST", "action=failover"). Every
+// received request counts, including dropped and 503-answered ones: the point is what reached
+// the server.
+func (s *Server) Count(method, pathSubstring string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, r := range s.requests {
+		u := r.Path
+		if r.RawQuery != "" {
+			u += "?" + r.RawQuery
+		}
+		if (method == "" || r.Method == method) && strings.Contains(u, pathSubstring) {
+			n++
+		}
+	}
+	return n
+}
+
+// Logons returns the number of successful logons (201 answers from /sessionMngr).
+func (s *Server) Logons() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.logons
+}
+
+// SetLatency makes every request wait d (wall-clock) before it is served; a request whose client
+// goes away meanwhile is abandoned at once, so a cancelled client never holds the server.
+func (s *Server) SetLatency(d time.Duration) {
+	s.mu.Lock()
+	s.latency = d
+	s.mu.Unlock()
+}
+
+// Fail503 makes the next n requests answer 503 with an <Error> (EM overloaded or in maintenance).
+func (s *Server) Fail503(n int) {
+	s.mu.Lock()
+	s.fail503 = n
+	s.mu.Unlock()
+}
+
+// DropConnections makes the next n requests lose their connection with no answer at all.
+func (s *Server) DropConnections(n int) {
+	s.mu.Lock()
+	s.drop = n
+	s.mu.Unlock()
+}
+
+// ExpireSessions invalidates every current token: the next call with any of them gets 401.
+// Tasks stay stored under their (now dead) logon sessions.
+func (s *Server) ExpireSessions() {
+	s.mu.Lock()
+	s.sessions = map[string]*logonSession{}
+	s.sessionsByID = map[string]*logonSession{}
+	s.mu.Unlock()
+}
+
+// applyFaults runs the injected faults for one request and reports whether to serve it. Counters
+// are taken at arrival, so with concurrent requests exactly n of them are affected.
+func (s *Server) applyFaults(w *statusWriter, r *http.Request) bool {
+	s.mu.Lock()
+	latency := s.latency
+	drop := s.drop > 0
+	if drop {
+		s.drop--
+	}
+	unavailable := !drop && s.fail503 > 0
+	if unavailable {
+		s.fail503--
+	}
+	s.mu.Unlock()
+
+	if latency > 0 && !wait(r.Context(), latency) {
+		return false
+	}
+	if drop {
+		conn, _, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			// HTTP/2 or a recorder: abort the stream instead; net/http recovers this panic.
+			panic(http.ErrAbortHandler)
+		}
+		_ = conn.Close()
+		return false
+	}
+	if unavailable {
+		writeError(w, http.StatusServiceUnavailable, "The service is temporarily unavailable", acceptJSON(r.Header.Get("Accept")))
+		return false
+	}
+	return true
+}

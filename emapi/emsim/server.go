@@ -1,0 +1,295 @@
+package emsim
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Config holds the simulated server's account and behaviour switches.
+type Config struct {
+	// Username and Password are the Basic credentials /sessionMngr accepts.
+	Username, Password string
+	// NonAdmin makes the account lack the Portal Administrator role: every CDP, task and restore
+	// session call answers 403 "Access denied", as EM does.
+	NonAdmin bool
+	// SessionIdle is how long a logon session may stay unused before its token is refused (401).
+	// Default 15m, EM's default.
+	SessionIdle time.Duration
+	// TaskScoped makes a task visible only to the logon session that created it (EM's behaviour).
+	// When false, a task ID is looked up across all sessions, newest first.
+	TaskScoped bool
+	// Now is the clock for session idleness and task life; tests inject a fake clock. Default time.Now.
+	Now func() time.Time
+}
+
+// Server is a strict, in-memory Veeam Backup Enterprise Manager REST API (the subset failover-bot
+// uses). It implements http.Handler; all methods are safe for concurrent use. Task and restore
+// session progress is computed from Config.Now whenever it is read, so no goroutines run behind
+// the caller's back and a fake clock controls every state exactly.
+type Server struct {
+	cfg Config
+	inv inventory
+
+	// newID returns a fresh GUID; tests in this package replace it for literal expected bodies.
+	newID func() string
+
+	mu              sync.Mutex
+	sessions        map[string]*logonSession // by token
+	sessionsByID    map[string]*logonSession // by SessionId (the body GUID)
+	tasks           map[taskKey]*task
+	tasksByID       map[string][]*task // same task ID across sessions, in creation order
+	restoreSessions map[string]*run
+	runs            []*run // restore sessions in creation order, for GET /restoreSessions
+	scripts         map[string]Script
+	defaultScript   *Script
+	failovers       []Failover
+
+	latency  time.Duration
+	fail503  int
+	drop     int
+	requests []Recorded
+	logons   int
+}
+
+// New returns a Server for the given account and inventory. It panics on an inventory with empty
+// or duplicate IDs: that is a broken test fixture, not a runtime condition.
+func New(cfg Config, inv Inventory) *Server {
+	if cfg.SessionIdle <= 0 {
+		cfg.SessionIdle = 15 * time.Minute
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Server{
+		cfg:             cfg,
+		inv:             indexInventory(inv),
+		newID:           randomGUID,
+		sessions:        map[string]*logonSession{},
+		sessionsByID:    map[string]*logonSession{},
+		tasks:           map[taskKey]*task{},
+		tasksByID:       map[string][]*task{},
+		restoreSessions: map[string]*run{},
+		scripts:         map[string]Script{},
+	}
+}
+
+// randomGUID returns a random (version 4) GUID in EM's lower-case form.
+func randomGUID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on supported platforms
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}
+
+// maxBody bounds request bodies; EM specs are a few hundred bytes.
+const maxBody = 1 << 20
+
+// call is one request being served.
+type call struct {
+	s      *Server
+	w      http.ResponseWriter
+	r      *http.Request
+	now    time.Time
+	json   bool     // answer in JSON
+	params []string // path IDs in order
+	body   []byte
+	sess   *logonSession
+	base   string // "http://host/api"
+}
+
+func (c *call) fail(status int, msg string) { writeError(c.w, status, msg, c.json) }
+
+func (c *call) ok(status int, v any) { write(c.w, status, v, c.json) }
+
+// route is one resource: the handler per allowed method and whether it needs a session token and
+// the Portal Administrator role.
+type route struct {
+	methods map[string]func(*call)
+	auth    bool
+	admin   bool
+}
+
+// match maps a path below /api/ to its route and path parameters. Paths are case-sensitive, so a
+// misspelt resource (e.g. /cdpReplicas/vApps) is a 404 like on the real server.
+func (s *Server) match(path string) (*route, []string) {
+	if path == "/api/" {
+		return &route{methods: map[string]func(*call){http.MethodGet: s.getEnterpriseManager}}, nil
+	}
+	rest, ok := strings.CutPrefix(path, "/api/")
+	if !ok {
+		return nil, nil
+	}
+	seg := strings.Split(rest, "/")
+	for _, p := range seg[:len(seg)-1] {
+		if p == "" {
+			return nil, nil
+		}
+	}
+	// Only /sessionMngr/ carries a trailing slash in EM's documented URLs.
+	if seg[len(seg)-1] == "" {
+		if len(seg) == 2 && seg[0] == "sessionMngr" {
+			seg = seg[:1]
+		} else {
+			return nil, nil
+		}
+	}
+	get := func(h func(*call)) *route {
+		return &route{methods: map[string]func(*call){http.MethodGet: h}, auth: true, admin: true}
+	}
+	switch {
+	case len(seg) == 1 && seg[0] == "sessionMngr":
+		return &route{methods: map[string]func(*call){http.MethodPost: s.logon}}, nil
+	case len(seg) == 2 && seg[0] == "logonSessions":
+		return &route{methods: map[string]func(*call){http.MethodDelete: s.logout}, auth: true}, seg[1:]
+	case len(seg) == 1 && seg[0] == "cdpReplicas":
+		return get(s.listReplicas), nil
+	case len(seg) == 2 && seg[0] == "cdpReplicas":
+		return get(s.getReplica), seg[1:]
+	case len(seg) == 3 && seg[0] == "cdpReplicas" && seg[2] == "vms":
+		return get(s.listReplicaVMs), seg[1:2]
+	case len(seg) == 4 && seg[0] == "cdpReplicas" && seg[2] == "vms":
+		return &route{methods: map[string]func(*call){http.MethodGet: s.getReplicaVM, http.MethodPost: s.postReplicaVM}, auth: true, admin: true}, []string{seg[1], seg[3]}
+	case len(seg) == 2 && seg[0] == "cdpReplica" && seg[1] == "vApps":
+		return get(s.listVApps), nil
+	case len(seg) == 3 && seg[0] == "cdpReplica" && seg[1] == "vApps":
+		return &route{methods: map[string]func(*call){http.MethodGet: s.getVApp, http.MethodPost: s.postVApp}, auth: true, admin: true}, seg[2:]
+	case len(seg) == 1 && seg[0] == "tasks":
+		return get(s.listTasks), nil
+	case len(seg) == 2 && seg[0] == "tasks":
+		return &route{methods: map[string]func(*call){http.MethodGet: s.getTask, http.MethodDelete: s.deleteTask}, auth: true, admin: true}, seg[1:]
+	case len(seg) == 1 && seg[0] == "restoreSessions":
+		return get(s.listRestoreSessions), nil
+	case len(seg) == 2 && seg[0] == "restoreSessions":
+		return get(s.getRestoreSession), seg[1:]
+	}
+	return nil, nil
+}
+
+// ServeHTTP records the request, applies injected faults, then serves it. Order of checks: unknown
+// resource 404, wrong method 405, missing/expired token 401, missing role 403, then the handler's
+// own body (400) and ID (404) checks.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	var body []byte
+	if r.Body != nil {
+		b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+		if err != nil {
+			body = b
+			idx := s.record(r, body)
+			sw := &statusWriter{ResponseWriter: w}
+			writeError(sw, http.StatusRequestEntityTooLarge, "Request body is too large", false)
+			s.setStatus(idx, sw.status)
+			return
+		}
+		body = b
+	}
+	idx := s.record(r, body)
+	sw := &statusWriter{ResponseWriter: w}
+	defer func() { s.setStatus(idx, sw.status) }()
+
+	if !s.applyFaults(sw, r) {
+		return
+	}
+
+	c := &call{s: s, w: sw, r: r, now: s.cfg.Now(), params: nil}
+	c.json = acceptJSON(r.Header.Get("Accept"))
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	c.base = scheme + "://" + r.Host + "/api"
+	c.body = body
+
+	rt, params := s.match(r.URL.Path)
+	if rt == nil {
+		c.fail(http.StatusNotFound, "Resource not found: "+r.URL.Path)
+		return
+	}
+	h, ok := rt.methods[r.Method]
+	if !ok {
+		allow := make([]string, 0, len(rt.methods))
+		for m := range rt.methods {
+			allow = append(allow, m)
+		}
+		sw.Header().Set("Allow", strings.Join(allow, ", "))
+		c.fail(http.StatusMethodNotAllowed, "Method "+r.Method+" is not allowed for this resource")
+		return
+	}
+	c.params = params
+	if rt.auth {
+		sess, msg := s.authenticate(r.Header.Get(tokenHeader), c.now)
+		if sess == nil {
+			c.fail(http.StatusUnauthorized, msg)
+			return
+		}
+		c.sess = sess
+	}
+	if rt.admin && s.cfg.NonAdmin {
+		c.fail(http.StatusForbidden, "Access denied")
+		return
+	}
+	h(c)
+}
+
+// statusWriter remembers the status code for the request record.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// acceptJSON reports whether the answer should be JSON: only when Accept names exactly one media
+// type and it is application/json. Anything else (absent, */*, XML, a list) gets XML, EM's default.
+func acceptJSON(accept string) bool {
+	types := mediaTypes(accept)
+	return len(types) == 1 && types[0] == "application/json"
+}
+
+// mediaTypes lists the media types of an Accept or Content-Type value, lower-cased, without
+// parameters.
+func mediaTypes(v string) []string {
+	var out []string
+	for _, p := range strings.Split(v, ",") {
+		mt, _, _ := strings.Cut(p, ";")
+		mt = strings.ToLower(strings.TrimSpace(mt))
+		if mt != "" {
+			out = append(out, mt)
+		}
+	}
+	return out
+}
+
+// wait blocks for d or until ctx is done, whichever comes first, so a cancelled client never
+// leaves a handler sleeping.
+func wait(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// Unwrap lets http.ResponseController reach the connection (for DropConnections).
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

@@ -1,6 +1,8 @@
 package emsim
 
 import (
+	"encoding/json"
+	"encoding/xml"
 	"fmt"
 	"io"
 	"net/http"
@@ -164,4 +166,14 @@ func wantBody(t *testing.T, r resp, want string) {
 	if r.body != want {
 		t.Fatalf("body:\ngot  %s\nwant %s", r.body, want)
 	}
+}
+
+func itoa(n int) string { return fmt.Sprint(n) }
+
+// decodeAnswer decodes an XML or (BOM-prefixed) JSON answer into v.
+func decodeAnswer(body string, v any) error {
+	if b, ok := strings.CutPrefix(body, "\xEF\xBB\xBF"); ok {
+		return json.Unmarshal([]byte(b), v)
+	}
+	return xml.Unmarshal([]byte(body), v)
 }

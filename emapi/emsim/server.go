@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -217,6 +218,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		for m := range rt.methods {
 			allow = append(allow, m)
 		}
+		slices.Sort(allow)
 		sw.Header().Set("Allow", strings.Join(allow, ", "))
 		c.fail(http.StatusMethodNotAllowed, "Method "+r.Method+" is not allowed for this resource")
 		return

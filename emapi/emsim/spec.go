@@ -189,9 +189,13 @@ func decodeXMLSpec(body []byte, root string, fields []field) (map[string]specVal
 				cur = -1
 			}
 		case xml.CharData:
-			if depth == 2 {
+			switch {
+			case depth == 2:
 				text = append(text, t...)
-			} else if len(bytes.TrimSpace(t)) > 0 {
+			case len(bytes.TrimSpace(t)) == 0:
+			case depth == 0:
+				return nil, errors.New("Data at the root level is invalid.")
+			default:
 				return nil, fmt.Errorf("Unexpected text %q in <%s>", strings.TrimSpace(string(t)), root)
 			}
 		case xml.Directive:

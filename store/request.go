@@ -1,0 +1,286 @@
+package store
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// State is where a failover request is in its life. The values are stored on disk and
+// appear in the audit log, so they never change.
+type State string
+
+// The states of a failover request; see the package documentation for the legal moves.
+const (
+	Pending    State = "pending"    // waiting for approvers
+	Approved   State = "approved"   // enough approvals; not yet sent to EM
+	Submitting State = "submitting" // the failover POST is about to be or is being sent
+	Running    State = "running"    // EM accepted the failover; task ID recorded
+	Stopping   State = "stopping"   // a stop was requested; EM has not finished yet
+	Succeeded  State = "succeeded"
+	Warning    State = "warning" // EM finished with a warning
+	Failed     State = "failed"
+	Stopped    State = "stopped"
+	Rejected   State = "rejected"
+	Expired    State = "expired"
+	Withdrawn  State = "withdrawn"
+	Unknown    State = "unknown" // the outcome could not be learned; a human must look
+)
+
+// Active reports whether s is one of the states the bot must keep watching (pending,
+// approved, submitting, running, stopping). Active requests are kept in an index so
+// that listing them does not cost more as finished history grows.
+func (s State) Active() bool {
+	switch s {
+	case Pending, Approved, Submitting, Running, Stopping:
+		return true
+	}
+	return false
+}
+
+// Terminal reports whether s is a final state: nothing can change a request after it.
+func (s State) Terminal() bool {
+	switch s {
+	case Succeeded, Warning, Failed, Stopped, Rejected, Expired, Withdrawn, Unknown:
+		return true
+	}
+	return false
+}
+
+func (s State) known() bool { return s.Active() || s.Terminal() }
+
+// Kind says whether a request fails over one VM of a CDP replica or a whole vApp.
+type Kind string
+
+// The kinds of failover target.
+const (
+	KindVM   Kind = "vm"
+	KindVApp Kind = "vapp"
+)
+
+// Intent says which restore point a failover should use.
+type Intent string
+
+// The restore intents; RestoreTime is set only for IntentPointInTime and IntentInterval.
+const (
+	IntentLatest      Intent = "latest"
+	IntentLatestVSS   Intent = "latest-vss"
+	IntentPointInTime Intent = "point-in-time"
+	IntentInterval    Intent = "interval"
+)
+
+// Target names what to fail over. IDs are what EM is called with; names are kept so
+// cards and the audit log stay readable after EM objects are renamed.
+type Target struct {
+	ReplicaID   string `json:"replica_id,omitempty"`   // VM only
+	ReplicaName string `json:"replica_name,omitempty"` // VM only
+	ID          string `json:"id"`
+	Name        string `json:"name,omitempty"`
+}
+
+// Approval records who approved a request and when.
+type Approval struct {
+	User string    `json:"user"`
+	At   time.Time `json:"at"`
+}
+
+// Rejection records who rejected a request, when and why.
+type Rejection struct {
+	User   string    `json:"user"`
+	Reason string    `json:"reason"`
+	At     time.Time `json:"at"`
+}
+
+// Request is one failover request as stored. The JSON field names are the on-disk format
+// (schema version 1): renaming a Go field must not rename its tag.
+type Request struct {
+	Seq uint64 `json:"seq"`
+	ID  string `json:"id"` // "FO-42"
+
+	Kind        Kind      `json:"kind"`
+	Target      Target    `json:"target"`
+	Intent      Intent    `json:"intent"`
+	RestoreTime time.Time `json:"restore_time,omitzero"` // UTC, zero for latest*
+
+	Reason    string `json:"reason"`
+	Requester string `json:"requester"` // Slack user ID
+	Channel   string `json:"channel,omitempty"`
+	MessageTS string `json:"message_ts,omitempty"`
+
+	ApprovalsRequired int        `json:"approvals_required"`
+	Approvals         []Approval `json:"approvals,omitempty"`
+	Rejection         *Rejection `json:"rejection,omitempty"`
+
+	State   State     `json:"state"`
+	StateBy string    `json:"state_by"` // who put the request in State
+	StateAt time.Time `json:"state_at"` // when
+	Version uint64    `json:"version"`  // incremented by every write
+
+	// Digest is the hex SHA-256 of what is being approved (kind, target, intent, restore
+	// time, requester, reason). It is set at Create and never changes, so an approval
+	// button can only ever approve what its card showed.
+	Digest string `json:"digest"`
+
+	TaskID           string `json:"task_id,omitempty"`
+	EMSession        string `json:"em_session,omitempty"`
+	RestoreSessionID string `json:"restore_session_id,omitempty"`
+	EMState          string `json:"em_state,omitempty"`
+	EMProgress       int    `json:"em_progress,omitempty"`
+	EMResult         string `json:"em_result,omitempty"`
+	EMMessage        string `json:"em_message,omitempty"`
+
+	CreatedAt   time.Time `json:"created_at"`
+	ExpiresAt   time.Time `json:"expires_at"`
+	DecidedAt   time.Time `json:"decided_at,omitzero"`   // approved or rejected
+	SubmittedAt time.Time `json:"submitted_at,omitzero"` // entered submitting
+	StartedAt   time.Time `json:"started_at,omitzero"`   // entered running
+	FinishedAt  time.Time `json:"finished_at,omitzero"`  // entered a terminal state
+	UpdatedAt   time.Time `json:"updated_at"`
+}
+
+// clone returns a deep copy, so a caller's Apply cannot alias stored slices.
+func (r *Request) clone() *Request {
+	c := *r
+	if r.Approvals != nil {
+		c.Approvals = append([]Approval(nil), r.Approvals...)
+	}
+	if r.Rejection != nil {
+		rej := *r.Rejection
+		c.Rejection = &rej
+	}
+	return &c
+}
+
+// NewRequest is what the bot knows when someone asks for a failover.
+// Kind, Target and Intent are embedded exactly as the shared contract spells them.
+type NewRequest struct {
+	Kind
+	Target
+	Intent
+	RestoreTime time.Time
+	Reason      string
+	Requester   string
+	Channel     string
+	TTL         time.Duration // how long the request may wait for approvers
+}
+
+func (nr *NewRequest) validate() error {
+	var problems []string
+	switch nr.Kind {
+	case KindVM:
+		if nr.Target.ReplicaID == "" {
+			problems = append(problems, "a VM target needs its replica ID")
+		}
+	case KindVApp:
+		if nr.Target.ReplicaID != "" {
+			problems = append(problems, "a vApp target has no replica ID")
+		}
+	default:
+		problems = append(problems, fmt.Sprintf("unknown kind %q", string(nr.Kind)))
+	}
+	if nr.Target.ID == "" {
+		problems = append(problems, "target ID is required")
+	}
+	switch nr.Intent {
+	case IntentLatest, IntentLatestVSS:
+		if !nr.RestoreTime.IsZero() {
+			problems = append(problems, fmt.Sprintf("intent %s takes no restore time", nr.Intent))
+		}
+	case IntentPointInTime, IntentInterval:
+		if nr.RestoreTime.IsZero() {
+			problems = append(problems, fmt.Sprintf("intent %s needs a restore time", nr.Intent))
+		}
+	default:
+		problems = append(problems, fmt.Sprintf("unknown intent %q", string(nr.Intent)))
+	}
+	if strings.TrimSpace(nr.Reason) == "" {
+		problems = append(problems, "reason is required")
+	}
+	if nr.Requester == "" {
+		problems = append(problems, "requester is required")
+	}
+	if nr.TTL <= 0 {
+		problems = append(problems, "TTL must be positive")
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("%w: new request: %s", ErrInvalid, strings.Join(problems, "; "))
+	}
+	return nil
+}
+
+// digest computes Request.Digest. Fields are length-prefixed rather than joined with a
+// separator, so no reason text can make two different requests hash alike.
+func digest(kind Kind, t Target, intent Intent, restore time.Time, requester, reason string) string {
+	h := sha256.New()
+	var lenbuf [binary.MaxVarintLen64]byte
+	field := func(s string) {
+		n := binary.PutUvarint(lenbuf[:], uint64(len(s)))
+		h.Write(lenbuf[:n])
+		h.Write([]byte(s))
+	}
+	rt := ""
+	if !restore.IsZero() {
+		rt = restore.UTC().Format(time.RFC3339Nano)
+	}
+	for _, f := range []string{"failover-bot/request/v1", string(kind), t.ReplicaID, t.ReplicaName,
+		t.ID, t.Name, string(intent), rt, requester, reason} {
+		field(f)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+func (r *Request) computeDigest() string {
+	return digest(r.Kind, r.Target, r.Intent, r.RestoreTime, r.Requester, r.Reason)
+}
+
+const idPrefix = "FO-"
+
+func formatID(seq uint64) string { return idPrefix + strconv.FormatUint(seq, 10) }
+
+// parseID accepts "FO-42" in any case, as people type IDs back at the bot.
+func parseID(id string) (uint64, bool) {
+	if len(id) <= len(idPrefix) || !strings.EqualFold(id[:len(idPrefix)], idPrefix) {
+		return 0, false
+	}
+	seq, err := strconv.ParseUint(id[len(idPrefix):], 10, 64)
+	if err != nil || seq == 0 {
+		return 0, false
+	}
+	return seq, true
+}
+
+func seqKey(seq uint64) []byte {
+	var k [8]byte
+	binary.BigEndian.PutUint64(k[:], seq)
+	return k[:]
+}
+
+func encodeRequest(r *Request) ([]byte, error) { return json.Marshal(r) }
+
+// decodeRequest parses a stored request and checks the invariants every stored request
+// keeps, so a damaged record is reported instead of acted upon.
+func decodeRequest(data []byte) (*Request, error) {
+	var r Request
+	if err := json.Unmarshal(data, &r); err != nil {
+		return nil, fmt.Errorf("decode request: %w", err)
+	}
+	switch {
+	case r.Seq == 0:
+		return nil, errors.New("decode request: missing seq")
+	case r.ID != formatID(r.Seq):
+		return nil, fmt.Errorf("decode request: ID %q does not match seq %d", r.ID, r.Seq)
+	case !r.State.known():
+		return nil, fmt.Errorf("decode request %s: unknown state %q", r.ID, r.State)
+	case r.Kind != KindVM && r.Kind != KindVApp:
+		return nil, fmt.Errorf("decode request %s: unknown kind %q", r.ID, r.Kind)
+	case r.Version == 0:
+		return nil, fmt.Errorf("decode request %s: version 0", r.ID)
+	}
+	return &r, nil
+}

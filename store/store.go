@@ -1,0 +1,154 @@
+package store
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
+)
+
+// Errors returned by the store; match them with errors.Is. Refused state changes are
+// reported with *ConflictError instead.
+var (
+	// ErrNotFound means no request has the given ID or Slack message.
+	ErrNotFound = errors.New("not found")
+	// ErrLocked means another process holds the database file; bbolt allows one writer
+	// process, and two bots on one file would both act on the same requests.
+	ErrLocked = errors.New("database is locked by another failover-bot process")
+	// ErrSchema means the file was written by a newer failover-bot or is not ours; opening
+	// it anyway could misread or damage it.
+	ErrSchema = errors.New("unsupported database schema")
+	// ErrInvalid means the caller passed arguments the store cannot accept (a missing
+	// reason, an unknown state, an Apply that touches fields it must not).
+	ErrInvalid = errors.New("invalid argument")
+)
+
+// schemaVersion is the on-disk format this code reads and writes. Bump it, with a
+// migration, whenever a bucket layout or an encoding changes incompatibly.
+const schemaVersion = 1
+
+var (
+	bucketMeta     = []byte("meta")
+	bucketRequests = []byte("requests") // seq (8 bytes BE) -> JSON Request
+	bucketActive   = []byte("active")   // seq -> empty; requests in an Active() state
+	bucketMessages = []byte("messages") // channel NUL ts -> seq
+	bucketAudit    = []byte("audit")    // seq -> event body || SHA-256(body)
+	bucketHealth   = []byte("health")   // scratch space for Writable
+
+	keySchema    = []byte("schema")     // uint64 BE
+	keyAuditHead = []byte("audit-head") // last event seq (8 bytes BE) || its hash (32 bytes)
+
+	allBuckets = [][]byte{bucketMeta, bucketRequests, bucketActive, bucketMessages, bucketAudit, bucketHealth}
+)
+
+// Options configure Open. The zero value is usable outside tests.
+type Options struct {
+	// LockTimeout is how long Open waits for the file lock; default 2s. On timeout Open
+	// returns ErrLocked rather than hanging behind another running bot.
+	LockTimeout time.Duration
+	// Now is the clock for every timestamp; required in tests; default time.Now.
+	Now func() time.Time
+	// ApprovalsRequired is how many people other than the requester must approve; default 1.
+	// It is captured on each request at Create, so changing it never re-decides old requests.
+	ApprovalsRequired int
+}
+
+// Store is an open failover-bot database. It is safe for concurrent use.
+type Store struct {
+	db                *bolt.DB
+	path              string
+	now               func() time.Time
+	approvalsRequired int
+}
+
+// Open opens or creates the database at path with mode 0600, checks its schema version
+// and creates missing buckets.
+func Open(path string, opt Options) (*Store, error) {
+	if opt.LockTimeout <= 0 {
+		opt.LockTimeout = 2 * time.Second
+	}
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	if opt.ApprovalsRequired < 0 {
+		return nil, fmt.Errorf("%w: ApprovalsRequired %d is negative", ErrInvalid, opt.ApprovalsRequired)
+	}
+	if opt.ApprovalsRequired == 0 {
+		opt.ApprovalsRequired = 1
+	}
+
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opt.LockTimeout})
+	switch {
+	case errors.Is(err, bolterrors.ErrTimeout):
+		return nil, fmt.Errorf("open %s: %w", path, ErrLocked)
+	case errors.Is(err, bolterrors.ErrInvalid), errors.Is(err, bolterrors.ErrVersionMismatch):
+		return nil, fmt.Errorf("open %s: %w: not a failover-bot database (%v)", path, ErrSchema, err)
+	case err != nil:
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	s := &Store{db: db, path: path, now: opt.Now, approvalsRequired: opt.ApprovalsRequired}
+	if err := s.init(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Store) init() error {
+	// bbolt only applies the mode when it creates the file; an existing file that others
+	// can read would expose who asked for what, so tighten it.
+	if fi, err := os.Stat(s.path); err != nil {
+		return fmt.Errorf("open %s: %w", s.path, err)
+	} else if fi.Mode().Perm()&0o077 != 0 {
+		if err := os.Chmod(s.path, 0o600); err != nil {
+			return fmt.Errorf("open %s: restrict permissions: %w", s.path, err)
+		}
+	}
+	return s.db.Update(func(tx *bolt.Tx) error { return initSchema(tx, s.path) })
+}
+
+// initSchema checks the schema version of an existing file, or stamps a new one, and
+// creates the buckets. It refuses anything it does not understand before writing.
+func initSchema(tx *bolt.Tx, path string) error {
+	meta := tx.Bucket(bucketMeta)
+	if meta == nil {
+		foreign := false
+		_ = tx.ForEach(func([]byte, *bolt.Bucket) error { foreign = true; return nil })
+		if foreign {
+			return fmt.Errorf("open %s: %w: the file has no failover-bot meta bucket; it belongs to something else", path, ErrSchema)
+		}
+		var err error
+		if meta, err = tx.CreateBucket(bucketMeta); err != nil {
+			return fmt.Errorf("open %s: %w", path, err)
+		}
+		var v [8]byte
+		binary.BigEndian.PutUint64(v[:], schemaVersion)
+		if err := meta.Put(keySchema, v[:]); err != nil {
+			return fmt.Errorf("open %s: %w", path, err)
+		}
+	} else {
+		raw := meta.Get(keySchema)
+		if len(raw) != 8 {
+			return fmt.Errorf("open %s: %w: schema version is missing or malformed", path, ErrSchema)
+		}
+		switch v := binary.BigEndian.Uint64(raw); {
+		case v > schemaVersion:
+			return fmt.Errorf("open %s: %w: schema version %d is newer than this failover-bot understands (%d); upgrade failover-bot or restore a backup made by this version", path, ErrSchema, v, schemaVersion)
+		case v != schemaVersion:
+			return fmt.Errorf("open %s: %w: unknown schema version %d (this failover-bot understands %d)", path, ErrSchema, v, schemaVersion)
+		}
+	}
+	for _, name := range allBuckets {
+		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+			return fmt.Errorf("open %s: create bucket %s: %w", path, name, err)
+		}
+	}
+	return nil
+}
+
+// Close releases the file lock. Requests returned earlier stay valid (they are copies).
+func (s *Store) Close() error { return s.db.Close() }

@@ -93,6 +93,16 @@ func (s *Server) DropConnections(n int) {
 	s.mu.Unlock()
 }
 
+// DropResponses makes the next n requests be served in full (a failover POST does create its
+// task) and then lose their connection before the answer: the ambiguous failure after which a
+// client must not blindly repeat a failover but reconcile, e.g. via GET /restoreSessions.
+// (An addition to the shared contract.)
+func (s *Server) DropResponses(n int) {
+	s.mu.Lock()
+	s.dropAfter = n
+	s.mu.Unlock()
+}
+
 // ExpireSessions invalidates every current token: the next call with any of them gets 401.
 // Tasks stay stored under their (now dead) logon sessions.
 func (s *Server) ExpireSessions() {
@@ -104,7 +114,7 @@ func (s *Server) ExpireSessions() {
 
 // applyFaults runs the injected faults for one request and reports whether to serve it. Counters
 // are taken at arrival, so with concurrent requests exactly n of them are affected.
-func (s *Server) applyFaults(w *statusWriter, r *http.Request) bool {
+func (s *Server) applyFaults(w *statusWriter, r *http.Request, body []byte) bool {
 	s.mu.Lock()
 	latency := s.latency
 	drop := s.drop > 0
@@ -115,23 +125,44 @@ func (s *Server) applyFaults(w *statusWriter, r *http.Request) bool {
 	if unavailable {
 		s.fail503--
 	}
+	dropAfter := !drop && !unavailable && s.dropAfter > 0
+	if dropAfter {
+		s.dropAfter--
+	}
 	s.mu.Unlock()
 
 	if latency > 0 && !wait(r.Context(), latency) {
 		return false
 	}
 	if drop {
-		conn, _, err := http.NewResponseController(w).Hijack()
-		if err != nil {
-			// HTTP/2 or a recorder: abort the stream instead; net/http recovers this panic.
-			panic(http.ErrAbortHandler)
-		}
-		_ = conn.Close()
+		hangUp(w)
 		return false
 	}
 	if unavailable {
 		writeError(w, http.StatusServiceUnavailable, "The service is temporarily unavailable", acceptJSON(r.Header.Get("Accept")))
 		return false
 	}
+	if dropAfter {
+		s.serve(&discardWriter{header: http.Header{}}, r, body)
+		hangUp(w)
+		return false
+	}
 	return true
 }
+
+// hangUp closes the request's connection without an answer.
+func hangUp(w http.ResponseWriter) {
+	conn, _, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		// HTTP/2 or a recorder: abort the stream instead; net/http recovers this panic.
+		panic(http.ErrAbortHandler)
+	}
+	_ = conn.Close()
+}
+
+// discardWriter swallows an answer that DropResponses will never deliver.
+type discardWriter struct{ header http.Header }
+
+func (d *discardWriter) Header() http.Header         { return d.header }
+func (d *discardWriter) Write(b []byte) (int, error) { return len(b), nil }
+func (d *discardWriter) WriteHeader(int)             {}

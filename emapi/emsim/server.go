@@ -51,11 +51,12 @@ type Server struct {
 	defaultScript   *Script
 	failovers       []Failover
 
-	latency  time.Duration
-	fail503  int
-	drop     int
-	requests []Recorded
-	logons   int
+	latency   time.Duration
+	fail503   int
+	drop      int
+	dropAfter int
+	requests  []Recorded
+	logons    int
 }
 
 // New returns a Server for the given account and inventory. It panics on an inventory with empty
@@ -194,18 +195,22 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	sw := &statusWriter{ResponseWriter: w}
 	defer func() { s.setStatus(idx, sw.status) }()
 
-	if !s.applyFaults(sw, r) {
+	if !s.applyFaults(sw, r, body) {
 		return
 	}
 
-	c := &call{s: s, w: sw, r: r, now: s.cfg.Now(), params: nil}
+	s.serve(sw, r, body)
+}
+
+// serve answers one request (after faults).
+func (s *Server) serve(w http.ResponseWriter, r *http.Request, body []byte) {
+	c := &call{s: s, w: w, r: r, now: s.cfg.Now(), body: body}
 	c.json = acceptJSON(r.Header.Get("Accept"))
 	scheme := "http"
 	if r.TLS != nil {
 		scheme = "https"
 	}
 	c.base = scheme + "://" + r.Host + "/api"
-	c.body = body
 
 	rt, params := s.match(r.URL.Path)
 	if rt == nil {
@@ -219,7 +224,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			allow = append(allow, m)
 		}
 		slices.Sort(allow)
-		sw.Header().Set("Allow", strings.Join(allow, ", "))
+		w.Header().Set("Allow", strings.Join(allow, ", "))
 		c.fail(http.StatusMethodNotAllowed, "Method "+r.Method+" is not allowed for this resource")
 		return
 	}

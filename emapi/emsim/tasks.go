@@ -258,14 +258,14 @@ func (s *Server) startFailover(c *call, t target, in Intent) {
 func (c *call) taskDoc(tk *task, now time.Time) taskDoc {
 	href := c.base + "/tasks/" + tk.id
 	p := tk.run.at(now)
-	doc := taskDoc{
+	doc := taskDoc{taskBody: taskBody{
 		Type: "Task", Href: href,
 		Links: []link{
 			{Rel: "Delete", Href: href, Type: "Task"},
 			{Rel: "Related", Href: c.base + "/restoreSessions/" + tk.run.rsID + "?format=Entity", Type: "RestoreSession"},
 		},
 		TaskID: tk.id, State: p.taskState, Operation: "StartFailover",
-	}
+	}}
 	if p.done {
 		doc.Result = &taskResultDoc{Success: p.success, Message: p.message}
 	}
@@ -316,11 +316,11 @@ func (s *Server) deleteTask(c *call) {
 
 // listTasks is GET /tasks: the calling logon session's tasks only, oldest first.
 func (s *Server) listTasks(c *call) {
-	doc := tasksDoc{Tasks: []taskDoc{}}
+	doc := tasksDoc{Tasks: []taskBody{}}
 	s.mu.Lock()
 	for n := 1; n <= c.sess.nextTask; n++ {
 		if tk, ok := s.tasks[taskKey{c.sess.id, "task-" + strconv.Itoa(n)}]; ok {
-			doc.Tasks = append(doc.Tasks, c.taskDoc(tk, c.now))
+			doc.Tasks = append(doc.Tasks, c.taskDoc(tk, c.now).taskBody)
 		}
 	}
 	s.mu.Unlock()

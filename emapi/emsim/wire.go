@@ -140,7 +140,12 @@ type restorePtDoc struct {
 }
 
 type taskDoc struct {
-	XMLName   xml.Name       `xml:"http://www.veeam.com/ent/v1.0 Task" json:"-"`
+	XMLName xml.Name `xml:"http://www.veeam.com/ent/v1.0 Task" json:"-"`
+	taskBody
+}
+
+// taskBody is a task's content; inside <Tasks> it is written without repeating the namespace.
+type taskBody struct {
 	Type      string         `xml:"Type,attr" json:"Type"`
 	Href      string         `xml:"Href,attr" json:"Href"`
 	Links     []link         `xml:"Links>Link" json:"Links"`
@@ -157,8 +162,8 @@ type taskResultDoc struct {
 
 // tasksDoc is GET /tasks: the TaskList type, root <Tasks> holding <Task> entities ("Tasks" in JSON).
 type tasksDoc struct {
-	XMLName xml.Name  `xml:"http://www.veeam.com/ent/v1.0 Tasks" json:"-"`
-	Tasks   []taskDoc `xml:"Task" json:"Tasks"`
+	XMLName xml.Name   `xml:"http://www.veeam.com/ent/v1.0 Tasks" json:"-"`
+	Tasks   []taskBody `xml:"Task" json:"Tasks"`
 }
 
 type restoreSessionDoc struct {

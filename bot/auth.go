@@ -1,0 +1,185 @@
+package bot
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/singleflight"
+)
+
+// usergroups.users.list is Tier 2 (about 20 calls a minute), so group membership is cached; a
+// member removed from the group can still approve for at most this long.
+const groupCacheTTL = time.Minute
+
+// users.info is cached briefly so a burst of clicks does not become a burst of API calls, while a
+// deactivated account stops approving within this time.
+const userCacheTTL = 5 * time.Minute
+
+// refusal is a "no" to a person: reason is a metric label, msg the sentence they see.
+type refusal struct {
+	reason string
+	msg    string
+}
+
+func (r *refusal) Error() string { return r.msg }
+
+type authoriser struct {
+	api        SlackAPI
+	now        func() time.Time
+	approvers  map[string]bool
+	group      string
+	requesters map[string]bool
+	channels   map[string]bool
+	sf         singleflight.Group
+
+	mu        sync.Mutex
+	members   map[string]bool
+	membersAt time.Time
+	users     map[string]userVerdict
+}
+
+type userVerdict struct {
+	ok  bool
+	why string
+	at  time.Time
+}
+
+func newAuthoriser(api SlackAPI, opt Options, now func() time.Time) *authoriser {
+	return &authoriser{
+		api: api, now: now,
+		approvers:  set(opt.Approvers),
+		group:      opt.ApproverGroup,
+		requesters: set(opt.Requesters),
+		channels:   set(opt.AllowedChannels),
+		users:      map[string]userVerdict{},
+	}
+}
+
+func set(ids []string) map[string]bool {
+	m := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		if id = strings.TrimSpace(id); id != "" {
+			m[id] = true
+		}
+	}
+	return m
+}
+
+// canUseChannel refuses /failover outside ALLOWED_CHANNELS.
+func (a *authoriser) canUseChannel(channel string) error {
+	if len(a.channels) == 0 || a.channels[channel] {
+		return nil
+	}
+	return &refusal{"channel", "/failover is not enabled in this channel. Use it in " + mentionAll(sorted(a.channels), "<#%s>") + "."}
+}
+
+// canRequest refuses people who are not on REQUESTERS when that list is set.
+func (a *authoriser) canRequest(user string) error {
+	if len(a.requesters) == 0 || a.requesters[user] {
+		return nil
+	}
+	return &refusal{"requester", "You are not allowed to request failovers (you are not in REQUESTERS). Ask your DR lead to add you, or ask one of " + mentionAll(sorted(a.requesters), "<@%s>") + " to request it."}
+}
+
+// canApprove checks, at click time, that user may approve: listed in APPROVERS or a member of
+// APPROVER_GROUP, and a real, active, full member of the workspace (not a bot, deactivated
+// account or guest). Failing to ask Slack is a refusal: an approval is never granted on doubt.
+func (a *authoriser) canApprove(ctx context.Context, user string) error {
+	listed := a.approvers[user]
+	if !listed && a.group != "" {
+		members, err := a.groupMembers(ctx)
+		if err != nil {
+			return &refusal{"lookup", fmt.Sprintf("I could not check the approver group with Slack (%v). Nothing was changed; try again in a moment.", err)}
+		}
+		listed = members[user]
+	}
+	if !listed {
+		return &refusal{"approver", "You are not an authorised approver, so your click changed nothing. Approvers are " + a.describeApprovers() + "."}
+	}
+	return a.activeHuman(ctx, user)
+}
+
+func (a *authoriser) describeApprovers() string {
+	var parts []string
+	if len(a.approvers) > 0 {
+		parts = append(parts, mentionAll(sorted(a.approvers), "<@%s>"))
+	}
+	if a.group != "" {
+		parts = append(parts, fmt.Sprintf("members of <!subteam^%s>", a.group))
+	}
+	return strings.Join(parts, " and ")
+}
+
+func (a *authoriser) activeHuman(ctx context.Context, user string) error {
+	a.mu.Lock()
+	v, ok := a.users[user]
+	a.mu.Unlock()
+	if !ok || a.now().Sub(v.at) >= userCacheTTL {
+		u, err := a.api.GetUserInfoContext(ctx, user)
+		if err != nil {
+			return &refusal{"lookup", fmt.Sprintf("I could not check your Slack account (%v). Nothing was changed; try again in a moment.", err)}
+		}
+		v = userVerdict{ok: true, at: a.now()}
+		switch {
+		case u.IsBot || u.ID == "USLACKBOT":
+			v = userVerdict{why: "bots cannot approve failovers", at: v.at}
+		case u.Deleted:
+			v = userVerdict{why: "deactivated accounts cannot approve failovers", at: v.at}
+		case u.IsRestricted || u.IsUltraRestricted:
+			v = userVerdict{why: "guest accounts cannot approve failovers", at: v.at}
+		}
+		a.mu.Lock()
+		a.users[user] = v
+		a.mu.Unlock()
+	}
+	if !v.ok {
+		return &refusal{"account", "Your click changed nothing: " + v.why + "."}
+	}
+	return nil
+}
+
+func (a *authoriser) groupMembers(ctx context.Context) (map[string]bool, error) {
+	a.mu.Lock()
+	if a.members != nil && a.now().Sub(a.membersAt) < groupCacheTTL {
+		m := a.members
+		a.mu.Unlock()
+		return m, nil
+	}
+	a.mu.Unlock()
+	v, err, _ := a.sf.Do("group", func() (any, error) {
+		ids, err := a.api.GetUserGroupMembersContext(ctx, a.group)
+		if err != nil {
+			return nil, err
+		}
+		m := set(ids)
+		a.mu.Lock()
+		a.members, a.membersAt = m, a.now()
+		a.mu.Unlock()
+		return m, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v.(map[string]bool), nil
+}
+
+func sorted(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func mentionAll(ids []string, format string) string {
+	parts := make([]string, len(ids))
+	for i, id := range ids {
+		parts[i] = fmt.Sprintf(format, id)
+	}
+	return strings.Join(parts, ", ")
+}

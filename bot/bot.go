@@ -1,0 +1,252 @@
+// Package bot is failover-bot's product: the /failover command, the two-person approval flow,
+// the Slack edge (HTTP and Socket Mode share one dispatcher), the task poller and the audit
+// channel. It speaks to Enterprise Manager through emapi and keeps every promise in store.
+package bot
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/slack-go/slack"
+
+	"github.com/failover-bot/failover-bot/emapi"
+	"github.com/failover-bot/failover-bot/store"
+)
+
+// EM is the part of Enterprise Manager's API the bot uses. *emapi.Client implements it.
+type EM interface {
+	Replicas(ctx context.Context) ([]emapi.Ref, error)
+	ReplicaVMs(ctx context.Context, replicaID string) ([]emapi.Ref, error)
+	VApps(ctx context.Context) ([]emapi.Ref, error)
+	StartVMFailover(ctx context.Context, replicaID, vmID string, r emapi.RestoreIntent) (*emapi.Task, error)
+	StartVAppFailover(ctx context.Context, vappID string, r emapi.RestoreIntent) (*emapi.Task, error)
+	Task(ctx context.Context, id string) (*emapi.Task, error)
+	StopTask(ctx context.Context, id string) error
+	RestoreSession(ctx context.Context, id string) (*emapi.RestoreSession, error)
+	FindRestoreSessions(ctx context.Context, name string, since time.Time) ([]emapi.RestoreSession, error)
+	Ping(ctx context.Context) error
+}
+
+// Store is the part of the store the bot uses. *store.Store implements it.
+type Store interface {
+	Create(nr store.NewRequest) (*store.Request, error)
+	Get(id string) (*store.Request, error)
+	ByMessage(channel, ts string) (*store.Request, error)
+	SetMessage(id, channel, ts string) (*store.Request, error)
+	Active() ([]*store.Request, error)
+	Approve(id, user, digest string) (*store.Request, error)
+	Reject(id, user, reason string) (*store.Request, error)
+	Withdraw(id, user string) (*store.Request, error)
+	Expire(id string) (*store.Request, error)
+	Transition(c store.Change) (*store.Request, error)
+	Writable() error
+}
+
+// SlackAPI is the part of Slack's Web API the bot calls. *slack.Client implements it; console mode
+// implements it with a terminal.
+type SlackAPI interface {
+	PostMessageContext(ctx context.Context, channelID string, options ...slack.MsgOption) (string, string, error)
+	UpdateMessageContext(ctx context.Context, channelID, timestamp string, options ...slack.MsgOption) (string, string, string, error)
+	PostEphemeralContext(ctx context.Context, channelID, userID string, options ...slack.MsgOption) (string, error)
+	OpenViewContext(ctx context.Context, triggerID string, view slack.ModalViewRequest) (*slack.ViewResponse, error)
+	GetUserInfoContext(ctx context.Context, user string, options ...slack.GetUserInfoOption) (*slack.User, error)
+	GetUserGroupMembersContext(ctx context.Context, userGroup string, options ...slack.GetUserGroupMembersOption) ([]string, error)
+}
+
+// Options configures a Bot. Zero values take the documented defaults.
+type Options struct {
+	Approvers       []string // Slack user IDs allowed to approve
+	ApproverGroup   string   // Slack user group whose members may approve
+	Requesters      []string // empty: anyone in an allowed channel
+	AllowedChannels []string // empty: any channel
+	AuditChannel    string   // empty: audit only in the store
+	RequestTTL      time.Duration
+	// WorkspaceURL is the team's URL from auth.test ("https://acme.slack.com/"); it makes audit
+	// events link to the card. Empty: audit events name the channel instead.
+	WorkspaceURL string
+	// PollConcurrency bounds concurrent EM calls in one poll cycle (default 64: 1,000 tasks at
+	// 20 ms per call and two calls per task finish in about 0.7 s).
+	PollConcurrency int
+	// SubmitGrace is how long a request may stay "submitting" with no task ID before the poller
+	// looks for its restore session and, failing that, declares the outcome unknown (default 2m).
+	SubmitGrace time.Duration
+	// Timeouts for work done after an acknowledgement.
+	EMTimeout    time.Duration // default 30s per EM call sequence
+	SlackTimeout time.Duration // default 10s per Slack call
+	Now          func() time.Time
+	Logger       *slog.Logger
+	Metrics      *Metrics
+	// Responder posts an ephemeral message to a slash command's response_url (default: an HTTP
+	// POST with a 10 s timeout). Console mode has no response_url and leaves it unused.
+	Responder func(ctx context.Context, responseURL, text string) error
+}
+
+// Bot holds the flow's dependencies. It is safe for concurrent use.
+type Bot struct {
+	em     EM
+	st     Store
+	api    SlackAPI
+	opt    Options
+	log    *slog.Logger
+	now    func() time.Time
+	met    *Metrics
+	out    *Outbox
+	inv    *inventory
+	auth   *authoriser
+	ctx    context.Context // background work; cancelled by Close
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu       sync.Mutex
+	inflight map[string]bool // request IDs with a submission or stop under way in this process
+	failures map[string]int  // consecutive failed EM reads per request, for one warning in the thread
+}
+
+// New returns a Bot. Call Close to stop background work.
+func New(em EM, st Store, api SlackAPI, opt Options) (*Bot, error) {
+	if em == nil || st == nil || api == nil {
+		return nil, errors.New("bot: EM client, store and Slack API are required")
+	}
+	if len(opt.Approvers) == 0 && opt.ApproverGroup == "" {
+		return nil, errors.New("bot: at least one approver or an approver group is required")
+	}
+	if opt.RequestTTL <= 0 {
+		opt.RequestTTL = time.Hour
+	}
+	if opt.PollConcurrency <= 0 {
+		opt.PollConcurrency = 64
+	}
+	if opt.SubmitGrace <= 0 {
+		opt.SubmitGrace = 2 * time.Minute
+	}
+	if opt.EMTimeout <= 0 {
+		opt.EMTimeout = 30 * time.Second
+	}
+	if opt.SlackTimeout <= 0 {
+		opt.SlackTimeout = 10 * time.Second
+	}
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	if opt.Logger == nil {
+		opt.Logger = slog.Default()
+	}
+	if opt.Metrics == nil {
+		opt.Metrics = NewMetrics(nil)
+	}
+	if opt.Responder == nil {
+		opt.Responder = postResponseURL
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	b := &Bot{
+		em: em, st: st, api: api, opt: opt,
+		log: opt.Logger, now: opt.Now, met: opt.Metrics,
+		ctx: ctx, cancel: cancel,
+		inflight: map[string]bool{},
+		failures: map[string]int{},
+	}
+	b.out = NewOutbox(api, OutboxOptions{Logger: opt.Logger, Metrics: opt.Metrics, Timeout: opt.SlackTimeout})
+	b.inv = newInventory(em, opt.Now)
+	b.auth = newAuthoriser(api, opt, opt.Now)
+	return b, nil
+}
+
+// Close stops background work: it waits for in-flight submissions and clicks, then drains the
+// Slack outbox until ctx ends.
+func (b *Bot) Close(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() { b.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		b.cancel()
+		return fmt.Errorf("bot: background work did not finish: %w", ctx.Err())
+	}
+	err := b.out.Close(ctx)
+	b.cancel()
+	return err
+}
+
+// Idle waits until no click, submission or stop is being processed and the outbox is empty.
+// Console mode uses it to finish at end of input; tests use it instead of sleeping.
+func (b *Bot) Idle(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() { b.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return b.out.Flush(ctx)
+}
+
+// goBackground runs fn after the acknowledgement, owned by the Bot (Close waits for it).
+func (b *Bot) goBackground(fn func(ctx context.Context)) {
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		defer func() {
+			if r := recover(); r != nil {
+				b.log.Error("background work panicked", "panic", r)
+			}
+		}()
+		fn(b.ctx)
+	}()
+}
+
+// claim marks a request as having a side effect under way in this process, so that the poller
+// and a second click never start the same side effect twice. It returns false if already claimed.
+func (b *Bot) claim(id string) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.inflight[id] {
+		return false
+	}
+	b.inflight[id] = true
+	return true
+}
+
+func (b *Bot) release(id string) {
+	b.mu.Lock()
+	delete(b.inflight, id)
+	b.mu.Unlock()
+}
+
+func (b *Bot) claimed(id string) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.inflight[id]
+}
+
+// reqLog returns a logger that carries the request ID on every line.
+func (b *Bot) reqLog(id string) *slog.Logger { return b.log.With("request", id) }
+
+var responseClient = &http.Client{Timeout: 10 * time.Second}
+
+// postResponseURL sends an ephemeral message through a slash command's response_url.
+func postResponseURL(ctx context.Context, responseURL, text string) error {
+	body, _ := json.Marshal(map[string]string{"response_type": "ephemeral", "text": text})
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, responseURL, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := responseClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("response_url answered %s", resp.Status)
+	}
+	return nil
+}

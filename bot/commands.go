@@ -1,0 +1,218 @@
+package bot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/slack-go/slack"
+
+	"github.com/failover-bot/failover-bot/emapi"
+	"github.com/failover-bot/failover-bot/store"
+)
+
+// resolveBudget bounds the EM lookups done before a slash command is answered: Slack gives the
+// whole answer 3 seconds, and the cached inventory makes most lookups free.
+const resolveBudget = 2 * time.Second
+
+// Response is the immediate answer to a slash command. Slack shows it to the sender only.
+type Response struct {
+	ResponseType string `json:"response_type"`
+	Text         string `json:"text"`
+}
+
+func ephemeral(text string) Response { return Response{ResponseType: "ephemeral", Text: text} }
+
+// HandleCommand answers a /failover command. It does only what the answer needs (parse,
+// authorise, resolve names, record the request) and leaves Slack posts to background work, so it
+// returns well within Slack's 3 seconds.
+func (b *Bot) HandleCommand(ctx context.Context, sc slack.SlashCommand) Response {
+	cmd, err := ParseCommand(sc.Text, b.now())
+	if err != nil {
+		var ue *UsageError
+		if errors.As(err, &ue) {
+			b.met.Refusals.WithLabelValues("usage").Inc()
+			return ephemeral(ue.Msg + "\n\nUsage:\n" + ue.Usage)
+		}
+		return ephemeral(describe(err))
+	}
+	switch cmd.Sub {
+	case "help":
+		return ephemeral(HelpText())
+	case "vm", "vapp":
+		return b.request(ctx, sc, cmd)
+	case "status":
+		r, err := b.st.Get(cmd.RequestID)
+		if err != nil {
+			return ephemeral(describe(err))
+		}
+		return ephemeral(requestSummary(r))
+	case "list":
+		reqs, err := b.st.Active()
+		if err != nil {
+			return ephemeral(describe(err))
+		}
+		return ephemeral(listText(reqs))
+	case "cancel":
+		return b.cancelRequest(sc, cmd)
+	}
+	return ephemeral(HelpText())
+}
+
+func (b *Bot) request(ctx context.Context, sc slack.SlashCommand, cmd Command) Response {
+	if err := b.auth.canUseChannel(sc.ChannelID); err != nil {
+		return b.refuse(err)
+	}
+	if err := b.auth.canRequest(sc.UserID); err != nil {
+		return b.refuse(err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, resolveBudget)
+	defer cancel()
+	nr := store.NewRequest{
+		Intent: store.Intent(cmd.Intent), RestoreTime: cmd.Time, Reason: cmd.Reason,
+		Requester: sc.UserID, Channel: sc.ChannelID, TTL: b.opt.RequestTTL,
+	}
+	switch cmd.Sub {
+	case "vm":
+		rep, err := b.inv.resolveReplica(ctx, cmd.Replica)
+		if err != nil {
+			return b.refuseEM(err)
+		}
+		vm, err := b.inv.resolveVM(ctx, rep.ID, cmd.VM)
+		if err != nil {
+			return b.refuseEM(err)
+		}
+		nr.Kind = store.KindVM
+		nr.Target = store.Target{ReplicaID: rep.ID, ReplicaName: rep.Name, ID: vm.ID, Name: vm.Name}
+	case "vapp":
+		va, err := b.inv.resolveVApp(ctx, cmd.VApp)
+		if err != nil {
+			return b.refuseEM(err)
+		}
+		nr.Kind = store.KindVApp
+		nr.Target = store.Target{ID: va.ID, Name: va.Name}
+	}
+	r, err := b.st.Create(nr)
+	if err != nil {
+		b.log.Error("storing a request failed", "error", err, "user", sc.UserID)
+		return ephemeral("I could not record the request (" + err.Error() + "). Nothing was sent to Enterprise Manager; try again.")
+	}
+	b.met.Requests.WithLabelValues("requested").Inc()
+	b.reqLog(r.ID).Info("request recorded", "user", r.Requester, "target", r.Target.Name, "intent", r.Intent)
+	b.goBackground(func(ctx context.Context) { b.postCard(ctx, r, sc.ResponseURL) })
+	return ephemeral(fmt.Sprintf("Recorded *%s*: fail over %s to the %s. The approval card follows in this channel; %s can approve it.",
+		r.ID, targetText(r), restoreText(r.Intent, r.RestoreTime), b.auth.describeApprovers()))
+}
+
+// refuseEM answers a lookup failure. A name that is unknown is the sender's mistake; EM being
+// unreachable is not, and says so.
+func (b *Bot) refuseEM(err error) Response {
+	var re *emapi.ResolveError
+	if errors.As(err, &re) {
+		b.met.Refusals.WithLabelValues("unknown-name").Inc()
+		return ephemeral(describe(err) + "\nNothing was recorded.")
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		err = &emapi.Error{Kind: emapi.KindTimeout, Op: "resolve"}
+	}
+	b.met.Refusals.WithLabelValues("em").Inc()
+	return ephemeral("I could not check the name with Enterprise Manager: " + describe(err) + " Nothing was recorded; try again.")
+}
+
+func (b *Bot) refuse(err error) Response {
+	var ref *refusal
+	if errors.As(err, &ref) {
+		b.met.Refusals.WithLabelValues(ref.reason).Inc()
+	}
+	return ephemeral(describe(err))
+}
+
+// postCard posts the approval card and remembers where it is. If Slack will not take it, the
+// request is withdrawn (no one could approve it) and the requester is told why.
+func (b *Bot) postCard(ctx context.Context, r *store.Request, responseURL string) {
+	ts, err := b.out.Post(ctx, r.Channel, "", cardText(r), cardBlocks(r))
+	if err != nil {
+		b.reqLog(r.ID).Error("approval card could not be posted", "error", err)
+		w, werr := b.st.Transition(store.Change{ID: r.ID, From: []store.State{store.Pending}, To: store.Withdrawn,
+			Actor: "bot", Action: "withdrawn", Details: "the approval card could not be posted: " + err.Error()})
+		if werr == nil {
+			r = w
+		}
+		msg := fmt.Sprintf("I could not post the approval card for %s (%v), so it was withdrawn and nothing was sent to Enterprise Manager. If the bot is not in this channel, invite it with `/invite` and ask again.", r.ID, err)
+		b.respond(ctx, responseURL, r.Channel, r.Requester, msg)
+		b.audit(r, fmt.Sprintf("%s withdrawn: its approval card could not be posted (%v)", r.ID, err))
+		return
+	}
+	if r, err = b.st.SetMessage(r.ID, r.Channel, ts); err != nil {
+		b.reqLog(r.ID).Error("card position could not be stored", "error", err)
+	}
+	b.audit(r, fmt.Sprintf("%s requested by <@%s>: fail over %s to the %s. Reason: %s",
+		r.ID, r.Requester, targetText(r), restoreText(r.Intent, r.RestoreTime), esc(truncate(r.Reason, 300))))
+}
+
+// cancel withdraws a pending request (requester only) or asks EM to stop a running task
+// (requester or approver). EM REST has no undo for a failover; the answer says so.
+func (b *Bot) cancelRequest(sc slack.SlashCommand, cmd Command) Response {
+	r, err := b.st.Get(cmd.RequestID)
+	if err != nil {
+		return ephemeral(describe(err))
+	}
+	switch r.State {
+	case store.Pending:
+		w, err := b.st.Withdraw(r.ID, sc.UserID)
+		if err != nil {
+			return b.refuse(err)
+		}
+		b.met.Requests.WithLabelValues("withdrawn").Inc()
+		b.cardChanged(w)
+		b.audit(w, fmt.Sprintf("%s withdrawn by <@%s>", w.ID, sc.UserID))
+		return ephemeral(w.ID + " is withdrawn. Nothing was sent to Enterprise Manager.")
+	case store.Running:
+		if sc.UserID != r.Requester {
+			if err := b.auth.canApprove(context.Background(), sc.UserID); err != nil {
+				return ephemeral("Only the requester or an approver can stop " + r.ID + ". " + describe(err))
+			}
+		}
+		s, err := b.st.Transition(store.Change{ID: r.ID, Version: r.Version, From: []store.State{store.Running},
+			To: store.Stopping, Actor: sc.UserID, Action: "stop", Details: "stop requested; EM task " + r.TaskID})
+		if err != nil {
+			return ephemeral(describe(err))
+		}
+		b.goBackground(func(ctx context.Context) { b.stop(ctx, s) })
+		return ephemeral(fmt.Sprintf("Asking Enterprise Manager to stop task %s of %s. This is a best-effort stop, not an undo: whatever the failover already did stays done.", r.TaskID, r.ID))
+	case store.Approved, store.Submitting:
+		return ephemeral(r.ID + " is being sent to Enterprise Manager right now. Wait for its task to appear in the thread, then cancel again to stop it.")
+	case store.Stopping:
+		return ephemeral(r.ID + " is already being stopped.")
+	}
+	return ephemeral(fmt.Sprintf("%s is already %s; there is nothing to cancel. Enterprise Manager's REST API cannot undo or fail back a CDP failover: use the Veeam console or PowerShell for that.", r.ID, stateWords(r.State)))
+}
+
+// stop sends the task deletion that EM documents as "stops the task".
+func (b *Bot) stop(ctx context.Context, r *store.Request) {
+	ctx, cancel := context.WithTimeout(ctx, b.opt.EMTimeout)
+	defer cancel()
+	b.cardChanged(r)
+	b.audit(r, fmt.Sprintf("%s: <@%s> asked Enterprise Manager to stop task %s", r.ID, r.StateBy, r.TaskID))
+	if err := b.em.StopTask(ctx, r.TaskID); err != nil {
+		b.reqLog(r.ID).Error("stopping the task failed", "error", err, "task", r.TaskID)
+		b.thread(r, fmt.Sprintf(":warning: Enterprise Manager did not accept the stop of task %s: %s I keep following the task.", r.TaskID, describe(err)))
+		b.audit(r, fmt.Sprintf("%s: stop of task %s failed: %s", r.ID, r.TaskID, describe(err)))
+		return
+	}
+	b.thread(r, fmt.Sprintf(":octagonal_sign: <@%s> asked Enterprise Manager to stop task %s (best effort, not an undo). I will report how it ends.", r.StateBy, r.TaskID))
+}
+
+// respond tells the sender of a slash command something after the acknowledgement. The
+// response_url works even where the bot is not a channel member.
+func (b *Bot) respond(ctx context.Context, responseURL, channel, user, text string) {
+	if responseURL != "" && b.opt.Responder != nil {
+		if err := b.opt.Responder(ctx, responseURL, text); err == nil {
+			return
+		} else {
+			b.log.Warn("response_url failed; falling back to an ephemeral message", "error", err)
+		}
+	}
+	b.out.Ephemeral(channel, user, text)
+}

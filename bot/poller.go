@@ -1,0 +1,328 @@
+package bot
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/robfig/cron/v3"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/failover-bot/failover-bot/emapi"
+	"github.com/failover-bot/failover-bot/store"
+)
+
+// progressStep is how far a restore session's progress must move before the thread hears about
+// it: every state change is posted, but a 30-minute failover should not post a line per poll.
+const progressStep = 25
+
+// warnAfterFailures is how many poll cycles in a row EM may fail for one request before the
+// thread is told that the bot cannot see the task (said once, and again when it recovers).
+const warnAfterFailures = 3
+
+// StartPoller runs Poll on schedule (robfig/cron spec, UTC) until the returned stop function is
+// called; stop waits for a running cycle to finish or ctx to end.
+func (b *Bot) StartPoller(schedule string) (stop func(ctx context.Context) error, err error) {
+	logger := cronLogger{b.log}
+	c := cron.New(cron.WithLocation(time.UTC), cron.WithLogger(logger),
+		cron.WithChain(cron.Recover(logger), cron.SkipIfStillRunning(logger)))
+	if _, err := c.AddFunc(schedule, func() { b.Poll(b.ctx) }); err != nil {
+		return nil, fmt.Errorf("POLL_SCHEDULE %q: %w", schedule, err)
+	}
+	c.Start()
+	return func(ctx context.Context) error {
+		select {
+		case <-c.Stop().Done():
+			return nil
+		case <-ctx.Done():
+			return fmt.Errorf("poll cycle still running at shutdown: %w", ctx.Err())
+		}
+	}, nil
+}
+
+// Poll is one poll cycle: it expires stale pending requests, resumes approved ones that never
+// reached EM, reconciles those whose submission outcome is unknown, and follows every running
+// task. EM calls run with bounded concurrency; a slow or failing request never blocks the others.
+func (b *Bot) Poll(ctx context.Context) {
+	start := time.Now()
+	defer func() { b.met.PollDuration.Observe(time.Since(start).Seconds()) }()
+	reqs, err := b.st.Active()
+	if err != nil {
+		b.log.Error("poll: listing active requests failed", "error", err)
+		return
+	}
+	b.met.Active.Set(float64(len(reqs)))
+	g, ctx := errgroup.WithContext(ctx)
+	g.SetLimit(b.opt.PollConcurrency)
+	for _, r := range reqs {
+		if b.claimed(r.ID) {
+			continue // a submission or stop is under way in this process
+		}
+		switch r.State {
+		case store.Pending:
+			if !b.now().Before(r.ExpiresAt) {
+				b.expire(r)
+			}
+		case store.Approved:
+			g.Go(func() error { b.submit(ctx, r.ID); return nil })
+		case store.Submitting:
+			g.Go(func() error { b.reconcile(ctx, r); return nil })
+		case store.Running, store.Stopping:
+			g.Go(func() error { b.follow(ctx, r); return nil })
+		}
+	}
+	_ = g.Wait()
+}
+
+func (b *Bot) expire(r *store.Request) {
+	e, err := b.st.Expire(r.ID)
+	if err != nil {
+		b.reqLog(r.ID).Info("expiry skipped", "reason", err)
+		return
+	}
+	b.met.Requests.WithLabelValues("expired").Inc()
+	b.reqLog(r.ID).Info("request expired")
+	b.cardChanged(e)
+	b.thread(e, fmt.Sprintf(":alarm_clock: %s expired at %s with %d of %d approvals. Nothing was sent to Enterprise Manager; ask again if it is still needed.",
+		e.ID, e.StateAt.UTC().Format(clockFormat), len(e.Approvals), e.ApprovalsRequired))
+	b.audit(e, fmt.Sprintf("%s expired without enough approvals", e.ID))
+}
+
+// observation is what EM says about a request's failover right now.
+type observation struct {
+	state    store.State
+	emState  string
+	progress int
+	result   string
+	message  string
+	session  string
+}
+
+// follow reads a request's task and restore session and records any change.
+func (b *Bot) follow(ctx context.Context, r *store.Request) {
+	if r.TaskID == "" {
+		b.followSession(ctx, r, r.RestoreSessionID)
+		return
+	}
+	task, err := b.em.Task(ctx, r.TaskID)
+	if err != nil {
+		if emapi.KindOf(err) == emapi.KindNotFound {
+			// EM keeps tasks per logon session: after a restart or re-logon the ID may be gone.
+			// The restore session is the way back to the outcome.
+			b.followSession(ctx, r, r.RestoreSessionID)
+			return
+		}
+		b.emTrouble(r, err)
+		return
+	}
+	sid := task.RestoreSessionID
+	if sid == "" {
+		sid = r.RestoreSessionID
+	}
+	var rs *emapi.RestoreSession
+	if sid != "" {
+		if rs, err = b.em.RestoreSession(ctx, sid); err != nil {
+			b.reqLog(r.ID).Warn("restore session unreadable; using the task alone", "session", sid, "error", err)
+			rs = nil
+		}
+	}
+	b.emRecovered(r)
+	b.record(r, observe(r, task, rs, sid))
+}
+
+// followSession follows a request through its restore session alone (the task is gone). Without
+// a session ID it looks for a session created for the target since the submission.
+func (b *Bot) followSession(ctx context.Context, r *store.Request, sid string) {
+	if sid == "" {
+		found, err := b.findSession(ctx, r)
+		if err != nil {
+			b.emTrouble(r, err)
+			return
+		}
+		if found == nil {
+			b.markUnknown(r, "Enterprise Manager no longer knows task "+orDash(r.TaskID)+" (tasks belong to the EM logon session that started them) and lists no restore session for "+r.Target.Name+" since the submission.")
+			return
+		}
+		sid = found.ID
+	}
+	rs, err := b.em.RestoreSession(ctx, sid)
+	if err != nil {
+		if emapi.KindOf(err) == emapi.KindNotFound {
+			b.markUnknown(r, "Enterprise Manager knows neither task "+orDash(r.TaskID)+" nor restore session "+sid+".")
+			return
+		}
+		b.emTrouble(r, err)
+		return
+	}
+	b.emRecovered(r)
+	b.record(r, observe(r, nil, rs, sid))
+}
+
+// reconcile settles a request found "submitting" with no submission under way: the POST may or
+// may not have reached EM (a crash, or a lost answer). It is never sent again. A restore session
+// for the target created since the submission means it started; none within SubmitGrace means
+// nobody can tell, and the thread says so.
+func (b *Bot) reconcile(ctx context.Context, r *store.Request) {
+	rs, err := b.findSession(ctx, r)
+	if err != nil {
+		b.emTrouble(r, err)
+		return
+	}
+	if rs == nil {
+		if b.now().Sub(r.StateAt) < b.opt.SubmitGrace {
+			return
+		}
+		b.markUnknown(r, "The failover POST was sent (or was about to be) when the bot lost track of it, and Enterprise Manager shows no restore session for "+r.Target.Name+" since then.")
+		return
+	}
+	n, err := b.st.Transition(store.Change{ID: r.ID, Version: r.Version, From: []store.State{store.Submitting},
+		To: store.Running, Actor: "poller", Action: "reconciled", Details: "found restore session " + rs.ID,
+		Apply: func(q *store.Request) { q.RestoreSessionID = rs.ID }})
+	if err != nil {
+		b.reqLog(r.ID).Info("reconcile skipped", "reason", err)
+		return
+	}
+	b.thread(n, fmt.Sprintf(":mag: The submission's answer was lost, but Enterprise Manager shows restore session %s for %s, so the failover did start. Following it.", rs.ID, r.Target.Name))
+	b.audit(n, fmt.Sprintf("%s reconciled: restore session %s found", n.ID, rs.ID))
+	b.record(n, observe(n, nil, rs, rs.ID))
+}
+
+func (b *Bot) findSession(ctx context.Context, r *store.Request) (*emapi.RestoreSession, error) {
+	since := r.SubmittedAt
+	if since.IsZero() {
+		since = r.StateAt
+	}
+	// EM's clock and ours differ; look a little earlier than the submission.
+	list, err := b.em.FindRestoreSessions(ctx, r.Target.Name, since.Add(-2*time.Minute))
+	if err != nil {
+		return nil, err
+	}
+	var best *emapi.RestoreSession
+	for i := range list {
+		if best == nil || list[i].Created.After(best.Created) {
+			best = &list[i]
+		}
+	}
+	return best, nil
+}
+
+// observe turns EM's task and restore session into the request's next state. The task tells that
+// EM has finished handing the failover over; the restore session tells how the failover went.
+func observe(r *store.Request, t *emapi.Task, rs *emapi.RestoreSession, sid string) observation {
+	o := observation{state: r.State, emState: r.EMState, progress: r.EMProgress, result: r.EMResult, message: r.EMMessage, session: sid}
+	if t != nil {
+		o.emState = "task " + t.State
+		if t.Message != "" {
+			o.message = t.Message
+		}
+	}
+	if rs != nil {
+		o.emState = "restore " + rs.State
+		o.progress = rs.Progress
+		o.result = rs.Result
+		if rs.FailureMessage != "" {
+			o.message = rs.FailureMessage
+		}
+		if rs.State == "Stopped" {
+			switch rs.Result {
+			case "Success":
+				o.state = store.Succeeded
+			case "Warning":
+				o.state = store.Warning
+			default:
+				o.state = store.Failed
+			}
+		}
+	}
+	if t != nil && t.Done && t.Success != nil && !*t.Success && (rs == nil || rs.State == "Stopped") {
+		o.state = store.Failed
+	}
+	if r.State == store.Stopping && o.state == store.Failed {
+		o.state = store.Stopped
+	}
+	return o
+}
+
+// record stores a change EM reported and tells the thread, the card and the audit channel.
+func (b *Bot) record(r *store.Request, o observation) {
+	if o.state == r.State && o.emState == r.EMState && o.progress == r.EMProgress && o.result == r.EMResult &&
+		o.message == r.EMMessage && o.session == r.RestoreSessionID {
+		return
+	}
+	n, err := b.st.Transition(store.Change{ID: r.ID, Version: r.Version, To: o.state, Actor: "em", Action: "em-state",
+		Details: fmt.Sprintf("%s %d%% %s %s", o.emState, o.progress, o.result, truncate(o.message, 200)),
+		Apply: func(q *store.Request) {
+			q.EMState, q.EMProgress, q.EMResult, q.EMMessage = o.emState, o.progress, o.result, o.message
+			if o.session != "" {
+				q.RestoreSessionID = o.session
+			}
+		}})
+	if err != nil {
+		b.reqLog(r.ID).Info("EM change not recorded", "reason", err)
+		return
+	}
+	b.cardChanged(n)
+	stateChanged := n.State != r.State || n.EMState != r.EMState || n.EMResult != r.EMResult
+	if stateChanged || n.EMProgress/progressStep != r.EMProgress/progressStep {
+		b.thread(n, updateLine(n))
+	}
+	if stateChanged {
+		b.audit(n, fmt.Sprintf("%s: %s", n.ID, stripEmoji(updateLine(n))))
+	}
+	if n.State.Terminal() {
+		b.met.Requests.WithLabelValues(string(n.State)).Inc()
+		b.reqLog(n.ID).Info("failover finished", "state", n.State, "result", n.EMResult)
+	}
+}
+
+func updateLine(r *store.Request) string {
+	switch r.State {
+	case store.Succeeded, store.Warning, store.Failed, store.Stopped:
+		return statusLine(r) + "."
+	}
+	return ":arrows_counterclockwise: " + emText(r)
+}
+
+func (b *Bot) markUnknown(r *store.Request, why string) {
+	n, err := b.st.Transition(store.Change{ID: r.ID, Version: r.Version, To: store.Unknown, Actor: "poller", Action: "unknown", Details: why})
+	if err != nil {
+		b.reqLog(r.ID).Info("unknown not recorded", "reason", err)
+		return
+	}
+	b.met.Requests.WithLabelValues("unknown").Inc()
+	b.reqLog(r.ID).Warn("failover outcome unknown", "why", why)
+	b.cardChanged(n)
+	b.thread(n, ":warning: I cannot tell how this failover ended. "+why+" *An operator must check Enterprise Manager* (restore sessions for "+esc(r.Target.Name)+") and act from there. I will not send it again.")
+	b.audit(n, fmt.Sprintf("%s: outcome unknown — %s", n.ID, why))
+}
+
+// emTrouble counts a failed EM read for a request and tells the thread once when it persists.
+func (b *Bot) emTrouble(r *store.Request, err error) {
+	b.mu.Lock()
+	b.failures[r.ID]++
+	n := b.failures[r.ID]
+	b.mu.Unlock()
+	b.reqLog(r.ID).Warn("poll: EM read failed", "error", err, "consecutive", n)
+	if n == warnAfterFailures {
+		b.thread(r, fmt.Sprintf(":warning: I cannot read this failover's progress from Enterprise Manager (%s). I keep trying every poll and will post here when I can.", describe(err)))
+	}
+}
+
+func (b *Bot) emRecovered(r *store.Request) {
+	b.mu.Lock()
+	n := b.failures[r.ID]
+	delete(b.failures, r.ID)
+	b.mu.Unlock()
+	if n >= warnAfterFailures {
+		b.thread(r, ":white_check_mark: Enterprise Manager answers again; following the failover.")
+	}
+}
+
+// cronLogger adapts slog to cron's logger interface.
+type cronLogger struct{ l *slog.Logger }
+
+func (c cronLogger) Info(msg string, kv ...any) { c.l.Debug("cron: "+msg, kv...) }
+func (c cronLogger) Error(err error, msg string, kv ...any) {
+	c.l.Error("cron: "+msg, append(kv, "error", err)...)
+}

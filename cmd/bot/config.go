@@ -1,0 +1,497 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"reflect"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/caarlos0/env/v11"
+	"github.com/robfig/cron/v3"
+)
+
+// Secret is a configuration value that must never be printed or logged: its String,
+// GoString and LogValue say only whether it is set. Use Value to read it.
+type Secret string
+
+const redacted = "[REDACTED]"
+
+// Value returns the secret itself, for the one place that needs it (a client constructor).
+func (s Secret) Value() string { return string(s) }
+
+// String hides the secret from fmt's %v and %s.
+func (s Secret) String() string {
+	if s == "" {
+		return ""
+	}
+	return redacted
+}
+
+// GoString hides the secret from fmt's %#v.
+func (s Secret) GoString() string { return `"` + s.String() + `"` }
+
+// LogValue hides the secret from log/slog.
+func (s Secret) LogValue() slog.Value { return slog.StringValue(s.String()) }
+
+// MarshalText hides the secret from encoders (JSON, YAML) that would otherwise print it.
+func (s Secret) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// Config is the bot's configuration, read from the environment (see the README's table).
+// Every Secret may also come from a file named by NAME_FILE (Docker and Kubernetes
+// secrets), with its trailing newline trimmed.
+type Config struct {
+	SlackBotToken      Secret `env:"SLACK_BOT_TOKEN"`
+	SlackSigningSecret Secret `env:"SLACK_SIGNING_SECRET"`
+	// SlackAppToken, when set, selects Socket Mode; otherwise the bot serves HTTP endpoints.
+	SlackAppToken Secret `env:"SLACK_APP_TOKEN"`
+	// SlackAPIURL always ends with "/", as slack.OptionAPIURL requires.
+	SlackAPIURL string `env:"SLACK_API_URL" envDefault:"https://slack.com/api/"`
+	ListenAddr  string `env:"LISTEN_ADDR" envDefault:":8080"`
+
+	// EMURL is optional in console mode: without it the embedded EM simulator is used.
+	EMURL                string        `env:"EM_URL"`
+	EMUsername           string        `env:"EM_USERNAME"`
+	EMPassword           Secret        `env:"EM_PASSWORD"`
+	EMCAFile             string        `env:"EM_CA_FILE"`
+	EMInsecureSkipVerify bool          `env:"EM_INSECURE_SKIP_VERIFY" envDefault:"false"`
+	EMFormat             string        `env:"EM_FORMAT" envDefault:"xml"` // "xml" or "json", lower-cased
+	EMTimeout            time.Duration `env:"EM_TIMEOUT" envDefault:"30s"`
+
+	// DBPath defaults to failover-bot.db, except in console mode where empty means a
+	// temporary store.
+	DBPath string `env:"DB_PATH"`
+
+	Approvers       []string `env:"APPROVERS" envSeparator:","`
+	ApproverGroup   string   `env:"APPROVER_GROUP"`
+	Requesters      []string `env:"REQUESTERS" envSeparator:","`       // empty: anyone
+	AllowedChannels []string `env:"ALLOWED_CHANNELS" envSeparator:","` // empty: any
+	AuditChannel    string   `env:"AUDIT_CHANNEL"`                     // empty: no audit posts
+
+	// PollSchedule defaults to "@every 15s", or "@every 1s" in console mode so a demo moves.
+	PollSchedule      string        `env:"POLL_SCHEDULE"`
+	RequestTTL        time.Duration `env:"REQUEST_TTL" envDefault:"1h"`
+	ApprovalsRequired int           `env:"APPROVALS_REQUIRED" envDefault:"1"`
+
+	// LogFormat is "json", "text" or "" (unset: text on a terminal, JSON otherwise; see
+	// EffectiveLogFormat).
+	LogFormat       string        `env:"LOG_FORMAT"`
+	LogLevel        slog.Level    `env:"LOG_LEVEL" envDefault:"info"`
+	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"30s"`
+}
+
+// Defaults that depend on the mode.
+const (
+	defaultDBPath       = "failover-bot.db"
+	defaultPollSchedule = "@every 15s"
+	consolePollSchedule = "@every 1s"
+	maxRequestTTL       = 7 * 24 * time.Hour
+	secretFileSuffix    = "_FILE"
+	secretFileMaxBytes  = 64 << 10
+)
+
+// ConfigError lists every problem found, each starting with the variable it is about.
+// Error joins them on one line so the bot stops with one line in its log.
+type ConfigError struct {
+	Problems []string
+}
+
+func (e *ConfigError) Error() string {
+	return "configuration: " + strings.Join(e.Problems, "; ")
+}
+
+func (e *ConfigError) add(format string, a ...any) {
+	e.Problems = append(e.Problems, fmt.Sprintf(format, a...))
+}
+
+func (e *ConfigError) err() error {
+	if len(e.Problems) == 0 {
+		return nil
+	}
+	return e
+}
+
+// LoadConfig reads the configuration through lookup (os.LookupEnv in production, a map in
+// tests), resolves NAME_FILE secrets, applies mode-dependent defaults and normalises lists
+// and URLs. It does not validate: call Validate.
+func LoadConfig(lookup func(string) (string, bool), console bool) (Config, error) {
+	var cfg Config
+	environ := map[string]string{}
+	for _, key := range envKeys(reflect.TypeFor[Config]()) {
+		if v, ok := lookup(key); ok {
+			environ[key] = v
+		}
+	}
+	problems := &ConfigError{}
+	// A secret from NAME_FILE is placed in the environment map before parsing, so the rest
+	// of the code sees one value whatever its source.
+	for _, key := range secretKeys() {
+		fileKey := key + secretFileSuffix
+		path, ok := lookup(fileKey)
+		if !ok || path == "" {
+			continue
+		}
+		if v, set := environ[key]; set && v != "" {
+			problems.add("%s and %s are both set: set only one", key, fileKey)
+			continue
+		}
+		v, err := readSecretFile(path)
+		if err != nil {
+			problems.add("%s: %v", fileKey, err)
+			continue
+		}
+		environ[key] = v
+	}
+	if err := env.ParseWithOptions(&cfg, env.Options{Environment: environ}); err != nil {
+		for _, e := range unwrapEnvErrors(err) {
+			problems.add("%s", e)
+		}
+	}
+	if err := problems.err(); err != nil {
+		return Config{}, err
+	}
+
+	cfg.Approvers = cleanList(cfg.Approvers)
+	cfg.Requesters = cleanList(cfg.Requesters)
+	cfg.AllowedChannels = cleanList(cfg.AllowedChannels)
+	cfg.ApproverGroup = strings.TrimSpace(cfg.ApproverGroup)
+	cfg.AuditChannel = strings.TrimSpace(cfg.AuditChannel)
+	cfg.EMFormat = strings.ToLower(strings.TrimSpace(cfg.EMFormat))
+	cfg.LogFormat = strings.ToLower(strings.TrimSpace(cfg.LogFormat))
+	if cfg.SlackAPIURL != "" && !strings.HasSuffix(cfg.SlackAPIURL, "/") {
+		cfg.SlackAPIURL += "/"
+	}
+	if cfg.DBPath == "" && !console {
+		cfg.DBPath = defaultDBPath
+	}
+	if cfg.PollSchedule == "" {
+		cfg.PollSchedule = defaultPollSchedule
+		if console {
+			cfg.PollSchedule = consolePollSchedule
+		}
+	}
+	return cfg, nil
+}
+
+// readSecretFile reads a secret file, dropping the trailing newline editors and
+// `echo` add. The error names the file but never its content.
+func readSecretFile(path string) (string, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return "", err
+	}
+	if fi.Size() > secretFileMaxBytes {
+		return "", fmt.Errorf("%s is larger than %d bytes; it should hold only the secret", path, secretFileMaxBytes)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	v := strings.TrimRight(string(b), "\r\n")
+	if v == "" {
+		return "", fmt.Errorf("%s is empty", path)
+	}
+	return v, nil
+}
+
+// envKeys lists the env tag names of t's fields.
+func envKeys(t reflect.Type) []string {
+	var keys []string
+	for f := range t.Fields() {
+		if k, _, _ := strings.Cut(f.Tag.Get("env"), ","); k != "" {
+			keys = append(keys, k)
+		}
+	}
+	return keys
+}
+
+// secretKeys lists the variables whose fields are Secrets.
+func secretKeys() []string {
+	var keys []string
+	t := reflect.TypeFor[Config]()
+	for f := range t.Fields() {
+		if f.Type == reflect.TypeFor[Secret]() {
+			k, _, _ := strings.Cut(f.Tag.Get("env"), ",")
+			keys = append(keys, k)
+		}
+	}
+	return keys
+}
+
+// unwrapEnvErrors turns env's aggregate error into one message per variable, naming the
+// variable rather than the Go field.
+func unwrapEnvErrors(err error) []string {
+	var agg env.AggregateError
+	if !errors.As(err, &agg) {
+		return []string{err.Error()}
+	}
+	var out []string
+	for _, e := range agg.Errors {
+		var pe env.ParseError
+		if errors.As(e, &pe) {
+			key := pe.Name
+			if f, ok := reflect.TypeFor[Config]().FieldByName(pe.Name); ok {
+				key, _, _ = strings.Cut(f.Tag.Get("env"), ",")
+			}
+			out = append(out, fmt.Sprintf("%s: %v", key, pe.Err))
+			continue
+		}
+		out = append(out, e.Error())
+	}
+	return out
+}
+
+func cleanList(in []string) []string {
+	var out []string
+	for _, s := range in {
+		if s = strings.TrimSpace(s); s != "" && !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// HTTPMode reports whether the bot receives Slack events over HTTP (no app token).
+func (c Config) HTTPMode() bool { return c.SlackAppToken == "" }
+
+// EffectiveLogFormat resolves an unset LOG_FORMAT: text for a person at a terminal, JSON
+// for log collectors.
+func (c Config) EffectiveLogFormat(terminal bool) string {
+	if c.LogFormat != "" {
+		return c.LogFormat
+	}
+	if terminal {
+		return "text"
+	}
+	return "json"
+}
+
+// isTerminal reports whether f is a character device (a terminal), without a dependency
+// on x/term.
+func isTerminal(f *os.File) bool {
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+// Slack ID shapes: users U… or W… (Enterprise Grid), public C… and private G… channels,
+// user groups S…. IDs are upper-case letters and digits.
+var (
+	userIDPattern    = regexp.MustCompile(`^[UW][A-Z0-9]+$`)
+	channelIDPattern = regexp.MustCompile(`^[CG][A-Z0-9]+$`)
+	groupIDPattern   = regexp.MustCompile(`^S[A-Z0-9]+$`)
+)
+
+// Validate checks the configuration for one mode. In console mode Slack and EM settings
+// are optional (a terminal replaces Slack, the embedded simulator replaces EM) and the
+// approver lists may be empty (the console supplies its demo people); whatever is set is
+// still checked. Each problem names its variable and never contains a secret.
+func (c Config) Validate(console bool) error {
+	p := &ConfigError{}
+
+	switch {
+	case c.SlackBotToken == "" && !console:
+		p.add("SLACK_BOT_TOKEN is required (the bot token, xoxb-…)")
+	case c.SlackBotToken != "" && strings.HasPrefix(string(c.SlackBotToken), "xapp-"):
+		p.add("SLACK_BOT_TOKEN holds an app-level token (xapp-…); it belongs in SLACK_APP_TOKEN, and SLACK_BOT_TOKEN needs the bot token (xoxb-…)")
+	case c.SlackBotToken != "" && !strings.HasPrefix(string(c.SlackBotToken), "xoxb-"):
+		p.add("SLACK_BOT_TOKEN must be a bot token starting with xoxb-")
+	}
+	if c.SlackAppToken != "" && !strings.HasPrefix(string(c.SlackAppToken), "xapp-") {
+		p.add("SLACK_APP_TOKEN must be an app-level token starting with xapp- (unset it to use HTTP mode)")
+	}
+	if c.HTTPMode() && !console && c.SlackSigningSecret == "" {
+		p.add("SLACK_SIGNING_SECRET is required in HTTP mode (set SLACK_APP_TOKEN to use Socket Mode instead)")
+	}
+	if err := checkHTTPURL(c.SlackAPIURL); err != nil {
+		p.add("SLACK_API_URL %v", err)
+	}
+	if _, _, err := net.SplitHostPort(c.ListenAddr); err != nil {
+		p.add("LISTEN_ADDR must be host:port or :port, e.g. :8080")
+	}
+
+	switch {
+	case c.EMURL == "" && !console:
+		p.add("EM_URL is required, e.g. https://em.example.com:9398/api/")
+	case c.EMURL != "":
+		if err := checkHTTPURL(c.EMURL); err != nil {
+			p.add("EM_URL %v, e.g. https://em.example.com:9398/api/", err)
+		}
+		if c.EMUsername == "" {
+			p.add("EM_USERNAME is required with EM_URL")
+		}
+		if c.EMPassword == "" {
+			p.add("EM_PASSWORD is required with EM_URL (or EM_PASSWORD_FILE)")
+		}
+	}
+	if c.EMCAFile != "" && c.EMInsecureSkipVerify {
+		p.add("EM_INSECURE_SKIP_VERIFY=true contradicts EM_CA_FILE: certificate checks are either off or use the CA file, not both")
+	}
+	if c.EMFormat != "xml" && c.EMFormat != "json" {
+		p.add("EM_FORMAT must be xml or json")
+	}
+	if c.EMTimeout <= 0 {
+		p.add("EM_TIMEOUT must be a positive duration, e.g. 30s")
+	}
+
+	if len(c.Approvers) == 0 && c.ApproverGroup == "" && !console {
+		p.add("APPROVERS or APPROVER_GROUP is required: name who may approve failovers")
+	}
+	checkIDs(p, "APPROVERS", c.Approvers, userIDPattern, "user IDs like U012AB3CD")
+	checkIDs(p, "REQUESTERS", c.Requesters, userIDPattern, "user IDs like U012AB3CD")
+	checkIDs(p, "ALLOWED_CHANNELS", c.AllowedChannels, channelIDPattern, "channel IDs like C012AB3CD")
+	if c.ApproverGroup != "" {
+		checkIDs(p, "APPROVER_GROUP", []string{c.ApproverGroup}, groupIDPattern, "a user group ID like S012AB3CD")
+	}
+	if c.AuditChannel != "" {
+		checkIDs(p, "AUDIT_CHANNEL", []string{c.AuditChannel}, channelIDPattern, "a channel ID like C012AB3CD")
+	}
+
+	if _, err := cron.ParseStandard(c.PollSchedule); err != nil {
+		p.add("POLL_SCHEDULE %q is not a cron spec (e.g. \"@every 15s\" or \"*/1 * * * *\"): %v", c.PollSchedule, err)
+	}
+	switch {
+	case c.RequestTTL <= 0:
+		p.add("REQUEST_TTL must be a positive duration, e.g. 1h")
+	case c.RequestTTL > maxRequestTTL:
+		p.add("REQUEST_TTL %v is longer than 7 days (168h); an approval that old no longer reflects the situation", c.RequestTTL)
+	}
+	if c.ApprovalsRequired < 1 {
+		p.add("APPROVALS_REQUIRED must be at least 1 (the two-person rule)")
+	} else if c.ApproverGroup == "" && len(c.Approvers) > 0 {
+		c.checkFeasible(p)
+	}
+
+	if c.LogFormat != "" && c.LogFormat != "json" && c.LogFormat != "text" {
+		p.add("LOG_FORMAT must be json or text")
+	}
+	switch c.LogLevel {
+	case slog.LevelDebug, slog.LevelInfo, slog.LevelWarn, slog.LevelError:
+	default:
+		p.add("LOG_LEVEL must be debug, info, warn or error")
+	}
+	if c.ShutdownTimeout <= 0 {
+		p.add("SHUTDOWN_TIMEOUT must be a positive duration, e.g. 30s")
+	}
+	return p.err()
+}
+
+// checkFeasible refuses a static approver list that could never approve some requester's
+// request: approvers never approve their own, so each requester needs APPROVALS_REQUIRED
+// approvers other than themselves. With REQUESTERS empty the requester is anyone, and
+// someone who is not an approver needs APPROVALS_REQUIRED approvers.
+func (c Config) checkFeasible(p *ConfigError) {
+	need := c.ApprovalsRequired
+	if len(c.Requesters) == 0 {
+		if n := len(c.Approvers); n < need {
+			p.add("APPROVERS lists %d approver(s) but APPROVALS_REQUIRED=%d; no request could ever be approved (add approvers, set APPROVER_GROUP or lower APPROVALS_REQUIRED)", n, need)
+		}
+		return
+	}
+	for _, r := range c.Requesters {
+		others := 0
+		for _, a := range c.Approvers {
+			if a != r {
+				others++
+			}
+		}
+		if others >= need {
+			continue
+		}
+		if others == 0 && len(c.Approvers) == 1 {
+			p.add("APPROVERS: %s is the only approver and also a requester; no one could approve %s's requests (APPROVALS_REQUIRED=%d)", r, r, need)
+		} else {
+			p.add("APPROVERS: only %d approver(s) besides requester %s; %s's requests could never get APPROVALS_REQUIRED=%d approvals", others, r, r, need)
+		}
+		return // one example is enough to fix the list
+	}
+}
+
+func checkIDs(p *ConfigError, key string, ids []string, pattern *regexp.Regexp, what string) {
+	var bad []string
+	for _, id := range ids {
+		if !pattern.MatchString(id) {
+			bad = append(bad, fmt.Sprintf("%q", truncateValue(id)))
+		}
+	}
+	if len(bad) > 0 {
+		p.add("%s must hold %s; not valid: %s", key, what, strings.Join(bad, ", "))
+	}
+}
+
+func truncateValue(s string) string {
+	if len(s) > 30 {
+		return s[:30] + "…"
+	}
+	return s
+}
+
+func checkHTTPURL(raw string) error {
+	u, err := url.Parse(raw)
+	switch {
+	case raw == "":
+		return errors.New("is empty")
+	case err != nil:
+		return errors.New("is not a valid URL")
+	case u.Scheme != "http" && u.Scheme != "https":
+		return errors.New("must be an absolute http:// or https:// URL")
+	case u.Host == "":
+		return errors.New("has no host")
+	case u.User != nil:
+		return errors.New("must not contain credentials (use the dedicated variables)")
+	}
+	return nil
+}
+
+// String prints the configuration with secrets redacted, for `-h` output and debugging.
+func (c Config) String() string {
+	var b strings.Builder
+	for i, a := range c.attrs() {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		fmt.Fprintf(&b, "%s=%v", a.Key, a.Value)
+	}
+	return b.String()
+}
+
+// GoString keeps %#v from printing the struct's secrets.
+func (c Config) GoString() string { return "main.Config{" + c.String() + "}" }
+
+// LogValue logs the configuration at start with secrets redacted.
+func (c Config) LogValue() slog.Value { return slog.GroupValue(c.attrs()...) }
+
+func (c Config) attrs() []slog.Attr {
+	list := func(s []string) string { return strings.Join(s, ",") }
+	return []slog.Attr{
+		slog.String("SLACK_BOT_TOKEN", c.SlackBotToken.String()),
+		slog.String("SLACK_SIGNING_SECRET", c.SlackSigningSecret.String()),
+		slog.String("SLACK_APP_TOKEN", c.SlackAppToken.String()),
+		slog.String("SLACK_API_URL", c.SlackAPIURL),
+		slog.String("LISTEN_ADDR", c.ListenAddr),
+		slog.String("EM_URL", c.EMURL),
+		slog.String("EM_USERNAME", c.EMUsername),
+		slog.String("EM_PASSWORD", c.EMPassword.String()),
+		slog.String("EM_CA_FILE", c.EMCAFile),
+		slog.Bool("EM_INSECURE_SKIP_VERIFY", c.EMInsecureSkipVerify),
+		slog.String("EM_FORMAT", c.EMFormat),
+		slog.Duration("EM_TIMEOUT", c.EMTimeout),
+		slog.String("DB_PATH", c.DBPath),
+		slog.String("APPROVERS", list(c.Approvers)),
+		slog.String("APPROVER_GROUP", c.ApproverGroup),
+		slog.String("REQUESTERS", list(c.Requesters)),
+		slog.String("ALLOWED_CHANNELS", list(c.AllowedChannels)),
+		slog.String("AUDIT_CHANNEL", c.AuditChannel),
+		slog.String("POLL_SCHEDULE", c.PollSchedule),
+		slog.Duration("REQUEST_TTL", c.RequestTTL),
+		slog.Int("APPROVALS_REQUIRED", c.ApprovalsRequired),
+		slog.String("LOG_FORMAT", c.LogFormat),
+		slog.String("LOG_LEVEL", c.LogLevel.String()),
+		slog.Duration("SHUTDOWN_TIMEOUT", c.ShutdownTimeout),
+	}
+}

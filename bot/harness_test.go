@@ -67,7 +67,7 @@ type harnessConfig struct {
 }
 
 type harness struct {
-	t      *testing.T
+	t      testing.TB
 	clock  *clock
 	cfg    harnessConfig
 	em     *emsim.Server
@@ -81,7 +81,7 @@ type harness struct {
 }
 
 // newHarness wires the real bot to the EM simulator and the Slack fake over HTTP.
-func newHarness(t *testing.T, mods ...func(*harnessConfig)) *harness {
+func newHarness(t testing.TB, mods ...func(*harnessConfig)) *harness {
 	t.Helper()
 	c := &clock{t: time.Date(2026, 11, 23, 14, 0, 0, 0, time.UTC)}
 	cfg := harnessConfig{
@@ -365,7 +365,7 @@ func (h *harness) ephemerals(user string) string {
 
 func (h *harness) failoverPOSTs() int { return h.em.Count(http.MethodPost, "action=failover") }
 
-func mustContain(t *testing.T, what, got string, wants ...string) {
+func mustContain(t testing.TB, what, got string, wants ...string) {
 	t.Helper()
 	for _, w := range wants {
 		if !strings.Contains(got, w) {
@@ -374,7 +374,7 @@ func mustContain(t *testing.T, what, got string, wants ...string) {
 	}
 }
 
-func mustNotContain(t *testing.T, what, got string, nots ...string) {
+func mustNotContain(t testing.TB, what, got string, nots ...string) {
 	t.Helper()
 	for _, w := range nots {
 		if strings.Contains(got, w) {

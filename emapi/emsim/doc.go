@@ -31,4 +31,11 @@
 //     "Stopped by user"; restore session Stopped, Failed, Progress 100.
 //   - PolicyUid and ReplicaUid carry bare GUIDs, as Veeam's parameter examples show.
 //   - Hrefs use the request's Host, with https when the request came over TLS.
+//   - The VM entity's root is <CdpReplicaVm> as em-api.md's table says, although Veeam's "Mapping
+//     Link Types to XML Schema Elements" page names the element <VmCdpReplica>: a client should
+//     not depend on the root element's name.
+//
+// Beyond the shared contract the server offers Failovers (what each accepted failover POST was
+// understood to ask for) and DropResponses (serve, then cut the connection before the answer).
+// The request log keeps the last 90,000 to 100,000 requests so a long console demo stays bounded.
 package emsim

@@ -17,6 +17,11 @@ type Recorded struct {
 	At     time.Time // Config.Now at arrival
 }
 
+// maxRecorded bounds the request log so a long-running console demo does not grow without end;
+// when it is full the oldest tenth is discarded. Tests never come near it.
+const maxRecorded = 100_000
+
+// record logs a request at arrival and returns its sequence number for setStatus.
 func (s *Server) record(r *http.Request, body []byte) int {
 	rec := Recorded{
 		Method: r.Method, Path: r.URL.Path, RawQuery: r.URL.RawQuery,
@@ -25,19 +30,25 @@ func (s *Server) record(r *http.Request, body []byte) int {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if len(s.requests) >= maxRecorded {
+		n := maxRecorded / 10
+		s.requests = append(s.requests[:0], s.requests[n:]...)
+		s.recBase += n
+	}
 	s.requests = append(s.requests, rec)
-	return len(s.requests) - 1
+	return s.recBase + len(s.requests) - 1
 }
 
-func (s *Server) setStatus(idx, status int) {
+func (s *Server) setStatus(seq, status int) {
 	s.mu.Lock()
-	if idx < len(s.requests) {
-		s.requests[idx].Status = status
+	if i := seq - s.recBase; i >= 0 && i < len(s.requests) {
+		s.requests[i].Status = status
 	}
 	s.mu.Unlock()
 }
 
-// Requests returns every request received so far, in arrival order.
+// Requests returns every request received so far (the last 90,000 to 100,000 in a very long run),
+// in arrival order.
 func (s *Server) Requests() []Recorded {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -56,6 +56,7 @@ type Server struct {
 	drop      int
 	dropAfter int
 	requests  []Recorded
+	recBase   int // sequence number of requests[0]
 	logons    int
 }
 

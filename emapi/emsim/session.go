@@ -85,14 +85,16 @@ func (s *Server) logon(c *call) {
 // logout is DELETE /logonSessions/{SessionId}; the token used must belong to that session.
 func (s *Server) logout(c *call) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	sess, ok := s.sessionsByID[c.params[0]]
+	if ok && sess == c.sess {
+		delete(s.sessions, sess.token)
+		delete(s.sessionsByID, sess.id)
+	}
+	s.mu.Unlock()
 	if !ok || sess != c.sess {
 		c.fail(http.StatusNotFound, "Logon session "+c.params[0]+" was not found")
 		return
 	}
-	delete(s.sessions, sess.token)
-	delete(s.sessionsByID, sess.id)
 	c.w.WriteHeader(http.StatusNoContent)
 }
 

@@ -269,7 +269,8 @@ func (c *Client) RestoreSessions(ctx context.Context) ([]Ref, error) {
 const findConcurrency = 4
 
 // FindRestoreSessions returns restore session entities created at or after since whose
-// VMDisplayName equals name (case-insensitive); used to reconcile after a lost task ID. Sessions
+// VMDisplayName equals name (case-insensitive); used to reconcile after a lost task ID. since is
+// compared at whole-second precision; callers allow for clock skew between bot and EM. Sessions
 // that vanish between the list and the fetch (404) are skipped. The result is sorted by Created.
 func (c *Client) FindRestoreSessions(ctx context.Context, name string, since time.Time) ([]RestoreSession, error) {
 	if strings.TrimSpace(name) == "" {
@@ -279,6 +280,9 @@ func (c *Client) FindRestoreSessions(ctx context.Context, name string, since tim
 	if err != nil {
 		return nil, err
 	}
+	// EM writes CreationTimeUTC with whole seconds; compare at that precision so a session created
+	// in the same second as since is not missed.
+	cutoff := since.Truncate(time.Second)
 	var (
 		mu  sync.Mutex
 		out []RestoreSession
@@ -298,7 +302,7 @@ func (c *Client) FindRestoreSessions(ctx context.Context, name string, since tim
 				}
 				return err
 			}
-			if strings.EqualFold(rs.VMDisplayName, name) && !rs.Created.Before(since) {
+			if strings.EqualFold(rs.VMDisplayName, name) && !rs.Created.Before(cutoff) {
 				mu.Lock()
 				out = append(out, *rs)
 				mu.Unlock()

@@ -101,9 +101,9 @@ func HelpText() string {
 		"```\n" +
 		usageVM + "\n" +
 		usageVApp + "\n" +
-		usageStatus + "     (one request)\n" +
-		usageList + "                       (pending and active requests)\n" +
-		usageCancel + "     (withdraw a pending request, or stop a running failover)\n" +
+		fmt.Sprintf("%-32s (one request)\n", usageStatus) +
+		fmt.Sprintf("%-32s (pending and active requests)\n", usageList) +
+		fmt.Sprintf("%-32s (withdraw a pending request, or stop a running failover)\n", usageCancel) +
 		usageHelp + "\n" +
 		"```\n" +
 		"• `<replica>`, `<vm>`, `<vapp>`: a GUID or a name (quote names with spaces).\n" +

@@ -105,6 +105,7 @@ type Bot struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
+	pollMu   sync.Mutex // held by the running poll cycle
 	mu       sync.Mutex
 	inflight map[string]bool // request IDs with a submission or stop under way in this process
 	failures map[string]int  // consecutive failed EM reads per request, for one warning in the thread

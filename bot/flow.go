@@ -64,7 +64,7 @@ func (b *Bot) approve(ctx context.Context, id, digest, user, channel string) {
 	}
 	r, err := b.st.Approve(id, user, digest)
 	if err != nil {
-		b.clickRefused(err, channel, user, log)
+		b.clickRefused(b.lateApproval(id, err), channel, user, log)
 		return
 	}
 	b.met.Approvals.Inc()
@@ -78,6 +78,22 @@ func (b *Bot) approve(ctx context.Context, id, digest, user, channel string) {
 	b.met.Requests.WithLabelValues("approved").Inc()
 	b.thread(r, ":white_check_mark: "+approvedBy(r)+". Sending the failover to Enterprise Manager.")
 	b.submit(ctx, r.ID)
+}
+
+// lateApproval answers an approve click on a request that was already decided with who decided
+// it and when ("already approved by <@U…> at 14:02 UTC"), whatever happened since.
+func (b *Bot) lateApproval(id string, err error) error {
+	var ce *store.ConflictError
+	if !errors.As(err, &ce) || ce.Reason != store.ReasonState {
+		return err
+	}
+	r, gerr := b.st.Get(id)
+	if gerr != nil || len(r.Approvals) < r.ApprovalsRequired || r.State == store.Rejected {
+		return err
+	}
+	a := r.Approvals[len(r.Approvals)-1]
+	return &refusal{"late", fmt.Sprintf("%s is already approved by <@%s> at %s; it is now %s.",
+		r.ID, a.User, a.At.UTC().Format(clockFormat), stateWords(r.State))}
 }
 
 func (b *Bot) clickRefused(err error, channel, user string, log interface{ Info(string, ...any) }) {

@@ -45,6 +45,12 @@ func (b *Bot) StartPoller(schedule string) (stop func(ctx context.Context) error
 // reached EM, reconciles those whose submission outcome is unknown, and follows every running
 // task. EM calls run with bounded concurrency; a slow or failing request never blocks the others.
 func (b *Bot) Poll(ctx context.Context) {
+	// One cycle at a time: cron's SkipIfStillRunning covers its own ticks, this also covers the
+	// cycle PollSoon starts at boot.
+	if !b.pollMu.TryLock() {
+		return
+	}
+	defer b.pollMu.Unlock()
 	start := time.Now()
 	defer func() { b.met.PollDuration.Observe(time.Since(start).Seconds()) }()
 	reqs, err := b.st.Active()
@@ -73,6 +79,12 @@ func (b *Bot) Poll(ctx context.Context) {
 		}
 	}
 	_ = g.Wait()
+}
+
+// PollSoon runs one poll cycle now in the background, owned by the Bot (Close waits for it): after
+// a restart, active failovers are followed at once rather than at the first tick.
+func (b *Bot) PollSoon() {
+	b.goBackground(func(ctx context.Context) { b.Poll(ctx) })
 }
 
 func (b *Bot) expire(r *store.Request) {

@@ -1,5 +1,213 @@
+// Command failover-bot serves the /failover Slack command: two-person-approved Veeam CDP
+// failovers through Enterprise Manager's REST API. main only wires: configuration → store → EM
+// client → bot → run, plus the operator subcommands (audit, backup, healthcheck, version).
 package main
 
-// main is a placeholder so cmd/bot builds while its configuration lands first; the lead
-// replaces this file with the real wiring (config → store → EM client → bot → run).
-func main() {}
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+)
+
+// version is set at build time: -ldflags "-X main.version=v1.2.3".
+var version = "dev"
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.LookupEnv))
+}
+
+// Exit codes: 0 success, 1 runtime failure, 2 bad usage or configuration.
+const (
+	exitOK     = 0
+	exitFail   = 1
+	exitConfig = 2
+)
+
+// run is main without process globals, so tests can drive every path.
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer, lookup func(string) (string, bool)) int {
+	fs := flag.NewFlagSet("failover-bot", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	console := fs.Bool("console", false, "run the whole flow in this terminal: a text chat in place of Slack and, unless EM_URL is set, an embedded EM simulator")
+	fs.Usage = func() { usage(stderr, fs) }
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitConfig
+	}
+	rest := fs.Args()
+	fail := func(code int, err error) int {
+		fmt.Fprintf(stderr, "failover-bot: %v\n", err)
+		return code
+	}
+	if len(rest) > 0 {
+		return subcommand(rest, stdout, stderr, lookup)
+	}
+
+	cfg, err := LoadConfig(lookup, *console)
+	if err == nil {
+		err = cfg.Validate(*console)
+	}
+	if err != nil {
+		return fail(exitConfig, err)
+	}
+	terminal := false
+	if f, ok := stderr.(*os.File); ok {
+		terminal = isTerminal(f)
+	}
+	logger := newLogger(stderr, cfg, terminal, *console)
+
+	ctx, stop := signalContext(logger)
+	defer stop()
+	if *console {
+		err = runConsole(ctx, cfg, stdin, stdout, logger)
+	} else {
+		err = serve(ctx, cfg, logger)
+	}
+	if err != nil {
+		return fail(exitFail, err)
+	}
+	return exitOK
+}
+
+func newLogger(w io.Writer, cfg Config, terminal, console bool) *slog.Logger {
+	level := cfg.LogLevel
+	if console {
+		if _, set := os.LookupEnv("LOG_LEVEL"); !set {
+			level = slog.LevelWarn // the transcript is the console's output; logs only for trouble
+		}
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.EffectiveLogFormat(terminal) == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// signalContext is cancelled by the first SIGINT or SIGTERM, which starts a graceful shutdown;
+// a second signal exits at once.
+func signalContext(logger *slog.Logger) (context.Context, func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		select {
+		case s := <-sigs:
+			logger.Warn("shutting down gracefully; send the signal again to exit at once", "signal", s.String())
+			cancel()
+		case <-ctx.Done():
+			return
+		}
+		<-sigs
+		logger.Error("second signal: exiting now")
+		os.Exit(exitFail)
+	}()
+	return ctx, func() { signal.Stop(sigs); cancel() }
+}
+
+func subcommand(args []string, stdout, stderr io.Writer, lookup func(string) (string, bool)) int {
+	fail := func(code int, err error) int {
+		fmt.Fprintf(stderr, "failover-bot %s: %v\n", args[0], err)
+		return code
+	}
+	cfg, err := LoadConfig(lookup, false)
+	if err != nil {
+		return fail(exitConfig, err)
+	}
+	switch args[0] {
+	case "version":
+		fmt.Fprintf(stdout, "failover-bot %s\n", version)
+		return exitOK
+	case "healthcheck":
+		if err := healthcheck(cfg.ListenAddr); err != nil {
+			return fail(exitFail, err)
+		}
+		return exitOK
+	case "backup":
+		if len(args) != 2 {
+			return fail(exitConfig, errors.New("usage: failover-bot backup <path>"))
+		}
+		n, err := backup(cfg.DBPath, args[1])
+		if err != nil {
+			return fail(exitFail, err)
+		}
+		fmt.Fprintf(stdout, "wrote a consistent copy of %s to %s (%d bytes)\n", cfg.DBPath, args[1], n)
+		return exitOK
+	case "audit":
+		if len(args) < 2 {
+			return fail(exitConfig, errors.New("usage: failover-bot audit export [--since <time>] [--format jsonl|csv] | failover-bot audit verify"))
+		}
+		switch args[1] {
+		case "export":
+			opts, err := parseExportFlags(args[2:], stderr)
+			if err != nil {
+				return fail(exitConfig, err)
+			}
+			if err := auditExport(cfg.DBPath, opts, stdout); err != nil {
+				return fail(exitFail, err)
+			}
+			return exitOK
+		case "verify":
+			n, err := auditVerify(cfg.DBPath)
+			if err != nil {
+				return fail(exitFail, err)
+			}
+			fmt.Fprintf(stdout, "audit log intact: %d events, hash chain verified\n", n)
+			return exitOK
+		}
+		return fail(exitConfig, fmt.Errorf("unknown audit command %q: use export or verify", args[1]))
+	}
+	return fail(exitConfig, fmt.Errorf("unknown command %q (commands: version, healthcheck, backup, audit; run with -h for help)", args[0]))
+}
+
+func usage(w io.Writer, fs *flag.FlagSet) {
+	fmt.Fprintf(w, `failover-bot %s — Slack /failover for Veeam CDP replicas, with two-person approval.
+
+Usage:
+  failover-bot                      serve Slack (HTTP mode, or Socket Mode when SLACK_APP_TOKEN is set)
+  failover-bot -console             the whole flow in this terminal, no accounts needed
+  failover-bot audit export [--since <RFC 3339 time>] [--format jsonl|csv]
+  failover-bot audit verify         check the audit log's hash chain; exit 1 naming the first bad event
+  failover-bot backup <path>        write a consistent copy of the store (works while the bot runs)
+  failover-bot healthcheck          GET /healthz on LISTEN_ADDR; exit 0 when healthy (for containers)
+  failover-bot version
+
+Flags:
+`, version)
+	fs.PrintDefaults()
+	fmt.Fprint(w, `
+Environment (every secret also accepts NAME_FILE, read from a file):
+  SLACK_BOT_TOKEN          bot token xoxb-… (required)
+  SLACK_SIGNING_SECRET     verifies HTTP-mode requests (required in HTTP mode)
+  SLACK_APP_TOKEN          app token xapp-…; when set, Socket Mode is used
+  SLACK_API_URL            Slack Web API base URL            default https://slack.com/api/
+  LISTEN_ADDR              HTTP listener (Slack endpoints, /healthz, /metrics)   default :8080
+  EM_URL                   Enterprise Manager, e.g. https://em:9398/api/ (required)
+  EM_USERNAME, EM_PASSWORD EM account with the Portal Administrator role (required)
+  EM_CA_FILE               PEM CA bundle for EM's certificate  default system roots
+  EM_INSECURE_SKIP_VERIFY  skip TLS verification (logged loudly)  default false
+  EM_FORMAT                xml or json body format             default xml
+  EM_TIMEOUT               per-call timeout                    default 30s
+  DB_PATH                  bbolt file                          default failover-bot.db
+  APPROVERS                comma-separated Slack user IDs allowed to approve
+  APPROVER_GROUP           Slack user group ID whose members may approve
+  REQUESTERS               user IDs allowed to request (empty: anyone in an allowed channel)
+  ALLOWED_CHANNELS         channel IDs where /failover works (empty: any)
+  AUDIT_CHANNEL            channel ID that receives every audit event
+  POLL_SCHEDULE            robfig/cron spec for the task poller  default @every 15s
+  REQUEST_TTL              how long a request waits for approval default 1h
+  APPROVALS_REQUIRED       approvers needed besides the requester default 1
+  LOG_FORMAT, LOG_LEVEL    json|text (default: text on a terminal), debug|info|warn|error
+  SHUTDOWN_TIMEOUT         graceful shutdown limit             default 30s
+`)
+}
+
+// oneLine keeps an error on one line for the command line.
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }

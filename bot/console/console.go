@@ -1,0 +1,373 @@
+// Package console puts a terminal in place of Slack: people type what they would type in Slack,
+// play several users, click buttons by typing, and see cards, thread replies and audit events as
+// text. The bot behind it is the real one: same parser, store, approval rules, poller and messages.
+package console
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"path"
+	"regexp"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/mattn/go-shellwords"
+	"github.com/slack-go/slack"
+
+	"github.com/failover-bot/failover-bot/bot"
+	"github.com/failover-bot/failover-bot/store"
+)
+
+// Channel is the one channel the console plays in; AuditChannel receives audit events.
+const (
+	Channel      = "CCONSOLE1"
+	AuditChannel = "CAUDIT001"
+)
+
+// User is a person the console can play.
+type User struct {
+	ID, Name string
+	Guest    bool
+}
+
+// Terminal is a Slack Web API endpoint that prints (see ServeHTTP), and reads the person's input.
+type Terminal struct {
+	out    io.Writer
+	users  map[string]User // by ID
+	byName map[string]User
+
+	mu    sync.Mutex
+	seq   int
+	cards map[string]string // ts -> request ID, to label thread replies
+	who   User
+}
+
+// New returns a Terminal writing to out, playing users (the first is the current one).
+func New(out io.Writer, users []User) *Terminal {
+	t := &Terminal{out: out, users: map[string]User{}, byName: map[string]User{}, cards: map[string]string{}}
+	for _, u := range users {
+		t.users[u.ID] = u
+		t.byName[strings.ToLower(u.Name)] = u
+	}
+	if len(users) > 0 {
+		t.who = users[0]
+	}
+	return t
+}
+
+func (t *Terminal) nextTS() string {
+	t.seq++
+	return fmt.Sprintf("%d.%06d", time.Now().Unix(), t.seq)
+}
+
+func (t *Terminal) printf(format string, args ...any) {
+	fmt.Fprintf(t.out, format, args...)
+}
+
+var mentionRE = regexp.MustCompile(`<([@#!])([^>|]+)(?:\|([^>]*))?>`)
+
+// plain turns Slack mrkdwn into terminal text: mentions become @names, links their labels.
+func (t *Terminal) plain(s string) string {
+	s = mentionRE.ReplaceAllStringFunc(s, func(m string) string {
+		p := mentionRE.FindStringSubmatch(m)
+		switch p[1] {
+		case "@":
+			if u, ok := t.users[p[2]]; ok {
+				return "@" + u.Name
+			}
+			return "@" + p[2]
+		case "#":
+			return "#" + p[2]
+		default:
+			if p[3] != "" {
+				return p[3]
+			}
+			return p[2]
+		}
+	})
+	s = stripEmoji(s)
+	return strings.NewReplacer("&lt;", "<", "&gt;", ">", "&amp;", "&", "*", "", "`", "").Replace(s)
+}
+
+// render prints a message's blocks (or its text) indented by prefix.
+func (t *Terminal) render(prefix, text, blocksJSON string) {
+	if blocksJSON == "" {
+		for _, line := range strings.Split(t.plain(text), "\n") {
+			t.printf("%s%s\n", prefix, line)
+			prefix = strings.Repeat(" ", utf8.RuneCountInString(prefix)) // continuation lines align
+		}
+		return
+	}
+	var blocks slack.Blocks
+	if err := json.Unmarshal([]byte(blocksJSON), &blocks); err != nil {
+		t.printf("%s%s\n", prefix, t.plain(text))
+		return
+	}
+	for _, b := range blocks.BlockSet {
+		switch b := b.(type) {
+		case *slack.HeaderBlock:
+			t.printf("%s== %s ==\n", prefix, b.Text.Text)
+		case *slack.SectionBlock:
+			if b.Text != nil {
+				t.printf("%s%s\n", prefix, t.plain(b.Text.Text))
+			}
+			for _, f := range b.Fields {
+				t.printf("%s  %s\n", prefix, strings.ReplaceAll(t.plain(f.Text), "\n", ": "))
+			}
+		case *slack.ContextBlock:
+			for _, e := range b.ContextElements.Elements {
+				if tb, ok := e.(*slack.TextBlockObject); ok {
+					t.printf("%s%s\n", prefix, t.plain(tb.Text))
+				}
+			}
+		case *slack.ActionBlock:
+			var names []string
+			for _, e := range b.Elements.ElementSet {
+				if btn, ok := e.(*slack.ButtonBlockElement); ok {
+					names = append(names, "["+btn.Text.Text+"]")
+				}
+			}
+			t.printf("%s%s   (type: approve <id> | reject <id> \"<reason>\")\n", prefix, strings.Join(names, " "))
+		}
+	}
+}
+
+// ServeHTTP answers the Slack Web API methods the bot calls, printing what they carry. The bot
+// talks to the console through a genuine slack.Client, so the console exercises the same code
+// (form encoding, Block Kit JSON, errors) as production.
+func (t *Terminal) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if err := r.ParseForm(); err != nil {
+		writeSlack(w, map[string]any{"ok": false, "error": "invalid_form_data"})
+		return
+	}
+	method := path.Base(r.URL.Path)
+	f := r.Form
+	if strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
+		var body map[string]any
+		_ = json.NewDecoder(r.Body).Decode(&body)
+		for k, v := range body {
+			if s, ok := v.(string); ok {
+				f.Set(k, s)
+			}
+		}
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	switch method {
+	case "chat.postMessage":
+		ts := t.nextTS()
+		switch {
+		case f.Get("channel") == AuditChannel:
+			t.render("[audit] ", f.Get("text"), "")
+		case f.Get("thread_ts") != "":
+			t.render("    ↳ ", f.Get("text"), f.Get("blocks"))
+		default:
+			t.printf("\n")
+			t.render("", f.Get("text"), f.Get("blocks"))
+			t.printf("\n")
+		}
+		writeSlack(w, map[string]any{"ok": true, "channel": f.Get("channel"), "ts": ts})
+	case "chat.update":
+		t.printf("  ~ card updated: %s\n", t.plain(stripEmoji(f.Get("text"))))
+		writeSlack(w, map[string]any{"ok": true, "channel": f.Get("channel"), "ts": f.Get("ts"), "text": f.Get("text")})
+	case "chat.postEphemeral":
+		t.render("  (only @"+t.users[f.Get("user")].Name+" sees) ", f.Get("text"), "")
+		writeSlack(w, map[string]any{"ok": true, "message_ts": t.nextTS()})
+	case "views.open":
+		// The reject dialog: in the console the reason is typed with the reject command.
+		writeSlack(w, map[string]any{"ok": true, "view": map[string]any{"id": "V0CONSOLE"}})
+	case "users.info":
+		u, ok := t.users[f.Get("user")]
+		if !ok {
+			writeSlack(w, map[string]any{"ok": false, "error": "user_not_found"})
+			return
+		}
+		writeSlack(w, map[string]any{"ok": true, "user": slack.User{ID: u.ID, Name: u.Name, IsRestricted: u.Guest}})
+	case "usergroups.users.list":
+		writeSlack(w, map[string]any{"ok": false, "error": "no_such_subteam"})
+	case "auth.test":
+		writeSlack(w, map[string]any{"ok": true, "url": "https://console.invalid/", "team": "console", "user_id": "U0BOTUSER"})
+	default:
+		writeSlack(w, map[string]any{"ok": false, "error": "unknown_method"})
+	}
+}
+
+func writeSlack(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// stripEmoji drops a leading :emoji: code, which a terminal shows as noise.
+func stripEmoji(s string) string {
+	return emojiRE.ReplaceAllString(s, "")
+}
+
+var emojiRE = regexp.MustCompile(`:[a-z0-9_+-]+: ?`)
+
+// Requests is what the console needs from the store to turn a typed click into Slack's payload.
+type Requests interface {
+	Get(id string) (*store.Request, error)
+	Active() ([]*store.Request, error)
+}
+
+// Run reads commands from in until it ends or ctx is done. At end of input it waits (up to
+// settle) for active failovers to finish, so a piped script shows the whole story.
+func (t *Terminal) Run(ctx context.Context, b *bot.Bot, st Requests, in io.Reader, interactive bool, settle time.Duration) error {
+	t.printf("failover-bot console. You are @%s. Type /failover help, /as <name> (%s), approve <id>, reject <id> \"<reason>\", quit.\n",
+		t.who.Name, strings.Join(t.names(), ", "))
+	sc := bufio.NewScanner(in)
+	prompt := func() {
+		if interactive {
+			t.mu.Lock()
+			t.printf("@%s> ", t.who.Name)
+			t.mu.Unlock()
+		}
+	}
+	prompt()
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			prompt()
+			continue
+		}
+		if !interactive {
+			t.mu.Lock()
+			t.printf("@%s> %s\n", t.who.Name, line)
+			t.mu.Unlock()
+		}
+		if line == "quit" || line == "exit" {
+			return nil
+		}
+		t.handle(ctx, b, st, line)
+		if !interactive {
+			// Scripts read like a conversation: let each step's messages appear before the next.
+			ictx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			_ = b.Idle(ictx)
+			cancel()
+		}
+		prompt()
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return err
+	}
+	return t.settle(ctx, b, st, settle)
+}
+
+func (t *Terminal) names() []string {
+	var n []string
+	for name := range t.byName {
+		n = append(n, name)
+	}
+	sort.Strings(n)
+	return n
+}
+
+func (t *Terminal) handle(ctx context.Context, b *bot.Bot, st Requests, line string) {
+	args, err := shellwords.Parse(line)
+	if err != nil || len(args) == 0 {
+		t.say("I could not read that line: %v", err)
+		return
+	}
+	switch strings.ToLower(args[0]) {
+	case "/as":
+		if len(args) != 2 {
+			t.say("usage: /as <name>  (one of %s)", strings.Join(t.names(), ", "))
+			return
+		}
+		u, ok := t.byName[strings.ToLower(strings.TrimPrefix(args[1], "@"))]
+		if !ok {
+			t.say("no such person %q; the cast is %s", args[1], strings.Join(t.names(), ", "))
+			return
+		}
+		t.mu.Lock()
+		t.who = u
+		t.mu.Unlock()
+		t.say("you are now @%s", u.Name)
+	case "/failover":
+		text := strings.TrimSpace(strings.TrimPrefix(line, args[0]))
+		resp := b.HandleCommand(ctx, slack.SlashCommand{Command: "/failover", Text: text, UserID: t.who.ID, ChannelID: Channel})
+		t.mu.Lock()
+		t.render("  (only @"+t.who.Name+" sees) ", resp.Text, "")
+		t.mu.Unlock()
+	case "approve", "reject":
+		t.click(ctx, b, st, args)
+	default:
+		t.say("unknown input. Try /failover help, /as <name>, approve <id>, reject <id> \"<reason>\", quit")
+	}
+}
+
+func (t *Terminal) click(ctx context.Context, b *bot.Bot, st Requests, args []string) {
+	verb := strings.ToLower(args[0])
+	if len(args) < 2 || (verb == "reject" && len(args) != 3) || (verb == "approve" && len(args) != 2) {
+		t.say(`usage: approve <id> | reject <id> "<reason>"`)
+		return
+	}
+	id := strings.ToUpper(args[1])
+	if !strings.HasPrefix(id, "FO-") {
+		id = "FO-" + id
+	}
+	r, err := st.Get(id)
+	if err != nil {
+		t.say("there is no request %s", id)
+		return
+	}
+	user := slack.User{ID: t.who.ID, Name: t.who.Name}
+	if verb == "approve" {
+		cb := slack.InteractionCallback{Type: slack.InteractionTypeBlockActions, User: user,
+			Channel: slack.Channel{GroupConversation: slack.GroupConversation{Conversation: slack.Conversation{ID: r.Channel}}}}
+		cb.ActionCallback.BlockActions = []*slack.BlockAction{{ActionID: "fo_approve", Value: r.ID + "|" + r.Digest}}
+		b.HandleInteraction(ctx, cb)
+		return
+	}
+	cb := slack.InteractionCallback{Type: slack.InteractionTypeViewSubmission, User: user}
+	cb.View.CallbackID = "fo_reject_modal"
+	cb.View.PrivateMetadata = r.ID
+	cb.View.State = &slack.ViewState{Values: map[string]map[string]slack.BlockAction{
+		"fo_reject_reason": {"fo_reject_reason_input": {Value: args[2]}}}}
+	if resp := b.HandleInteraction(ctx, cb); resp != nil {
+		t.say("the reject dialog needs a reason")
+	}
+}
+
+func (t *Terminal) say(format string, args ...any) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.printf("  "+format+"\n", args...)
+}
+
+// settle waits for requests that are on their way through EM, so a piped demo ends with outcomes.
+func (t *Terminal) settle(ctx context.Context, b *bot.Bot, st Requests, limit time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	for {
+		reqs, err := st.Active()
+		if err != nil {
+			return err
+		}
+		busy := 0
+		for _, r := range reqs {
+			if r.State != store.Pending {
+				busy++
+			}
+		}
+		if busy == 0 {
+			return b.Idle(ctx)
+		}
+		select {
+		case <-ctx.Done():
+			t.say("%d failovers still running after %s; the store keeps them for the next start.", busy, limit)
+			return nil
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}

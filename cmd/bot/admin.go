@@ -1,0 +1,329 @@
+package main
+
+import (
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/failover-bot/failover-bot/store"
+)
+
+// The running bot holds bbolt's exclusive file lock, so a second process cannot open the store.
+// The bot therefore serves backup and audit over a Unix socket beside the database, readable only
+// by its owner (0600, like the database). The CLI opens the file directly when no bot runs, and
+// uses the socket when the file is locked.
+func adminSocketPath(dbPath string) string { return dbPath + ".admin.sock" }
+
+// adminHandler serves the store's backup and audit log to the CLI.
+func adminHandler(st *store.Store) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /backup", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/octet-stream")
+		if _, err := st.Backup(w); err != nil {
+			// Headers are gone once bytes flowed; the CLI sees a short body and a trailer-less
+			// close, and reports a failed backup.
+			panic(http.ErrAbortHandler)
+		}
+	})
+	mux.HandleFunc("GET /audit/export", func(w http.ResponseWriter, r *http.Request) {
+		opts := exportOptions{format: r.URL.Query().Get("format")}
+		if s := r.URL.Query().Get("since"); s != "" {
+			t, err := time.Parse(time.RFC3339Nano, s)
+			if err != nil {
+				http.Error(w, "since: "+err.Error(), http.StatusBadRequest)
+				return
+			}
+			opts.since = t
+		}
+		if err := writeEvents(st, opts, w); err != nil {
+			panic(http.ErrAbortHandler)
+		}
+	})
+	mux.HandleFunc("GET /audit/verify", func(w http.ResponseWriter, r *http.Request) {
+		n, err := verifyStore(st)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusConflict)
+			return
+		}
+		fmt.Fprintf(w, "%d", n)
+	})
+	return mux
+}
+
+// listenAdmin serves adminHandler on the socket until the returned server is shut down.
+func listenAdmin(dbPath string, st *store.Store, errs chan<- error) (*http.Server, error) {
+	path := adminSocketPath(dbPath)
+	_ = os.Remove(path) // a stale socket from a killed process; the store lock proves we own it
+	l, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("admin socket %s: %w", path, err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		l.Close()
+		return nil, fmt.Errorf("admin socket %s: %w", path, err)
+	}
+	srv := &http.Server{Handler: adminHandler(st), ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errs <- fmt.Errorf("admin socket: %w", err)
+		}
+	}()
+	return srv, nil
+}
+
+// withStore runs direct when the store can be opened, else remote through the running bot.
+func withStore(dbPath string, direct func(*store.Store) error, remote func(*http.Client) error) error {
+	if _, err := os.Stat(dbPath); err != nil {
+		return fmt.Errorf("no store at %s (set DB_PATH): %w", dbPath, err)
+	}
+	st, err := store.Open(dbPath, store.Options{LockTimeout: 300 * time.Millisecond})
+	switch {
+	case err == nil:
+		defer st.Close()
+		return direct(st)
+	case errors.Is(err, store.ErrLocked):
+		sock := adminSocketPath(dbPath)
+		c := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", sock)
+		}}}
+		if err := remote(c); err != nil {
+			return fmt.Errorf("the store is in use by a running bot, and its admin socket %s failed: %w", sock, err)
+		}
+		return nil
+	default:
+		return err
+	}
+}
+
+func adminGet(c *http.Client, path string) (*http.Response, error) {
+	resp, err := c.Get("http://failover-bot" + path)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		resp.Body.Close()
+		return nil, errors.New(strings.TrimSpace(string(b)))
+	}
+	return resp, nil
+}
+
+// backup writes a consistent copy of the store to path (via a temporary file and a rename, so a
+// failed backup never leaves a truncated file under the final name).
+func backup(dbPath, path string) (int64, error) {
+	var n int64
+	err := withStore(dbPath, func(st *store.Store) error {
+		if err := st.BackupFile(path); err != nil {
+			return err
+		}
+		fi, err := os.Stat(path)
+		if err == nil {
+			n = fi.Size()
+		}
+		return err
+	}, func(c *http.Client) error {
+		resp, err := adminGet(c, "/backup")
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		tmp, err := os.CreateTemp(dirOf(path), ".failover-bot-backup-*")
+		if err != nil {
+			return err
+		}
+		defer os.Remove(tmp.Name())
+		if n, err = io.Copy(tmp, resp.Body); err != nil {
+			tmp.Close()
+			return fmt.Errorf("backup interrupted after %d bytes: %w", n, err)
+		}
+		if err := tmp.Chmod(0o600); err != nil {
+			tmp.Close()
+			return err
+		}
+		if err := tmp.Sync(); err != nil {
+			tmp.Close()
+			return err
+		}
+		if err := tmp.Close(); err != nil {
+			return err
+		}
+		// Prove the copy opens as a store before it takes the final name.
+		chk, err := store.Open(tmp.Name(), store.Options{LockTimeout: time.Second})
+		if err != nil {
+			return fmt.Errorf("the copy does not open as a store: %w", err)
+		}
+		chk.Close()
+		return os.Rename(tmp.Name(), path)
+	})
+	return n, err
+}
+
+func dirOf(path string) string {
+	if i := strings.LastIndexByte(path, '/'); i >= 0 {
+		return path[:i+1]
+	}
+	return "."
+}
+
+type exportOptions struct {
+	since  time.Time
+	format string // jsonl (default) or csv
+}
+
+func parseExportFlags(args []string, stderr io.Writer) (exportOptions, error) {
+	fs := flag.NewFlagSet("audit export", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	since := fs.String("since", "", "only events at or after this RFC 3339 time (no offset means UTC)")
+	format := fs.String("format", "jsonl", "jsonl or csv")
+	if err := fs.Parse(args); err != nil {
+		return exportOptions{}, err
+	}
+	if fs.NArg() > 0 {
+		return exportOptions{}, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	opts := exportOptions{format: *format}
+	if opts.format != "jsonl" && opts.format != "csv" {
+		return opts, fmt.Errorf("--format %q: use jsonl or csv", *format)
+	}
+	if *since != "" {
+		t, err := parseSince(*since)
+		if err != nil {
+			return opts, err
+		}
+		opts.since = t
+	}
+	return opts, nil
+}
+
+func parseSince(s string) (time.Time, error) {
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02T15:04", "2006-01-02"} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t.UTC(), nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("--since %q is not a time: use RFC 3339, e.g. 2026-11-23T14:00:00Z", s)
+}
+
+func auditExport(dbPath string, opts exportOptions, w io.Writer) error {
+	return withStore(dbPath, func(st *store.Store) error {
+		return writeEvents(st, opts, w)
+	}, func(c *http.Client) error {
+		q := "/audit/export?format=" + opts.format
+		if !opts.since.IsZero() {
+			q += "&since=" + opts.since.Format(time.RFC3339Nano)
+		}
+		resp, err := adminGet(c, q)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		_, err = io.Copy(w, resp.Body)
+		return err
+	})
+}
+
+// exportEvent is the export's stable shape: field names are part of the format auditors script.
+type exportEvent struct {
+	Seq       uint64    `json:"seq"`
+	Time      time.Time `json:"time"`
+	Actor     string    `json:"actor"`
+	RequestID string    `json:"request_id"`
+	Action    string    `json:"action"`
+	From      string    `json:"from"`
+	To        string    `json:"to"`
+	Details   string    `json:"details"`
+	Prev      string    `json:"prev_hash"`
+	Hash      string    `json:"hash"`
+}
+
+var csvHeader = []string{"seq", "time", "actor", "request_id", "action", "from", "to", "details", "prev_hash", "hash"}
+
+func writeEvents(st *store.Store, opts exportOptions, w io.Writer) error {
+	var (
+		enc = json.NewEncoder(w)
+		cw  *csv.Writer
+	)
+	if opts.format == "csv" {
+		cw = csv.NewWriter(w)
+		if err := cw.Write(csvHeader); err != nil {
+			return err
+		}
+	}
+	err := st.Events(0, opts.since, func(e store.Event) error {
+		x := exportEvent{e.Seq, e.Time.UTC(), e.Actor, e.RequestID, e.Action, string(e.From), string(e.To), e.Details, e.Prev, e.Hash}
+		if cw != nil {
+			return cw.Write([]string{strconv.FormatUint(x.Seq, 10), x.Time.Format(time.RFC3339Nano), x.Actor, x.RequestID,
+				x.Action, x.From, x.To, x.Details, x.Prev, x.Hash})
+		}
+		return enc.Encode(x)
+	})
+	if cw != nil {
+		cw.Flush()
+		if err == nil {
+			err = cw.Error()
+		}
+	}
+	return err
+}
+
+func verifyStore(st *store.Store) (int, error) {
+	if err := st.Verify(); err != nil {
+		return 0, err
+	}
+	n := 0
+	err := st.Events(0, time.Time{}, func(store.Event) error { n++; return nil })
+	return n, err
+}
+
+func auditVerify(dbPath string) (int, error) {
+	var n int
+	err := withStore(dbPath, func(st *store.Store) error {
+		var err error
+		n, err = verifyStore(st)
+		return err
+	}, func(c *http.Client) error {
+		resp, err := adminGet(c, "/audit/verify")
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		n, err = strconv.Atoi(strings.TrimSpace(string(b)))
+		return err
+	})
+	return n, err
+}
+
+// healthcheck asks the running bot's /healthz, for container HEALTHCHECKs (the runtime image has
+// no curl).
+func healthcheck(listenAddr string) error {
+	host, port, err := net.SplitHostPort(listenAddr)
+	if err != nil {
+		return fmt.Errorf("LISTEN_ADDR %q: %w", listenAddr, err)
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "127.0.0.1"
+	}
+	c := &http.Client{Timeout: 5 * time.Second}
+	resp, err := c.Get("http://" + net.JoinHostPort(host, port) + "/healthz")
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("unhealthy (%s): %s", resp.Status, oneLine(string(b)))
+	}
+	return nil
+}

@@ -1,0 +1,96 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/slack-go/slack"
+
+	"github.com/failover-bot/failover-bot/bot"
+	"github.com/failover-bot/failover-bot/bot/console"
+	"github.com/failover-bot/failover-bot/emapi/emsim"
+)
+
+// The console's cast: one requester and two approvers, as the README's transcript shows.
+var consoleCast = []console.User{
+	{ID: "U0ALICE00", Name: "alice"},
+	{ID: "U0BOB0000", Name: "bob"},
+	{ID: "U0CAROL00", Name: "carol"},
+}
+
+// consoleScript makes the embedded EM take a few seconds per failover, so a person watches it
+// progress without waiting long.
+var consoleScript = emsim.Script{Running: 4 * time.Second, Collect: time.Second, Result: emsim.ResultSuccess}
+
+// consoleSettle is how long the console waits at end of piped input for failovers to finish.
+const consoleSettle = 2 * time.Minute
+
+// runConsole runs the real bot with a terminal in place of Slack and, unless EM_URL is set, the
+// EM simulator in this process.
+func runConsole(ctx context.Context, cfg Config, stdin io.Reader, stdout io.Writer, log *slog.Logger) error {
+	if cfg.DBPath == "" {
+		dir, err := os.MkdirTemp("", "failover-bot-console-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		cfg.DBPath = filepath.Join(dir, "console.db")
+	}
+	if len(cfg.Approvers) == 0 && cfg.ApproverGroup == "" {
+		cfg.Approvers = []string{consoleCast[1].ID, consoleCast[2].ID}
+	}
+	if cfg.EMURL == "" {
+		sim := emsim.New(emsim.Config{Username: "demo", Password: "demo", TaskScoped: true}, emsim.DemoInventory())
+		sim.SetDefaultScript(consoleScript)
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return fmt.Errorf("embedded EM simulator: %w", err)
+		}
+		srv := &http.Server{Handler: sim, ReadHeaderTimeout: 10 * time.Second}
+		go func() { _ = srv.Serve(l) }()
+		defer srv.Close()
+		cfg.EMURL = "http://" + l.Addr().String() + "/api/"
+		cfg.EMUsername, cfg.EMPassword = "demo", "demo"
+		fmt.Fprintf(stdout, "Embedded Enterprise Manager simulator at %s (replicas CDP-Finance: fin-db01, fin-app01, fin-web01; CDP-Web: web01, web02; vApp erp-vapp).\n", cfg.EMURL)
+	}
+	em, err := newEMClient(cfg, log, nil)
+	if err != nil {
+		return err
+	}
+	// The terminal is a Slack Web API on loopback, so the bot uses a genuine slack.Client.
+	term := console.New(stdout, consoleCast)
+	sl, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return fmt.Errorf("console: %w", err)
+	}
+	ssrv := &http.Server{Handler: term, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = ssrv.Serve(sl) }()
+	defer ssrv.Close()
+	api := slack.New("xoxb-console", slack.OptionAPIURL("http://"+sl.Addr().String()+"/api/"))
+	a, err := open(cfg, log, api, em, bot.Options{AuditChannel: console.AuditChannel})
+	if err != nil {
+		return err
+	}
+	interactive := false
+	if f, ok := stdin.(*os.File); ok {
+		interactive = isTerminal(f)
+	}
+	runErr := term.Run(ctx, a.bot, a.st, stdin, interactive, consoleSettle)
+	if errors.Is(runErr, context.Canceled) {
+		runErr = nil
+	}
+	sh, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := a.close(sh); err != nil && runErr == nil {
+		runErr = err
+	}
+	return runErr
+}

@@ -1,0 +1,211 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/slack-go/slack"
+	"github.com/slack-go/slack/socketmode"
+
+	"github.com/failover-bot/failover-bot/bot"
+	"github.com/failover-bot/failover-bot/emapi"
+	"github.com/failover-bot/failover-bot/store"
+)
+
+// app is everything a running bot owns, in the order it is built and the reverse order it is
+// closed.
+type app struct {
+	log      *slog.Logger
+	reg      *prometheus.Registry
+	met      *bot.Metrics
+	st       *store.Store
+	em       *emapi.Client
+	bot      *bot.Bot
+	stopPoll func(context.Context) error
+}
+
+// open builds store → EM client → bot and starts the poller. api is Slack (or the console).
+func open(cfg Config, log *slog.Logger, api bot.SlackAPI, em *emapi.Client, extra bot.Options) (*app, error) {
+	a := &app{log: log, reg: prometheus.NewRegistry(), em: em}
+	a.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	a.met = bot.NewMetrics(a.reg)
+	st, err := store.Open(cfg.DBPath, store.Options{LockTimeout: 2 * time.Second, ApprovalsRequired: cfg.ApprovalsRequired})
+	if err != nil {
+		return nil, fmt.Errorf("DB_PATH %s: %w", cfg.DBPath, err)
+	}
+	a.st = st
+	opt := extra
+	opt.Approvers, opt.ApproverGroup = cfg.Approvers, cfg.ApproverGroup
+	opt.Requesters, opt.AllowedChannels = cfg.Requesters, cfg.AllowedChannels
+	if opt.AuditChannel == "" {
+		opt.AuditChannel = cfg.AuditChannel
+	}
+	opt.RequestTTL, opt.EMTimeout = cfg.RequestTTL, cfg.EMTimeout
+	opt.Logger, opt.Metrics = log, a.met
+	b, err := bot.New(em, st, api, opt)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	a.bot = b
+	if a.stopPoll, err = b.StartPoller(cfg.PollSchedule); err != nil {
+		a.close(context.Background())
+		return nil, err
+	}
+	b.PollSoon() // resume at once after a restart instead of waiting for the first tick
+	return a, nil
+}
+
+// close shuts down in order: the poller (waiting for a running cycle), background work and the
+// Slack outbox, the EM logon session, the store.
+func (a *app) close(ctx context.Context) error {
+	var errs []error
+	if a.stopPoll != nil {
+		errs = append(errs, a.stopPoll(ctx))
+	}
+	if a.bot != nil {
+		errs = append(errs, a.bot.Close(ctx))
+	}
+	if a.em != nil {
+		if err := a.em.Close(ctx); err != nil {
+			a.log.Warn("EM logout failed", "error", err)
+		}
+	}
+	if a.st != nil {
+		errs = append(errs, a.st.Close())
+	}
+	return errors.Join(errs...)
+}
+
+func newEMClient(cfg Config, log *slog.Logger, observe func(string, int, time.Duration)) (*emapi.Client, error) {
+	format := emapi.FormatXML
+	if cfg.EMFormat == "json" {
+		format = emapi.FormatJSON
+	}
+	c, err := emapi.New(emapi.Config{
+		BaseURL: cfg.EMURL, Username: cfg.EMUsername, Password: cfg.EMPassword.Value(),
+		CAFile: cfg.EMCAFile, InsecureSkipVerify: cfg.EMInsecureSkipVerify,
+		Timeout: cfg.EMTimeout, Format: format, Logger: log, Observe: observe,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("EM_URL: %w", err)
+	}
+	return c, nil
+}
+
+// serve runs the bot against Slack until ctx is cancelled (the first SIGINT/SIGTERM).
+func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
+	socketMode := !cfg.HTTPMode()
+	opts := []slack.Option{slack.OptionAPIURL(cfg.SlackAPIURL)}
+	if socketMode {
+		opts = append(opts, slack.OptionAppLevelToken(cfg.SlackAppToken.Value()))
+	}
+	api := slack.New(cfg.SlackBotToken.Value(), opts...)
+	actx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	who, err := api.AuthTestContext(actx)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("SLACK_BOT_TOKEN: Slack's auth.test failed (%v); check the token and SLACK_API_URL", err)
+	}
+	log.Info("connected to Slack", "team", who.Team, "bot_user", who.UserID)
+
+	var met *bot.Metrics
+	em, err := newEMClient(cfg, log, func(e string, s int, d time.Duration) {
+		if met != nil {
+			met.ObserveEM(e, s, d)
+		}
+	})
+	if err != nil {
+		return err
+	}
+	a, err := open(cfg, log, api, em, bot.Options{WorkspaceURL: who.URL})
+	if err != nil {
+		return err
+	}
+	met = a.met
+
+	errs := make(chan error, 4)
+	mux := http.NewServeMux()
+	mux.Handle("GET /healthz", &bot.Health{Bot: a.bot, SlackPing: func(ctx context.Context) error {
+		_, err := api.AuthTestContext(ctx)
+		return err
+	}})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(a.reg, promhttp.HandlerOpts{}))
+	if !socketMode {
+		(&bot.HTTPHandlers{Bot: a.bot, SigningSecret: cfg.SlackSigningSecret.Value()}).Register(mux)
+	}
+	srv := &http.Server{Addr: cfg.ListenAddr, Handler: mux,
+		ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
+	l, err := net.Listen("tcp", cfg.ListenAddr)
+	if err != nil {
+		a.close(context.Background())
+		return fmt.Errorf("LISTEN_ADDR %s: %w", cfg.ListenAddr, err)
+	}
+	go func() {
+		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errs <- fmt.Errorf("HTTP listener: %w", err)
+		}
+	}()
+	admin, err := listenAdmin(cfg.DBPath, a.st, errs)
+	if err != nil {
+		log.Warn("backup and audit export while running are unavailable", "error", err)
+	}
+
+	sctx, stopSocket := context.WithCancel(context.Background())
+	socketDone := make(chan struct{})
+	if socketMode {
+		smc := socketmode.New(api)
+		go func() {
+			if err := smc.RunContext(sctx); err != nil && !errors.Is(err, context.Canceled) {
+				errs <- fmt.Errorf("socket mode: %w", err)
+			}
+		}()
+		go func() {
+			defer close(socketDone)
+			_ = a.bot.ServeSocketMode(sctx, smc, smc.Events)
+		}()
+	} else {
+		close(socketDone)
+	}
+	mode := "HTTP"
+	if socketMode {
+		mode = "Socket Mode"
+	}
+	log.Info("failover-bot running", "mode", mode, "listen", cfg.ListenAddr, "db", cfg.DBPath, "poll", cfg.PollSchedule, "version", version)
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-errs:
+		log.Error("stopping after a fatal error", "error", runErr)
+	}
+
+	// Graceful shutdown: stop accepting, finish in-flight handlers, stop cron and wait for the
+	// running cycle, drain background work and the outbox, log out of EM, close the store.
+	sh, cancelSh := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancelSh()
+	if err := srv.Shutdown(sh); err != nil {
+		log.Warn("HTTP shutdown", "error", err)
+	}
+	stopSocket()
+	<-socketDone
+	if admin != nil {
+		_ = admin.Shutdown(sh)
+	}
+	if err := a.close(sh); err != nil {
+		log.Error("shutdown incomplete", "error", err)
+		if runErr == nil {
+			runErr = err
+		}
+	}
+	log.Info("failover-bot stopped")
+	return runErr
+}

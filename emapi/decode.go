@@ -369,13 +369,13 @@ func decodeLogonSession(data []byte, f Format) (string, error) {
 }
 
 // idOf returns the bare GUID EM's URLs take: the last ':'-segment of a UID such as
-// "urn:veeam:CdpReplica:<guid>", or the last path segment of Href when UID is absent.
+// "urn:veeam:CdpReplica:<guid>", or of the last path segment of Href when UID is absent.
 func idOf(uid, href string) string {
 	uid = strings.TrimSpace(uid)
-	if uid != "" {
-		return uid[strings.LastIndexByte(uid, ':')+1:]
+	if uid == "" {
+		uid = hrefID(href)
 	}
-	return hrefID(href)
+	return uid[strings.LastIndexByte(uid, ':')+1:]
 }
 
 // hrefID returns the last path segment of href, without query or fragment.

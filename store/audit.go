@@ -117,7 +117,9 @@ func appendEvent(tx *bolt.Tx, ev *Event) error {
 	body := encodeEventBody(ev)
 	sum := sha256.Sum256(body)
 	ev.Hash = hex.EncodeToString(sum[:])
-	if err := tx.Bucket(bucketAudit).Put(seqKey(ev.Seq), append(body, sum[:]...)); err != nil {
+	events := tx.Bucket(bucketAudit)
+	events.FillPercent = 1 // append-only: a split page is never written again
+	if err := events.Put(seqKey(ev.Seq), append(body, sum[:]...)); err != nil {
 		return err
 	}
 	head := append(seqKey(ev.Seq), sum[:]...)

@@ -64,6 +64,11 @@ type harnessConfig struct {
 	opt      bot.Options
 	dbPath   string
 	required int
+	// inventory replaces emsim.DemoInventory when set (e.g. ambiguous names).
+	inventory *emsim.Inventory
+	// emClientTimeout is the EM client's per-attempt timeout (default 5s); failover-timeout
+	// tests shorten it so a lost answer costs milliseconds.
+	emClientTimeout time.Duration
 }
 
 type harness struct {
@@ -100,7 +105,11 @@ func newHarness(t testing.TB, mods ...func(*harnessConfig)) *harness {
 	}
 	cfg.emCfg.Now = c.Now
 	h := &harness{t: t, clock: c, cfg: cfg, logs: &syncBuffer{}}
-	h.em = emsim.New(cfg.emCfg, demo)
+	inv := demo
+	if cfg.inventory != nil {
+		inv = *cfg.inventory
+	}
+	h.em = emsim.New(cfg.emCfg, inv)
 	h.emSrv = httptest.NewServer(h.em)
 	t.Cleanup(h.emSrv.Close)
 	h.slack = slackfake.New(t)
@@ -124,8 +133,12 @@ func (h *harness) start() {
 		h.t.Fatalf("open store: %v", err)
 	}
 	h.st = st
+	emTimeout := 5 * time.Second
+	if h.cfg.emClientTimeout > 0 {
+		emTimeout = h.cfg.emClientTimeout
+	}
 	h.client, err = emapi.New(emapi.Config{BaseURL: h.emSrv.URL + "/api/", Username: emUser, Password: emPass,
-		Timeout: 5 * time.Second, RetryBase: time.Millisecond, RetryMax: 5 * time.Millisecond,
+		Timeout: emTimeout, RetryBase: time.Millisecond, RetryMax: 5 * time.Millisecond,
 		Logger: slog.New(slog.NewTextHandler(h.logs, nil))})
 	if err != nil {
 		h.t.Fatalf("emapi: %v", err)
@@ -155,6 +168,7 @@ func (h *harness) stop() {
 		h.t.Errorf("bot close: %v", err)
 	}
 	_ = h.client.Close(ctx)
+	h.checkNoSecretsSent()
 	if err := h.st.Close(); err != nil {
 		h.t.Errorf("store close: %v", err)
 	}
@@ -398,4 +412,41 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// secrets are the values that must never leave the process: not in logs, Slack messages or the
+// audit log.
+var secrets = []string{emPass, "xoxb-test-token-never-logged", secret}
+
+// checkNoSecretsSent fails the test if any Slack call the bot made (messages, updates,
+// ephemerals, views, response_url posts) or any audit event in the store carries a secret.
+func (h *harness) checkNoSecretsSent() {
+	h.t.Helper()
+	for _, c := range h.slack.Calls() {
+		var sent strings.Builder
+		for k, vs := range c.Values {
+			if k == "token" {
+				continue // the bot token authenticates the call; it is not message content
+			}
+			sent.WriteString(strings.Join(vs, "\n"))
+		}
+		js, _ := json.Marshal(c.JSON)
+		sent.Write(js)
+		for _, s := range secrets {
+			if strings.Contains(sent.String(), s) {
+				h.t.Errorf("a secret was sent to Slack in %s: %q", c.Method, s)
+			}
+		}
+	}
+	err := h.st.Events(0, time.Time{}, func(e store.Event) error {
+		for _, s := range secrets {
+			if strings.Contains(e.Actor+" "+e.Action+" "+e.Details, s) {
+				h.t.Errorf("a secret is in audit event %d (%s %s): %q", e.Seq, e.RequestID, e.Action, s)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		h.t.Errorf("reading the audit log: %v", err)
+	}
 }

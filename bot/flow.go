@@ -80,8 +80,8 @@ func (b *Bot) approve(ctx context.Context, id, digest, user, channel string) {
 	b.submit(ctx, r.ID)
 }
 
-// lateApproval answers an approve click on a request that was already decided with who decided
-// it and when ("already approved by <@U…> at 14:02 UTC"), whatever happened since.
+// lateApproval answers an approve or reject click on a request that was already decided with
+// who decided it and when ("already approved by <@U…> at 14:02 UTC"), whatever happened since.
 func (b *Bot) lateApproval(id string, err error) error {
 	var ce *store.ConflictError
 	if !errors.As(err, &ce) || ce.Reason != store.ReasonState {
@@ -123,7 +123,7 @@ func (b *Bot) openReject(ctx context.Context, id, user, channel, trigger string)
 		return
 	}
 	if r.State != store.Pending {
-		b.clickRefused(&store.ConflictError{ID: r.ID, State: r.State, By: r.StateBy, At: r.StateAt, Op: "reject", Reason: "state"}, channel, user, log)
+		b.clickRefused(b.lateApproval(id, &store.ConflictError{ID: r.ID, State: r.State, By: r.StateBy, At: r.StateAt, Op: "reject", Reason: store.ReasonState}), channel, user, log)
 		return
 	}
 	if _, err := b.api.OpenViewContext(ctx, trigger, rejectModal(r)); err != nil {
@@ -142,7 +142,7 @@ func (b *Bot) reject(ctx context.Context, id, user, reason string) {
 	if err != nil {
 		log.Info("reject refused", "reason", err)
 		if cur, gerr := b.st.Get(id); gerr == nil && cur.Channel != "" {
-			b.out.Ephemeral(cur.Channel, user, describe(err))
+			b.out.Ephemeral(cur.Channel, user, describe(b.lateApproval(id, err)))
 		}
 		return
 	}

@@ -30,13 +30,14 @@ type Config struct {
 	InsecureSkipVerify bool          // logged as a WARN at New
 	Timeout            time.Duration // per HTTP attempt; default 30s
 	Format             Format        // default XML
-	MaxRetries         int           // GET retries on 503/connection errors; default 4, negative = none
+	MaxRetries         int           // GET retries on 503/connection errors (incl. per-attempt timeouts); default 4, negative = none
 	RetryBase          time.Duration // first backoff delay, default 250ms; doubles per retry, with jitter
 	RetryMax           time.Duration // backoff cap, default 5s
 	Logger             *slog.Logger  // default slog.Default()
 	HTTPClient         *http.Client  // optional (tests); else built from the TLS settings
 	// Observe, when set, is called once per HTTP attempt for metrics. endpoint is a low-cardinality
 	// template such as "POST /cdpReplicas/{id}/vms/{id}?action=failover"; status 0 = transport error.
+	// It is called from concurrent callers' goroutines and must be safe for that.
 	Observe func(endpoint string, status int, d time.Duration)
 }
 

@@ -671,7 +671,8 @@ func TestSimResolve(t *testing.T) {
 
 // BenchmarkFailoverPollRoundTrip measures one failover start plus polls to Finished over HTTP
 // against the simulator: the script runs 10s, collects 5s, and each poll moves the fake clock 5s,
-// so every iteration is one POST and four GETs on a logged-on client.
+// so every iteration is one POST and three GETs (Running, OperationFinished, Finished) on a
+// logged-on client. Allocations include the in-process simulator's.
 func BenchmarkFailoverPollRoundTrip(b *testing.B) {
 	for _, f := range []Format{FormatXML, FormatJSON} {
 		b.Run(f.String(), func(b *testing.B) {

@@ -63,6 +63,7 @@ type Store struct {
 	path              string
 	now               func() time.Time
 	approvalsRequired int
+	group             groupCommit // every write to a request goes through it
 }
 
 // Open opens or creates the database at path with mode 0600, checks its schema version
@@ -91,6 +92,7 @@ func Open(path string, opt Options) (*Store, error) {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	s := &Store{db: db, path: path, now: opt.Now, approvalsRequired: opt.ApprovalsRequired}
+	s.group.db = db
 	if err := s.init(); err != nil {
 		db.Close()
 		return nil, err

@@ -238,7 +238,7 @@ func (c *Client) do(ctx context.Context, r request) (*response, error) {
 		}
 		resp, err := c.attempt(ctx, r, tok)
 		if err != nil {
-			if r.idempotent && retries < c.maxRetries && ctx.Err() == nil {
+			if r.idempotent && retries < c.maxRetries && ctx.Err() == nil && !permanent(err) {
 				retries++
 				d := c.backoff(retries)
 				c.log.Warn("EM call failed; retrying", "endpoint", r.endpoint, "retry", retries,
@@ -331,6 +331,12 @@ func (c *Client) transportError(op string, err error) *Error {
 		kind = KindTimeout
 	}
 	return &Error{Kind: kind, Op: op, Err: err}
+}
+
+// permanent reports transport failures that a retry cannot fix: an untrusted EM certificate.
+func permanent(err error) bool {
+	var cv *tls.CertificateVerificationError
+	return errors.As(err, &cv)
 }
 
 // redact removes the password and the current token from text that came from the server, in

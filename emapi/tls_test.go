@@ -1,0 +1,60 @@
+package emapi
+
+import (
+	"encoding/pem"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// TestTLSVerification: verification is on by default (a self-signed EM fails), CAFile trusts
+// exactly the given roots, and InsecureSkipVerify is the explicit, logged way around it.
+func TestTLSVerification(t *testing.T) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeXML(w, http.StatusOK, `<EnterpriseManager xmlns="http://www.veeam.com/ent/v1.0"/>`)
+	}))
+	t.Cleanup(srv.Close)
+	caFile := filepath.Join(t.TempDir(), "em-ca.pem")
+	pemBytes := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
+	if err := os.WriteFile(caFile, pemBytes, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name     string
+		caFile   string
+		insecure bool
+		wantKind ErrorKind // KindUnknown = success
+	}{
+		{"self-signed without CA file fails", "", false, KindTransport},
+		{"CA file", caFile, false, KindUnknown},
+		{"insecure", "", true, KindUnknown},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			attempts := 0
+			c, err := New(Config{Observe: func(string, int, time.Duration) { attempts++ }, BaseURL: srv.URL + "/api/", Username: "u", Password: "p", CAFile: tt.caFile,
+				InsecureSkipVerify: tt.insecure, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = c.Ping(t.Context())
+			if tt.wantKind == KindUnknown {
+				if err != nil {
+					t.Fatalf("Ping: %v", err)
+				}
+				return
+			}
+			if KindOf(err) != tt.wantKind {
+				t.Fatalf("Ping = %v, want kind %v", err, tt.wantKind)
+			}
+			if attempts != 1 {
+				t.Errorf("%d attempts, want 1: a certificate error is not retried", attempts)
+			}
+		})
+	}
+}

@@ -11,19 +11,20 @@ import (
 	"unicode/utf8"
 
 	"github.com/mattn/go-shellwords"
+
+	"github.com/failover-bot/failover-bot/store"
 )
 
-// Intent is the restore point a requester asks for. It mirrors store.Intent (same string
-// values) so the parser does not depend on the store package; the flow converts with
-// store.Intent(cmd.Intent).
-type Intent string
+// Intent is the restore point a requester asks for; it is the store's type, so a parsed
+// command goes into a store.NewRequest unchanged.
+type Intent = store.Intent
 
 // Restore intents, spelled as the command-line options without the leading "--".
 const (
-	IntentLatest      Intent = "latest"
-	IntentLatestVSS   Intent = "latest-vss"
-	IntentPointInTime Intent = "point-in-time"
-	IntentInterval    Intent = "interval"
+	IntentLatest      = store.IntentLatest
+	IntentLatestVSS   = store.IntentLatestVSS
+	IntentPointInTime = store.IntentPointInTime
+	IntentInterval    = store.IntentInterval
 )
 
 // Subcommands of /failover, as stored in Command.Sub.

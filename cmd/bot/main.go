@@ -62,7 +62,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, lookup func(s
 	if f, ok := stderr.(*os.File); ok {
 		terminal = isTerminal(f)
 	}
-	logger := newLogger(stderr, cfg, terminal, *console)
+	_, levelSet := lookup("LOG_LEVEL")
+	logger := newLogger(stderr, cfg, terminal, *console && !levelSet)
 
 	ctx, stop := signalContext(logger)
 	defer stop()
@@ -77,12 +78,12 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, lookup func(s
 	return exitOK
 }
 
-func newLogger(w io.Writer, cfg Config, terminal, console bool) *slog.Logger {
+// newLogger builds the process logger. quiet (console mode without LOG_LEVEL) keeps the
+// terminal for the transcript and logs only trouble.
+func newLogger(w io.Writer, cfg Config, terminal, quiet bool) *slog.Logger {
 	level := cfg.LogLevel
-	if console {
-		if _, set := os.LookupEnv("LOG_LEVEL"); !set {
-			level = slog.LevelWarn // the transcript is the console's output; logs only for trouble
-		}
+	if quiet {
+		level = slog.LevelWarn
 	}
 	opts := &slog.HandlerOptions{Level: level}
 	if cfg.EffectiveLogFormat(terminal) == "text" {

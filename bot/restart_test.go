@@ -1,0 +1,227 @@
+package bot_test
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/failover-bot/failover-bot/emapi"
+	"github.com/failover-bot/failover-bot/emapi/emsim"
+	"github.com/failover-bot/failover-bot/store"
+)
+
+// approveInStore approves a request straight in the store, as the process did just before it
+// died: the bot in memory knows nothing of it.
+func (h *harness) approveInStore(id, approver string) *store.Request {
+	h.t.Helper()
+	r, err := h.st.Approve(id, approver, h.get(id).Digest)
+	if err != nil {
+		h.t.Fatalf("approve %s in the store: %v", id, err)
+	}
+	if r.State != store.Approved {
+		h.t.Fatalf("%s is %s after approval, want approved", id, r.State)
+	}
+	return r
+}
+
+// submittingInStore leaves a request as a crash between "submitting" and the failover POST's
+// answer does: approved, then recorded as submitting, with no task ID.
+func (h *harness) submittingInStore(id string) *store.Request {
+	h.t.Helper()
+	h.approveInStore(id, Approver1)
+	r, err := h.st.Transition(store.Change{ID: id, From: []store.State{store.Approved}, To: store.Submitting,
+		Actor: "bot", Action: "submitting", Details: "sending the failover to Enterprise Manager"})
+	if err != nil {
+		h.t.Fatalf("submitting %s in the store: %v", id, err)
+	}
+	return r
+}
+
+// emRequestsSince returns the EM requests received after the first n.
+func (h *harness) emRequestsSince(n int) []emsim.Recorded {
+	all := h.em.Requests()
+	if n > len(all) {
+		return nil
+	}
+	return all[n:]
+}
+
+func countRequests(rs []emsim.Recorded, method, pathPart string, status int) int {
+	n := 0
+	for _, r := range rs {
+		if r.Method == method && strings.Contains(r.Path, pathPart) && (status == 0 || r.Status == status) {
+			n++
+		}
+	}
+	return n
+}
+
+// TestRestartWhileSubmitting: a request found "submitting" after a restart may or may not have
+// reached EM. It is never sent again: if EM has a restore session for the target since the
+// submission, the bot follows it to the outcome; if not, after SubmitGrace the outcome is unknown
+// and an operator is told to check EM.
+func TestRestartWhileSubmitting(t *testing.T) {
+	for _, emHasIt := range []bool{true, false} {
+		name := "EM never received it"
+		if emHasIt {
+			name = "EM started it"
+		}
+		t.Run(name, func(t *testing.T) {
+			h := newHarness(t)
+			h.em.SetScript(finDB01, emsim.Script{Running: 5 * time.Minute})
+			id := h.requestDB01()
+			r := h.submittingInStore(id)
+			want := 0
+			if emHasIt {
+				// The POST the dead process sent, through another logon session.
+				task, err := h.newEMClient().StartVMFailover(context.Background(), r.Target.ReplicaID, r.Target.ID, emapi.RestoreIntent{Kind: emapi.IntentLatest})
+				if err != nil {
+					t.Fatalf("failover through a second client: %v", err)
+				}
+				if task.ID == "" {
+					t.Fatal("no task from the second client")
+				}
+				want = 1
+			}
+			h.restart()
+			h.clock.Advance(time.Second)
+			h.poll()
+			if n := h.failoverPOSTs(); n != want {
+				t.Fatalf("failover POSTs after restart = %d, want %d", n, want)
+			}
+			if emHasIt {
+				got := h.wantState(id, store.Running)
+				if got.RestoreSessionID != h.em.Failovers()[0].RestoreSessionID {
+					t.Fatalf("following restore session %q, want %q", got.RestoreSessionID, h.em.Failovers()[0].RestoreSessionID)
+				}
+				mustContain(t, "thread", h.threadText(id), "the failover did start")
+				h.clock.Advance(6 * time.Minute)
+				h.poll()
+				h.wantState(id, store.Succeeded)
+			} else {
+				h.wantState(id, store.Submitting)
+				h.clock.Advance(2 * time.Minute)
+				h.poll()
+				h.wantState(id, store.Unknown)
+				mustContain(t, "thread", h.threadText(id), "An operator must check Enterprise Manager", "I will not send it again")
+			}
+			h.restart()
+			h.poll()
+			if n := h.failoverPOSTs(); n != want {
+				t.Fatalf("failover POSTs at the end = %d, want %d", n, want)
+			}
+		})
+	}
+}
+
+// TestRestartWhileRunning: after a restart the bot logs on to EM again and resumes following
+// active failovers. Where EM scopes tasks to the logon session that created them, the task ID is
+// now unknown (404) and the bot follows the restore session instead (by its stored ID, or found
+// by name when none was stored yet); where it does not, the task is still readable. An EM restart
+// (tasks forgotten) is handled the same way. Nothing is ever sent again.
+func TestRestartWhileRunning(t *testing.T) {
+	cases := []struct {
+		name           string
+		taskScoped     bool
+		pollFirst      bool // a poll before the restart stored the restore session's ID
+		emRestart      bool // EM itself restarted as well
+		wantTask404    bool
+		wantFindByName bool
+	}{
+		{"task-scoped EM, session ID stored", true, true, false, true, false},
+		{"task-scoped EM, no session ID yet", true, false, false, true, true},
+		{"tasks readable across sessions", false, true, false, false, false},
+		{"EM restarted too", false, true, true, true, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, func(c *harnessConfig) { c.emCfg.TaskScoped = tc.taskScoped })
+			h.em.SetScript(finDB01, emsim.Script{Running: 10 * time.Minute, Collect: time.Minute})
+			r := h.runningDB01()
+			rsID := h.em.Failovers()[0].RestoreSessionID
+			if tc.pollFirst {
+				h.clock.Advance(2 * time.Minute)
+				h.poll()
+				if got := h.wantState(r.ID, store.Running); got.RestoreSessionID != rsID {
+					t.Fatalf("stored restore session %q, want %q", got.RestoreSessionID, rsID)
+				}
+			}
+			logons := h.em.Logons()
+			h.restart()
+			if tc.emRestart {
+				h.em.Forget()
+			}
+			mark := len(h.em.Requests())
+
+			h.clock.Advance(3 * time.Minute)
+			h.poll()
+			got := h.wantState(r.ID, store.Running)
+			if got.RestoreSessionID != rsID || got.EMProgress == 0 {
+				t.Fatalf("after restart: session %q progress %d, want %q and progress", got.RestoreSessionID, got.EMProgress, rsID)
+			}
+			if h.em.Logons() != logons+1 {
+				t.Errorf("logons = %d, want one more than %d", h.em.Logons(), logons)
+			}
+			h.clock.Advance(10 * time.Minute)
+			h.poll()
+			h.wantState(r.ID, store.Succeeded)
+
+			since := h.emRequestsSince(mark)
+			if n := countRequests(since, http.MethodGet, "/tasks/"+r.TaskID, http.StatusNotFound); (n > 0) != tc.wantTask404 {
+				t.Errorf("GET task answered 404 %d times after restart; want 404s: %v", n, tc.wantTask404)
+			}
+			if n := countRequests(since, http.MethodGet, "/restoreSessions/"+rsID, http.StatusOK); n == 0 {
+				t.Error("the restore session was never read after restart")
+			}
+			if found := countRequests(since, http.MethodGet, "/restoreSessions", http.StatusOK) > countRequests(since, http.MethodGet, "/restoreSessions/", http.StatusOK); found != tc.wantFindByName {
+				t.Errorf("listed restore sessions: %v, want %v", found, tc.wantFindByName)
+			}
+			mustContain(t, "thread", h.threadText(r.ID), "Failover succeeded")
+			if n := h.failoverPOSTs(); n != 1 {
+				t.Fatalf("failover POSTs = %d, want 1", n)
+			}
+		})
+	}
+}
+
+// TestRestartApprovedNotSubmitted: a request approved just before the process died is submitted
+// by the next poll, exactly once, however many polls follow.
+func TestRestartApprovedNotSubmitted(t *testing.T) {
+	h := newHarness(t)
+	id := h.requestDB01()
+	h.approveInStore(id, Approver1)
+	h.restart()
+	if n := h.failoverPOSTs(); n != 0 {
+		t.Fatalf("failover POSTs before the poll = %d, want 0", n)
+	}
+	h.poll()
+	h.poll()
+	r := h.wantState(id, store.Running)
+	if r.TaskID == "" {
+		t.Fatal("no task ID stored")
+	}
+	h.restart()
+	h.poll()
+	if n := h.failoverPOSTs(); n != 1 {
+		t.Fatalf("failover POSTs = %d, want 1", n)
+	}
+	mustContain(t, "thread", h.threadText(id), "Enterprise Manager accepted the failover: task "+r.TaskID)
+	h.wantNoButtons(id)
+}
+
+// TestRestartPending: a pending request survives a restart; its card's button still works.
+func TestRestartPending(t *testing.T) {
+	h := newHarness(t)
+	id := h.requestDB01()
+	h.restart()
+	h.poll()
+	h.wantState(id, store.Pending)
+	h.approve(Approver1, id)
+	h.idle()
+	h.wantState(id, store.Running)
+	if n := h.failoverPOSTs(); n != 1 {
+		t.Fatalf("failover POSTs = %d, want 1", n)
+	}
+}

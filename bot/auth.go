@@ -85,6 +85,17 @@ func (a *authoriser) canRequest(user string) error {
 	return &refusal{"requester", "You are not allowed to request failovers (you are not in REQUESTERS). Ask your DR lead to add you, or ask one of " + mentionAll(sorted(a.requesters), "<@%s>") + " to request it."}
 }
 
+// canBeApproved refuses, before anything is stored, a request that no one could approve: the
+// requester is on APPROVERS and the other listed approvers are fewer than required. With an
+// APPROVER_GROUP the group may supply approvers, so nothing is refused here.
+func (a *authoriser) canBeApproved(user string, required int) error {
+	if a.group != "" || !a.approvers[user] || len(a.approvers)-1 >= required {
+		return nil
+	}
+	return &refusal{"unapprovable", fmt.Sprintf("No one could approve this request: you are one of only %d approvers and %d approval(s) from people other than the requester are needed. Ask another approver (%s) to make the request.",
+		len(a.approvers), required, mentionAll(sorted(a.approvers), "<@%s>"))}
+}
+
 // canApprove checks, at click time, that user may approve: listed in APPROVERS or a member of
 // APPROVER_GROUP, and a real, active, full member of the workspace (not a bot, deactivated
 // account or guest). Failing to ask Slack is a refusal: an approval is never granted on doubt.

@@ -68,7 +68,10 @@ type Options struct {
 	Requesters      []string // empty: anyone in an allowed channel
 	AllowedChannels []string // empty: any channel
 	AuditChannel    string   // empty: audit only in the store
-	RequestTTL      time.Duration
+	// ApprovalsRequired is the store's setting (default 1), used to refuse at once a request that
+	// no one could approve (an approver's own request when too few other approvers exist).
+	ApprovalsRequired int
+	RequestTTL        time.Duration
 	// WorkspaceURL is the team's URL from auth.test ("https://acme.slack.com/"); it makes audit
 	// events link to the card. Empty: audit events name the channel instead.
 	WorkspaceURL string
@@ -118,6 +121,9 @@ func New(em EM, st Store, api SlackAPI, opt Options) (*Bot, error) {
 	}
 	if len(opt.Approvers) == 0 && opt.ApproverGroup == "" {
 		return nil, errors.New("bot: at least one approver or an approver group is required")
+	}
+	if opt.ApprovalsRequired <= 0 {
+		opt.ApprovalsRequired = 1
 	}
 	if opt.RequestTTL <= 0 {
 		opt.RequestTTL = time.Hour

@@ -67,6 +67,9 @@ func (b *Bot) request(ctx context.Context, sc slack.SlashCommand, cmd Command) R
 	if err := b.auth.canRequest(sc.UserID); err != nil {
 		return b.refuse(err)
 	}
+	if err := b.auth.canBeApproved(sc.UserID, b.opt.ApprovalsRequired); err != nil {
+		return b.refuse(err)
+	}
 	ctx, cancel := context.WithTimeout(ctx, resolveBudget)
 	defer cancel()
 	nr := store.NewRequest{

@@ -145,6 +145,7 @@ func (h *harness) start() {
 	}
 	opt := h.cfg.opt
 	opt.Now = h.clock.Now
+	opt.ApprovalsRequired = h.cfg.required
 	opt.Logger = slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	api := slack.New("xoxb-test-token-never-logged", slack.OptionAPIURL(h.slack.APIURL()))
 	h.bot, err = bot.New(h.client, h.st, api, opt)

@@ -385,6 +385,17 @@ func (c Config) Validate(console bool) error {
 // request: approvers never approve their own, so each requester needs APPROVALS_REQUIRED
 // approvers other than themselves. With REQUESTERS empty the requester is anyone, and
 // someone who is not an approver needs APPROVALS_REQUIRED approvers.
+// Warnings lists configurations that work but will surprise someone: with REQUESTERS empty every
+// approver may also request, and an approver's own request needs APPROVALS_REQUIRED approvers
+// other than them. The bot logs these at start and refuses such a request when it is made.
+func (c Config) Warnings() []string {
+	if c.ApproverGroup != "" || len(c.Requesters) > 0 || len(c.Approvers) == 0 || len(c.Approvers)-1 >= c.ApprovalsRequired {
+		return nil
+	}
+	return []string{fmt.Sprintf("APPROVERS: with REQUESTERS empty an approver may also request, but with %d approver(s) and APPROVALS_REQUIRED=%d no approver's own request could be approved (%s); add an approver or set APPROVER_GROUP",
+		len(c.Approvers), c.ApprovalsRequired, strings.Join(c.Approvers, ", "))}
+}
+
 func (c Config) checkFeasible(p *ConfigError) {
 	need := c.ApprovalsRequired
 	if len(c.Requesters) == 0 {

@@ -419,3 +419,24 @@ func TestEffectiveLogFormat(t *testing.T) {
 		})
 	}
 }
+
+func TestConfigWarnings(t *testing.T) {
+	cases := []struct {
+		name string
+		cfg  Config
+		want string
+	}{
+		{"sole approver may request", Config{Approvers: []string{"U1"}, ApprovalsRequired: 1}, "no approver's own request could be approved (U1)"},
+		{"two approvers", Config{Approvers: []string{"U1", "U2"}, ApprovalsRequired: 1}, ""},
+		{"restricted requesters are checked by Validate instead", Config{Approvers: []string{"U1"}, Requesters: []string{"U9"}, ApprovalsRequired: 1}, ""},
+		{"group", Config{Approvers: []string{"U1"}, ApproverGroup: "S1", ApprovalsRequired: 1}, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got := strings.Join(tc.cfg.Warnings(), "\n")
+			if (tc.want == "") != (got == "") || !strings.Contains(got, tc.want) {
+				t.Fatalf("warnings %q, want %q", got, tc.want)
+			}
+		})
+	}
+}

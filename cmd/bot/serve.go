@@ -34,6 +34,9 @@ type app struct {
 
 // open builds store → EM client → bot and starts the poller. api is Slack (or the console).
 func open(cfg Config, log *slog.Logger, api bot.SlackAPI, em *emapi.Client, extra bot.Options) (*app, error) {
+	for _, w := range cfg.Warnings() {
+		log.Warn(w)
+	}
 	a := &app{log: log, reg: prometheus.NewRegistry(), em: em}
 	a.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	a.met = bot.NewMetrics(a.reg)
@@ -49,6 +52,7 @@ func open(cfg Config, log *slog.Logger, api bot.SlackAPI, em *emapi.Client, extr
 		opt.AuditChannel = cfg.AuditChannel
 	}
 	opt.RequestTTL, opt.EMTimeout = cfg.RequestTTL, cfg.EMTimeout
+	opt.ApprovalsRequired = cfg.ApprovalsRequired
 	opt.Logger, opt.Metrics = log, a.met
 	b, err := bot.New(em, st, api, opt)
 	if err != nil {

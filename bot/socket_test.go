@@ -87,8 +87,8 @@ func socketMode(t *testing.T, h *harness) (send func(socketmode.Event) ack, sock
 
 func slashEvent(envelope, user, text string) socketmode.Event {
 	return socketmode.Event{
-		Type: socketmode.EventTypeSlashCommand,
-		Data: slack.SlashCommand{TeamID: "T0FAKE", ChannelID: Channel, UserID: user, Command: "/failover", Text: text, TriggerID: "trig-sock"},
+		Type:    socketmode.EventTypeSlashCommand,
+		Data:    slack.SlashCommand{TeamID: "T0FAKE", ChannelID: Channel, UserID: user, Command: "/failover", Text: text, TriggerID: "trig-sock"},
 		Request: &socketmode.Request{Type: "slash_commands", EnvelopeID: envelope},
 	}
 }

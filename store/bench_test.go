@@ -60,8 +60,8 @@ func BenchmarkTransition(b *testing.B) {
 	b.ReportMetric(float64(5*b.N)/b.Elapsed().Seconds(), "transitions/s")
 }
 
-// BenchmarkCreateParallel shows bbolt's Batch coalescing concurrent Creates into shared
-// commits: with more goroutines, throughput rises while each commit still fsyncs once.
+// BenchmarkCreateParallel shows concurrent Creates coalescing into shared commits
+// (groupCommit): with more goroutines, throughput rises while each commit still fsyncs once.
 func BenchmarkCreateParallel(b *testing.B) {
 	for _, p := range []int{1, 32} {
 		b.Run(fmt.Sprintf("goroutines=%d", p*runtime.GOMAXPROCS(0)), func(b *testing.B) {

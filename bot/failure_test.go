@@ -218,3 +218,67 @@ func TestFailoverAnswerLost(t *testing.T) {
 		})
 	}
 }
+
+// TestReconcileDoesNotAdoptAnotherRequestsSession: fin-db01 was failed over once (it failed at
+// once, or is still running), the requester asked again, and the second POST's connection dropped
+// before EM saw it. EM's only restore session for fin-db01 is the first request's: the second must
+// not adopt it and report its outcome as its own; it stays unresolved and ends unknown after
+// SubmitGrace. (A poll may handle both requests in the same cycle, before the first request's
+// session ID is recorded.)
+func TestReconcileDoesNotAdoptAnotherRequestsSession(t *testing.T) {
+	cases := []struct {
+		name        string
+		firstFailed bool // the first failover failed and was polled to its outcome before the retry
+		restart     bool
+	}{
+		{"retry after a failed failover", true, false},
+		{"retry after a failed failover, with a restart", true, true},
+		{"second request while the first runs unpolled", false, false},
+		{"second request while the first runs unpolled, with a restart", false, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, func(c *harnessConfig) { c.emClientTimeout = 200 * time.Millisecond })
+			script := emsim.Script{Running: 10 * time.Minute}
+			if tc.firstFailed {
+				script = emsim.Script{Running: 20 * time.Second, Result: emsim.ResultFailed, Message: "Replica VM is locked"}
+			}
+			h.em.SetScript(finDB01, script)
+			first := h.runningDB01()
+			if tc.firstFailed {
+				h.clock.Advance(30 * time.Second)
+				h.poll()
+				h.wantState(first.ID, store.Failed)
+			}
+
+			second := h.request(Requester, `vm CDP-Finance fin-db01 --reason "try again"`)
+			h.em.DropConnections(1)
+			h.approve(Approver1, second)
+			h.idle()
+			h.wantState(second, store.Submitting)
+			if tc.restart {
+				h.restart()
+			}
+			for range 2 {
+				h.clock.Advance(30 * time.Second)
+				h.poll()
+				r := h.wantState(second, store.Submitting)
+				if r.RestoreSessionID != "" {
+					t.Fatalf("%s adopted restore session %s of %s", second, r.RestoreSessionID, first.ID)
+				}
+			}
+			if !tc.firstFailed {
+				if got := h.wantState(first.ID, store.Running); got.RestoreSessionID != h.em.Failovers()[0].RestoreSessionID {
+					t.Fatalf("%s follows session %q, want its own %q", first.ID, got.RestoreSessionID, h.em.Failovers()[0].RestoreSessionID)
+				}
+			}
+			h.clock.Advance(2 * time.Minute)
+			h.poll()
+			h.wantState(second, store.Unknown)
+			mustNotContain(t, "thread of "+second, h.threadText(second), "the failover did start", "Replica VM is locked")
+			if n := h.failoverPOSTs(); n != 2 {
+				t.Fatalf("failover POSTs = %d, want 2 (one per request)", n)
+			}
+		})
+	}
+}

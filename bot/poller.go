@@ -200,23 +200,77 @@ func (b *Bot) reconcile(ctx context.Context, r *store.Request) {
 	b.record(n, observe(n, nil, rs, rs.ID))
 }
 
+// sessionSkew is how much earlier than our submission time EM's clock may date the restore
+// session it created for it.
+const sessionSkew = 2 * time.Minute
+
+// findSession looks for the restore session of r's failover: the newest one EM lists for r's
+// target since the submission that no other request follows. A retry of a failed failover of the
+// same VM minutes later is common in a DR event, and adopting the earlier request's session would
+// report its outcome as this one's; while another request's session for the target is not known
+// yet, it finds nothing (the caller looks again, or declares the outcome unknown).
 func (b *Bot) findSession(ctx context.Context, r *store.Request) (*emapi.RestoreSession, error) {
 	since := r.SubmittedAt
 	if since.IsZero() {
 		since = r.StateAt
 	}
-	// EM's clock and ours differ; look a little earlier than the submission.
-	list, err := b.em.FindRestoreSessions(ctx, r.Target.Name, since.Add(-2*time.Minute))
+	from := since.Add(-sessionSkew)
+	taken, known := b.sessionsOfOthers(r, from)
+	if !known {
+		b.reqLog(r.ID).Info("restore session not attributable yet: another request for the same target is unresolved")
+		return nil, nil
+	}
+	list, err := b.em.FindRestoreSessions(ctx, r.Target.Name, from)
 	if err != nil {
 		return nil, err
 	}
 	var best *emapi.RestoreSession
 	for i := range list {
+		if taken[list[i].ID] {
+			continue
+		}
 		if best == nil || list[i].Created.After(best.Created) {
 			best = &list[i]
 		}
 	}
 	return best, nil
+}
+
+// sessionsOfOthers returns the restore sessions followed by the other requests for r's target
+// that were submitted late enough for their session to fall in the window from which findSession
+// searches. known is false when r has no task ID (its POST's answer was lost) and such a request
+// reached EM (or may have) but its session is not recorded yet. Requests are visited by sequence around r: reconciling is rare, and a request
+// created more than REQUEST_TTL before the window cannot have been submitted in it.
+func (b *Bot) sessionsOfOthers(r *store.Request, from time.Time) (taken map[string]bool, known bool) {
+	taken, known = map[string]bool{}, true
+	visit := func(o *store.Request) {
+		if o.Target.ID != r.Target.ID || o.SubmittedAt.IsZero() || o.SubmittedAt.Before(from.Add(-sessionSkew)) {
+			return
+		}
+		switch {
+		case o.RestoreSessionID != "":
+			taken[o.RestoreSessionID] = true
+		case r.TaskID == "" && (o.TaskID != "" || o.State == store.Submitting || o.State == store.Unknown):
+			// r may never have reached EM, and o did or may have: a session in the window may be
+			// o's. (A request with a task ID certainly has a session, so it does not wait.)
+			known = false
+		}
+	}
+	for seq := r.Seq - 1; seq > 0; seq-- {
+		o, err := b.st.Get(fmt.Sprintf("FO-%d", seq))
+		if err != nil || o.CreatedAt.Before(from.Add(-sessionSkew-b.opt.RequestTTL)) {
+			break
+		}
+		visit(o)
+	}
+	for seq := r.Seq + 1; ; seq++ {
+		o, err := b.st.Get(fmt.Sprintf("FO-%d", seq))
+		if err != nil {
+			break
+		}
+		visit(o)
+	}
+	return taken, known
 }
 
 // observe turns EM's task and restore session into the request's next state. The task tells that

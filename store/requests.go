@@ -272,6 +272,8 @@ type Change struct {
 	Details string // audit details, human readable, no secrets
 	// Apply, when set, runs inside the transaction and may change only TaskID, EMSession,
 	// RestoreSessionID and the EM* fields; changing anything else fails with ErrInvalid.
+	// Concurrent writes share commits, so Apply may run more than once (each time on a fresh
+	// copy of the stored request): it must only set fields, with no other side effects.
 	Apply func(*Request)
 }
 

@@ -1,6 +1,7 @@
 package bot_test
 
 import (
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -74,66 +75,73 @@ func TestApprovalLateClick(t *testing.T) {
 	}
 }
 
-// TestApprovalConcurrentClicks: 20 approve clicks at once from two approvers produce exactly one
-// approval and one failover POST; every other click is told it came too late.
+// TestApprovalConcurrentClicks: 20 approve clicks at once from two approvers produce exactly the
+// approvals required and one failover POST; every other click is told why it changed nothing.
 func TestApprovalConcurrentClicks(t *testing.T) {
-	h := newHarness(t)
-	id := h.requestDB01()
-	value := h.buttonValue(id, "fo_approve")
+	for _, required := range []int{1, 2} {
+		t.Run(fmt.Sprintf("%d required", required), func(t *testing.T) {
+			h := newHarness(t, withRequired(required))
+			id := h.requestDB01()
+			value := h.buttonValue(id, "fo_approve")
 
-	const clicks = 20
-	var wg sync.WaitGroup
-	errs := make(chan error, clicks)
-	start := make(chan struct{})
-	for i := range clicks {
-		user := Approver1
-		if i%2 == 1 {
-			user = Approver2
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-start
-			errs <- h.clickErr(user, "fo_approve", value)
-		}()
-	}
-	close(start)
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			t.Error(err)
-		}
-	}
-	h.idle()
-	h.poll() // a poll right after must not submit again either
+			const clicks = 20
+			var wg sync.WaitGroup
+			errs := make(chan error, clicks)
+			start := make(chan struct{})
+			for i := range clicks {
+				user := Approver1
+				if i%2 == 1 {
+					user = Approver2
+				}
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					<-start
+					errs <- h.clickErr(user, "fo_approve", value)
+				}()
+			}
+			close(start)
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				if err != nil {
+					t.Error(err)
+				}
+			}
+			h.idle()
+			h.poll() // a poll right after must not submit again either
 
-	if n := h.failoverPOSTs(); n != 1 {
-		t.Fatalf("failover POSTs = %d, want exactly 1", n)
-	}
-	r := h.wantState(id, store.Running)
-	if len(r.Approvals) != 1 {
-		t.Fatalf("approvals = %+v, want exactly one", r.Approvals)
-	}
-	refused := 0
-	for _, c := range h.slack.CallsTo("chat.postEphemeral") {
-		text := c.Values.Get("text")
-		if !strings.Contains(text, "already") {
-			t.Errorf("a refused click was told %q, want a late-click explanation", text)
-		}
-		refused++
-	}
-	if refused != clicks-1 {
-		t.Errorf("%d clicks were told why they changed nothing, want %d", refused, clicks-1)
-	}
-	approvedEvents := 0
-	for _, a := range h.auditActions() {
-		if strings.HasSuffix(a, ":approved") {
-			approvedEvents++
-		}
-	}
-	if approvedEvents != 1 {
-		t.Errorf("audit log has %d approvals, want 1: %v", approvedEvents, h.auditActions())
+			if n := h.failoverPOSTs(); n != 1 {
+				t.Fatalf("failover POSTs = %d, want exactly 1", n)
+			}
+			r := h.wantState(id, store.Running)
+			if len(r.Approvals) != required || (required == 2 && r.Approvals[0].User == r.Approvals[1].User) {
+				t.Fatalf("approvals = %+v, want %d from different people", r.Approvals, required)
+			}
+			refused := 0
+			for _, c := range h.slack.CallsTo("chat.postEphemeral") {
+				text := c.Values.Get("text")
+				if strings.Contains(text, "is recorded; it needs 1 more") {
+					continue // the first of two approvals
+				}
+				if !strings.Contains(text, "already") {
+					t.Errorf("a refused click was told %q, want a late-click explanation", text)
+				}
+				refused++
+			}
+			if refused != clicks-required {
+				t.Errorf("%d clicks were told why they changed nothing, want %d", refused, clicks-required)
+			}
+			approvals := 0
+			for _, a := range h.auditActions() {
+				if strings.HasSuffix(a, ":approved") || strings.Contains(a, ":approval:") {
+					approvals++
+				}
+			}
+			if approvals != required {
+				t.Errorf("audit log has %d approvals, want %d: %v", approvals, required, h.auditActions())
+			}
+		})
 	}
 }
 

@@ -137,10 +137,12 @@ func (b *Bot) postCard(ctx context.Context, r *store.Request, responseURL string
 	ts, err := b.out.Post(ctx, r.Channel, "", cardText(r), cardBlocks(r))
 	if err != nil {
 		b.reqLog(r.ID).Error("approval card could not be posted", "error", err)
-		w, werr := b.st.Transition(store.Change{ID: r.ID, From: []store.State{store.Pending}, To: store.Withdrawn,
-			Actor: "bot", Action: "withdrawn", Details: "the approval card could not be posted: " + err.Error()})
-		if werr == nil {
+		// No card means no one can approve: withdraw it in the requester's name (the store lets
+		// only the requester withdraw) and say why in the audit channel.
+		if w, werr := b.st.Withdraw(r.ID, r.Requester); werr == nil {
 			r = w
+		} else {
+			b.reqLog(r.ID).Error("could not withdraw a request without a card", "error", werr)
 		}
 		msg := fmt.Sprintf("I could not post the approval card for %s (%v), so it was withdrawn and nothing was sent to Enterprise Manager. If the bot is not in this channel, invite it with `/invite` and ask again.", r.ID, err)
 		b.respond(ctx, responseURL, r.Channel, r.Requester, msg)

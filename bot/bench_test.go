@@ -1,0 +1,486 @@
+package bot_test
+
+// Benchmarks for the figures issue 4 asks for. Run them without -race, a few times each (the
+// machine is shared), and take medians:
+//
+//	go test -run '^$' -bench 'Ack' -benchtime 3000x -count 3 ./bot/
+//	go test -run '^$' -bench 'PollCycle' -benchtime 3x -count 3 ./bot/
+//	go test -run '^$' -bench 'Memory100k' -benchtime 1x -count 3 ./bot/
+//	go test -run '^$' -bench 'Active' -count 3 ./store/   (listing at 0/10k/100k finished)
+//
+// Every benchmark drives the real HTTP handlers, store, EM simulator and Slack fake through the
+// end-to-end harness; only the "bare" baseline bypasses the bot.
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"runtime"
+	"runtime/debug"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/slack-go/slack"
+
+	"github.com/failover-bot/failover-bot/bot"
+	"github.com/failover-bot/failover-bot/emapi"
+	"github.com/failover-bot/failover-bot/emapi/emsim"
+	"github.com/failover-bot/failover-bot/store"
+)
+
+// benchSenders is how many Slack requests are in flight at once in the ack benchmarks: a DR
+// event where a whole team types /failover together.
+const benchSenders = 50
+
+// benchHTTPClient keeps a connection per sender alive, so the benchmark measures the handler and
+// not TCP handshakes (http.DefaultClient keeps only two idle connections per host).
+func benchHTTPClient(b *testing.B) *http.Client {
+	tr := &http.Transport{MaxIdleConns: 2 * benchSenders, MaxIdleConnsPerHost: 2 * benchSenders}
+	b.Cleanup(tr.CloseIdleConnections)
+	return &http.Client{Transport: tr}
+}
+
+// signedCommand is a slash command body with Slack's signature headers, signed once: every
+// sender repeats the same bytes, so signing is not part of what is measured.
+type signedCommand struct {
+	url, body, ts, sig string
+}
+
+func newSignedCommand(baseURL string, now time.Time, text string, h *harness) signedCommand {
+	responseURL := "https://hooks.slack.invalid/commands/bench"
+	if h != nil {
+		responseURL = h.slack.ResponseURL("bench")
+	}
+	body := url.Values{
+		"team_id": {"T0FAKE"}, "channel_id": {Channel}, "user_id": {Requester}, "command": {"/failover"},
+		"text": {text}, "response_url": {responseURL}, "trigger_id": {"trig-bench"},
+	}.Encode()
+	ts, sig := bot.Sign(secret, now, []byte(body))
+	return signedCommand{url: baseURL + "/slack/commands", body: body, ts: ts, sig: sig}
+}
+
+// send posts the command once and returns the status and body.
+func (c signedCommand) send(hc *http.Client) (int, string, error) {
+	req, err := http.NewRequest(http.MethodPost, c.url, strings.NewReader(c.body))
+	if err != nil {
+		return 0, "", err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set(bot.HeaderSlackTimestamp, c.ts)
+	req.Header.Set(bot.HeaderSlackSignature, c.sig)
+	resp, err := hc.Do(req)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body), err
+}
+
+// runSenders sends n requests from benchSenders goroutines, each waiting for its answer before
+// the next (closed loop), and returns every request's latency. check validates each answer.
+func runSenders(b *testing.B, hc *http.Client, n int, cmd signedCommand, check func(code int, body string) error) []time.Duration {
+	b.Helper()
+	var next atomic.Int64
+	lat := make([][]time.Duration, benchSenders)
+	var wg sync.WaitGroup
+	var failed atomic.Bool
+	for s := range benchSenders {
+		wg.Go(func() {
+			for next.Add(1) <= int64(n) && !failed.Load() {
+				start := time.Now()
+				code, body, err := cmd.send(hc)
+				lat[s] = append(lat[s], time.Since(start))
+				if err == nil {
+					err = check(code, body)
+				}
+				if err != nil {
+					if failed.CompareAndSwap(false, true) {
+						b.Errorf("sender %d: %v", s, err)
+					}
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if failed.Load() {
+		b.FailNow()
+	}
+	return slices.Concat(lat...)
+}
+
+// reportLatency reports nearest-rank percentiles in milliseconds.
+func reportLatency(b *testing.B, lat []time.Duration) {
+	b.Helper()
+	if len(lat) == 0 {
+		return
+	}
+	slices.Sort(lat)
+	pct := func(q float64) time.Duration {
+		i := int(q*float64(len(lat))+0.999999) - 1
+		return lat[min(max(i, 0), len(lat)-1)]
+	}
+	b.ReportMetric(float64(pct(0.50))/1e6, "p50-ms")
+	b.ReportMetric(float64(pct(0.99))/1e6, "p99-ms")
+	b.ReportMetric(float64(lat[len(lat)-1])/1e6, "max-ms")
+	b.ReportMetric(float64(len(lat))/b.Elapsed().Seconds(), "req/s")
+}
+
+func wantAnswer(wants ...string) func(int, string) error {
+	return func(code int, body string) error {
+		if code != http.StatusOK {
+			return fmt.Errorf("status %d: %s", code, body)
+		}
+		for _, w := range wants {
+			if !strings.Contains(body, w) {
+				return fmt.Errorf("answer lacks %q: %s", w, body)
+			}
+		}
+		return nil
+	}
+}
+
+// BenchmarkAck measures how long Slack waits for the acknowledgement of a slash command with 50
+// concurrent senders:
+//
+//   - bare: an http handler that only verifies the signature (bot.ReadVerified) and writes 200,
+//     the floor for any handler on this machine;
+//   - help: the bot's handler for a command that needs nothing but the parser;
+//   - vm: a valid request, resolved through the (cached) inventory and stored durably (an fsynced
+//     bbolt commit) before it is acknowledged; the card is posted in the background meanwhile.
+//
+// Targets: help p99 within 1.5x of bare; vm p99 within 3x of help.
+func BenchmarkAck(b *testing.B) {
+	b.Run("bare", func(b *testing.B) {
+		now := time.Date(2026, 11, 23, 14, 0, 0, 0, time.UTC)
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if _, err := bot.ReadVerified(r, secret, now, 1<<20); err != nil {
+				http.Error(w, "invalid signature", http.StatusUnauthorized)
+				return
+			}
+			w.WriteHeader(http.StatusOK)
+		}))
+		defer srv.Close()
+		hc := benchHTTPClient(b)
+		cmd := newSignedCommand(srv.URL, now, "help", nil)
+		runSenders(b, hc, benchSenders, cmd, wantAnswer()) // open the connections
+		b.ResetTimer()
+		reportLatency(b, runSenders(b, hc, b.N, cmd, wantAnswer()))
+	})
+	b.Run("help", func(b *testing.B) {
+		h := newHarness(b)
+		hc := benchHTTPClient(b)
+		cmd := newSignedCommand(h.srv.URL, h.clock.Now(), "help", h)
+		runSenders(b, hc, benchSenders, cmd, wantAnswer("/failover vm"))
+		b.ResetTimer()
+		reportLatency(b, runSenders(b, hc, b.N, cmd, wantAnswer("/failover vm")))
+	})
+	b.Run("vm", func(b *testing.B) { benchAckVM(b, 0) })
+	b.Run("vm-slack-429", func(b *testing.B) { benchAckVM(b, 5*time.Second) })
+}
+
+// benchAckVM measures valid vm requests. The card of each is posted in the background, and
+// with an in-process Slack fake that answers in microseconds the outbox (slack-go encoding
+// the card, decoding Slack's echo of it, the fake serving it) and each card's SetMessage write
+// compete with the acknowledgements for the two CPUs. Real Slack allows about one message per
+// second per channel, so in a real burst card posting barely runs while the acks go out: with
+// slackPause > 0, Slack answers the first card of the timed burst with 429 and Retry-After
+// slackPause, which parks the channel's outbox for the burst, as Slack's rate limit would.
+func benchAckVM(b *testing.B, slackPause time.Duration) {
+	h := newHarness(b)
+	hc := benchHTTPClient(b)
+	cmd := newSignedCommand(h.srv.URL, h.clock.Now(), `vm CDP-Finance fin-db01 --reason "primary DC down"`, h)
+	// Warm up: open the connections, fill the inventory cache, let the cards go out.
+	runSenders(b, hc, benchSenders, cmd, wantAnswer("Recorded *FO-"))
+	h.idle()
+	if slackPause > 0 {
+		h.slack.RateLimit("chat.postMessage", 1, slackPause)
+	}
+	b.ResetTimer()
+	lat := runSenders(b, hc, b.N, cmd, wantAnswer("Recorded *FO-"))
+	b.StopTimer()
+	reportLatency(b, lat)
+	if slackPause > 0 && b.Elapsed() > slackPause {
+		b.Logf("the burst (%v) outlasted Slack's pause (%v): card posting overlapped its end", b.Elapsed(), slackPause)
+	}
+	h.idle()
+	last := fmt.Sprintf("FO-%d", b.N+benchSenders)
+	if r := h.get(last); r.MessageTS == "" {
+		b.Fatalf("%s has no card", last)
+	}
+}
+
+// seedRunning puts n requests in "running", each with its own EM task and a posted card, as
+// the approval flow leaves them, but without the flow's Slack round trips. EM answers without
+// latency while seeding. It returns the request IDs.
+func seedRunning(tb testing.TB, h *harness, n int) []string {
+	tb.Helper()
+	api := slack.New("xoxb-test-token-never-logged", slack.OptionAPIURL(h.slack.APIURL()))
+	rep := demo.Replicas[0]
+	vm := rep.VMs[0]
+	ids := make([]string, n)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	errs := make(chan error, 1)
+	fail := func(err error) {
+		select {
+		case errs <- err:
+		default:
+		}
+	}
+	ctx := context.Background()
+	for range 64 {
+		wg.Go(func() {
+			for i := int(next.Add(1)) - 1; i < n; i = int(next.Add(1)) - 1 {
+				task, err := h.client.StartVMFailover(ctx, rep.ID, vm.ID, emapi.RestoreIntent{Kind: emapi.IntentLatest})
+				if err != nil {
+					fail(err)
+					return
+				}
+				r, err := h.st.Create(store.NewRequest{Kind: store.KindVM,
+					Target: store.Target{ReplicaID: rep.ID, ReplicaName: rep.Name, ID: vm.ID, Name: vm.Name},
+					Intent: store.IntentLatest, Reason: "bench", Requester: Requester, Channel: Channel, TTL: time.Hour})
+				if err == nil {
+					_, ts, perr := api.PostMessage(Channel, slack.MsgOptionText("card "+r.ID, false))
+					if err = perr; err == nil {
+						r, err = h.st.SetMessage(r.ID, Channel, ts)
+					}
+				}
+				if err == nil {
+					r, err = h.st.Approve(r.ID, Approver1, r.Digest)
+				}
+				if err == nil {
+					r, err = h.st.Transition(store.Change{ID: r.ID, To: store.Submitting, Actor: "bot", Action: "submitting"})
+				}
+				if err == nil {
+					r, err = h.st.Transition(store.Change{ID: r.ID, To: store.Running, Actor: "em", Action: "submitted",
+						Apply: func(q *store.Request) {
+							q.TaskID, q.EMState, q.RestoreSessionID = task.ID, task.State, task.RestoreSessionID
+						}})
+				}
+				if err != nil {
+					fail(err)
+					return
+				}
+				ids[i] = r.ID
+			}
+		})
+	}
+	wg.Wait()
+	select {
+	case err := <-errs:
+		tb.Fatalf("seeding running requests: %v", err)
+	default:
+	}
+	return ids
+}
+
+// keepEMSession stands for the poller's regular reads, which keep the EM logon session alive
+// in production: the benchmarks jump the fake clock by hours between cycles, and an expired
+// session would turn every task read into a re-logon and a search by restore session.
+func keepEMSession(c *harnessConfig) { c.emCfg.SessionIdle = 1 << 62 }
+
+// countStates counts the given requests by state.
+func countStates(tb testing.TB, h *harness, ids []string) map[store.State]int {
+	tb.Helper()
+	out := map[store.State]int{}
+	for _, id := range ids {
+		out[h.get(id).State]++
+	}
+	return out
+}
+
+// BenchmarkPollCycle measures one poll cycle (Bot.Poll) over 1,000 running tasks while every EM
+// call takes 20 ms. Target: under 1.5 s.
+//
+//   - steady: nothing changed since the last cycle; two EM reads per task, no writes;
+//   - progress: every task's restore session progressed; one store write per task;
+//   - finish: every task ended (succeeded) in this cycle; one store write per task, and a thread
+//     reply, card update and audit post each (queued; the Slack outbox drains untimed).
+func BenchmarkPollCycle(b *testing.B) {
+	const tasks = 1000
+	const latency = 20 * time.Millisecond
+	b.Run("steady", func(b *testing.B) { benchPoll(b, tasks, latency, false) })
+	b.Run("progress", func(b *testing.B) { benchPoll(b, tasks, latency, true) })
+	b.Run("finish", func(b *testing.B) {
+		h := newHarness(b, keepEMSession)
+		h.em.SetDefaultScript(emsim.Script{Running: time.Hour, Collect: time.Minute})
+		b.ResetTimer()
+		for range b.N {
+			b.StopTimer()
+			h.em.SetLatency(0)
+			ids := seedRunning(b, h, tasks)
+			h.em.SetLatency(latency)
+			h.clock.Advance(2 * time.Hour)
+			b.StartTimer()
+			h.bot.Poll(context.Background())
+			b.StopTimer()
+			h.idle()
+			if got := countStates(b, h, ids); got[store.Succeeded] != tasks {
+				b.Fatalf("after one cycle: %v, want %d succeeded", got, tasks)
+			}
+			b.StartTimer()
+		}
+		b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/cycle")
+	})
+}
+
+func benchPoll(b *testing.B, tasks int, latency time.Duration, progress bool) {
+	h := newHarness(b, keepEMSession)
+	// 1,000 hours of running: each 10-hour step moves every restore session's progress by one.
+	h.em.SetDefaultScript(emsim.Script{Running: 1000 * time.Hour, Collect: time.Minute})
+	ids := seedRunning(b, h, tasks)
+	h.clock.Advance(200 * time.Hour) // past "Starting": progress moves from here on
+	h.poll()
+	h.em.SetLatency(latency)
+	before := h.get(ids[0]).Version
+	b.ResetTimer()
+	for range b.N {
+		if progress {
+			h.clock.Advance(10 * time.Hour)
+		}
+		h.bot.Poll(context.Background())
+		b.StopTimer()
+		h.idle()
+		b.StartTimer()
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/cycle")
+	writes := 0
+	for _, id := range ids {
+		writes += int(h.get(id).Version - before)
+	}
+	b.ReportMetric(float64(writes)/float64(b.N), "writes/cycle")
+	want := 0
+	if progress {
+		want = tasks * b.N
+	}
+	if writes != want {
+		b.Fatalf("%d store writes in %d cycles, want %d", writes, b.N, want)
+	}
+}
+
+// procStatus reads kB fields of /proc/self/status (Linux), in MiB; zero elsewhere.
+func procStatus() map[string]float64 {
+	out := map[string]float64{}
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return out
+	}
+	for line := range strings.Lines(string(data)) {
+		name, rest, ok := strings.Cut(line, ":")
+		f := strings.Fields(rest)
+		if !ok || len(f) != 2 || f[1] != "kB" {
+			continue
+		}
+		kb, _ := strconv.ParseFloat(f[0], 64)
+		out[name] = kb / 1024
+	}
+	return out
+}
+
+// settle collects garbage and returns freed memory to the OS so that RSS reflects what is live.
+func settle() runtime.MemStats {
+	runtime.GC()
+	debug.FreeOSMemory()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms
+}
+
+// buildHistory writes n finished requests into a new store file at path through the public
+// store API, as a long-running bot accumulates them, and closes it. Each is requested and
+// rejected (two audit events); writes run concurrently so that they share commits.
+func buildHistory(tb testing.TB, path string, n int) {
+	tb.Helper()
+	c := &clock{t: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)}
+	st, err := store.Open(path, store.Options{Now: c.Now})
+	if err != nil {
+		tb.Fatalf("open history: %v", err)
+	}
+	rep, vm := demo.Replicas[0], demo.Replicas[0].VMs[0]
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	var failed atomic.Value
+	for range 256 {
+		wg.Go(func() {
+			for next.Add(1) <= int64(n) && failed.Load() == nil {
+				r, err := st.Create(store.NewRequest{Kind: store.KindVM,
+					Target: store.Target{ReplicaID: rep.ID, ReplicaName: rep.Name, ID: vm.ID, Name: vm.Name},
+					Intent: store.IntentLatest, Reason: "quarterly DR test of the finance database",
+					Requester: Requester, Channel: Channel, TTL: time.Hour})
+				if err == nil {
+					_, err = st.Reject(r.ID, Approver1, "not during the quarter close")
+				}
+				if err != nil {
+					failed.Store(err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err := st.Close(); err != nil {
+		tb.Fatalf("close history: %v", err)
+	}
+	if err, _ := failed.Load().(error); err != nil {
+		tb.Fatalf("building history: %v", err)
+	}
+}
+
+// memoryAt100k is the bot process's situation after a long life: a store file with 100,000
+// finished requests and a few active ones. It opens the file as the bot does at start, runs
+// poll cycles and /failover list, and returns the memory figures before opening and after.
+func memoryAt100k(tb testing.TB, cycles int) (before, after map[string]float64, ms runtime.MemStats, fileMB float64) {
+	tb.Helper()
+	path := tb.TempDir() + "/history.db"
+	buildHistory(tb, path, 100_000)
+	fi, err := os.Stat(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	settle()
+	before = procStatus()
+
+	h := newHarness(tb, keepEMSession, func(c *harnessConfig) { c.dbPath = path })
+	h.em.SetDefaultScript(emsim.Script{Running: 1000 * time.Hour, Collect: time.Minute})
+	seedRunning(tb, h, 5)
+	for range 3 {
+		h.command(Requester, `vm CDP-Finance fin-db01 --reason "primary DC down"`)
+	}
+	h.idle()
+	// Each cycle moves the clock 10 hours: the pending requests expire in the first, every
+	// running task's restore session moves on in each (a write each).
+	for range cycles {
+		h.clock.Advance(10 * time.Hour)
+		h.poll()
+		mustContain(tb, "list", h.command(Requester, "list"), "*5 pending or active", "FO-100001", "FO-100005")
+	}
+	ms = settle()
+	after = procStatus()
+	return before, after, ms, float64(fi.Size()) / (1 << 20)
+}
+
+// BenchmarkMemory100k reports the bot process's memory with 100,000 finished requests in its
+// store: Go heap in use and obtained from the OS, RSS, and how RSS grew from before the file
+// was opened (rss-growth-MiB) split into anonymous memory (heap, stacks) and file-backed pages
+// (bbolt's mmap of the file, which the kernel can drop at will). Target: under 64 MiB.
+func BenchmarkMemory100k(b *testing.B) {
+	before, after, ms, fileMB := memoryAt100k(b, max(b.N, 1))
+	b.ReportMetric(fileMB, "file-MiB")
+	b.ReportMetric(float64(ms.HeapInuse)/(1<<20), "heap-inuse-MiB")
+	b.ReportMetric(float64(ms.Sys)/(1<<20), "go-sys-MiB")
+	b.ReportMetric(after["VmRSS"], "rss-MiB")
+	b.ReportMetric(after["VmRSS"]-before["VmRSS"], "rss-growth-MiB")
+	b.ReportMetric(after["RssAnon"]-before["RssAnon"], "anon-growth-MiB")
+	b.ReportMetric(after["RssFile"]-before["RssFile"], "file-growth-MiB")
+}

@@ -226,8 +226,11 @@ func benchAckVM(b *testing.B, slackPause time.Duration) {
 func seedRunning(tb testing.TB, h *harness, n int) []string {
 	tb.Helper()
 	api := slack.New("xoxb-test-token-never-logged", slack.OptionAPIURL(h.slack.APIURL()))
-	rep := demo.Replicas[0]
-	vm := rep.VMs[0]
+	inv := demo
+	if h.cfg.inventory != nil {
+		inv = *h.cfg.inventory
+	}
+	rep := inv.Replicas[0]
 	ids := make([]string, n)
 	var next atomic.Int64
 	var wg sync.WaitGroup
@@ -242,6 +245,7 @@ func seedRunning(tb testing.TB, h *harness, n int) []string {
 	for range 64 {
 		wg.Go(func() {
 			for i := int(next.Add(1)) - 1; i < n; i = int(next.Add(1)) - 1 {
+				vm := rep.VMs[i%len(rep.VMs)]
 				task, err := h.client.StartVMFailover(ctx, rep.ID, vm.ID, emapi.RestoreIntent{Kind: emapi.IntentLatest})
 				if err != nil {
 					fail(err)
@@ -312,6 +316,7 @@ func BenchmarkPollCycle(b *testing.B) {
 	const latency = 20 * time.Millisecond
 	b.Run("steady", func(b *testing.B) { benchPoll(b, tasks, latency, false) })
 	b.Run("progress", func(b *testing.B) { benchPoll(b, tasks, latency, true) })
+	b.Run("after-relogon", func(b *testing.B) { benchPollAfterRelogon(b, tasks, latency) })
 	b.Run("finish", func(b *testing.B) {
 		h := newHarness(b, keepEMSession)
 		h.em.SetDefaultScript(emsim.Script{Running: time.Hour, Collect: time.Minute})
@@ -333,6 +338,43 @@ func BenchmarkPollCycle(b *testing.B) {
 		}
 		b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/cycle")
 	})
+}
+
+// benchPollAfterRelogon measures the recovery cycle after a restart: EM's tasks belong to the old
+// logon session (404 now) and no restore session ID was stored yet, so every running request must
+// find its session. The cycle reads EM's restore sessions once, not once per request.
+func benchPollAfterRelogon(b *testing.B, tasks int, latency time.Duration) {
+	inv := emsim.Inventory{Replicas: []emsim.Replica{{ID: "7665222c-2e99-4a3f-b892-1827ba8d1eee", Name: "CDP-Big", PolicyName: "Big"}}}
+	for i := range tasks {
+		inv.Replicas[0].VMs = append(inv.Replicas[0].VMs, emsim.VM{ID: fmt.Sprintf("00000000-0000-4000-8000-%012d", i), Name: fmt.Sprintf("vm-%04d", i)})
+	}
+	h := newHarness(b, keepEMSession, func(c *harnessConfig) { c.inventory = &inv; c.emCfg.TaskScoped = true })
+	h.em.SetDefaultScript(emsim.Script{Running: time.Hour, Collect: time.Minute})
+	b.ResetTimer()
+	for range b.N {
+		b.StopTimer()
+		h.em.SetLatency(0)
+		ids := seedRunning(b, h, tasks)
+		for _, id := range ids { // crashed before the first poll recorded a session
+			r := h.get(id)
+			if _, err := h.st.Transition(store.Change{ID: id, To: store.Running, Actor: "test", Apply: func(q *store.Request) { q.RestoreSessionID = "" }}); err != nil && r.RestoreSessionID != "" {
+				b.Fatal(err)
+			}
+		}
+		h.restart() // new EM logon session: every stored task ID now answers 404
+		h.em.SetLatency(latency)
+		h.clock.Advance(2 * time.Hour)
+		b.StartTimer()
+		h.bot.Poll(context.Background())
+		b.StopTimer()
+		h.idle()
+		if got := countStates(b, h, ids); got[store.Succeeded] != tasks {
+			b.Fatalf("after one recovery cycle: %v, want %d succeeded", got, tasks)
+		}
+		b.StartTimer()
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/cycle")
 }
 
 func benchPoll(b *testing.B, tasks int, latency time.Duration, progress bool) {

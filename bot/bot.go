@@ -31,7 +31,7 @@ type EM interface {
 	Task(ctx context.Context, id string) (*emapi.Task, error)
 	StopTask(ctx context.Context, id string) error
 	RestoreSession(ctx context.Context, id string) (*emapi.RestoreSession, error)
-	FindRestoreSessions(ctx context.Context, name string, since time.Time) ([]emapi.RestoreSession, error)
+	RestoreSessions(ctx context.Context) ([]emapi.Ref, error)
 	Ping(ctx context.Context) error
 }
 
@@ -94,19 +94,21 @@ type Options struct {
 
 // Bot holds the flow's dependencies. It is safe for concurrent use.
 type Bot struct {
-	em     EM
-	st     Store
-	api    SlackAPI
-	opt    Options
-	log    *slog.Logger
-	now    func() time.Time
-	met    *Metrics
-	out    *Outbox
-	inv    *inventory
-	auth   *authoriser
-	ctx    context.Context // background work; cancelled by Close
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	em       EM
+	st       Store
+	api      SlackAPI
+	opt      Options
+	log      *slog.Logger
+	now      func() time.Time
+	met      *Metrics
+	out      *Outbox
+	inv      *inventory
+	sessions *sessionIndex // restore sessions, read once per poll cycle when needed
+	peers    peerIndex     // recent requests by target, read once per poll cycle when needed
+	auth     *authoriser
+	ctx      context.Context // background work; cancelled by Close
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
 
 	pollMu   sync.Mutex // held by the running poll cycle
 	mu       sync.Mutex
@@ -162,6 +164,7 @@ func New(em EM, st Store, api SlackAPI, opt Options) (*Bot, error) {
 	}
 	b.out = NewOutbox(api, OutboxOptions{Logger: opt.Logger, Metrics: opt.Metrics, Timeout: opt.SlackTimeout})
 	b.inv = newInventory(em, opt.Now)
+	b.sessions = &sessionIndex{em: em, limit: opt.PollConcurrency}
 	b.auth = newAuthoriser(api, opt, opt.Now)
 	return b, nil
 }

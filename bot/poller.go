@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/robfig/cron/v3"
@@ -51,6 +53,7 @@ func (b *Bot) Poll(ctx context.Context) {
 		return
 	}
 	defer b.pollMu.Unlock()
+	b.sessions.reset()
 	start := time.Now()
 	defer func() { b.met.PollDuration.Observe(time.Since(start).Seconds()) }()
 	reqs, err := b.st.Active()
@@ -59,6 +62,7 @@ func (b *Bot) Poll(ctx context.Context) {
 		return
 	}
 	b.met.Active.Set(float64(len(reqs)))
+	b.peers.reset(reqs, b.opt.RequestTTL)
 	g, ctx := errgroup.WithContext(ctx)
 	g.SetLimit(b.opt.PollConcurrency)
 	for _, r := range reqs {
@@ -156,7 +160,10 @@ func (b *Bot) followSession(ctx context.Context, r *store.Request, sid string) {
 			b.markUnknown(r, "Enterprise Manager no longer knows task "+orDash(r.TaskID)+" (tasks belong to the EM logon session that started them) and lists no restore session for "+r.Target.Name+" since the submission.")
 			return
 		}
-		sid = found.ID
+		// The index read this session during this cycle: no need to ask EM again.
+		b.emRecovered(r)
+		b.record(r, observe(r, nil, found, found.ID))
+		return
 	}
 	rs, err := b.em.RestoreSession(ctx, sid)
 	if err != nil {
@@ -220,32 +227,112 @@ func (b *Bot) findSession(ctx context.Context, r *store.Request) (*emapi.Restore
 		b.reqLog(r.ID).Info("restore session not attributable yet: another request for the same target is unresolved")
 		return nil, nil
 	}
-	list, err := b.em.FindRestoreSessions(ctx, r.Target.Name, from)
+	list, err := b.sessions.all(ctx)
 	if err != nil {
 		return nil, err
 	}
+	// EM writes CreationTimeUTC in whole seconds: compare at that precision.
+	cutoff := from.Truncate(time.Second)
 	var best *emapi.RestoreSession
 	for i := range list {
-		if taken[list[i].ID] {
+		s := &list[i]
+		if taken[s.ID] || !strings.EqualFold(s.VMDisplayName, r.Target.Name) || s.Created.Before(cutoff) {
 			continue
 		}
-		if best == nil || list[i].Created.After(best.Created) {
-			best = &list[i]
+		if best == nil || s.Created.After(best.Created) {
+			best = s
 		}
 	}
 	return best, nil
 }
 
+// sessionIndex is EM's restore sessions, read at most once per poll cycle. After an EM restart or
+// re-logon every running request may need its session found at once; asking EM per request would
+// list and fetch every session once per request (1,000 tasks: a million calls). Stopped sessions
+// never change, so they are kept across cycles and fetched only once.
+type sessionIndex struct {
+	em    EM
+	limit int
+
+	mu      sync.Mutex
+	read    bool // this cycle's listing is done (err says how it went)
+	list    []emapi.RestoreSession
+	err     error
+	stopped map[string]emapi.RestoreSession
+}
+
+// reset starts a new poll cycle: the next all() reads EM again.
+func (x *sessionIndex) reset() {
+	x.mu.Lock()
+	x.read, x.list, x.err = false, nil, nil
+	x.mu.Unlock()
+}
+
+// all returns every restore session EM lists (its last 30 days), fetching the ones not known to
+// have stopped with bounded concurrency. A failure is remembered for the rest of the cycle so a
+// struggling EM is not asked again by every request.
+func (x *sessionIndex) all(ctx context.Context) ([]emapi.RestoreSession, error) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.read {
+		return x.list, x.err
+	}
+	x.read = true
+	refs, err := x.em.RestoreSessions(ctx)
+	if err != nil {
+		x.err = err
+		return nil, err
+	}
+	if x.stopped == nil {
+		x.stopped = map[string]emapi.RestoreSession{}
+	}
+	list := make([]emapi.RestoreSession, len(refs))
+	keep := make([]bool, len(refs))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(x.limit)
+	for i, ref := range refs {
+		if s, ok := x.stopped[ref.ID]; ok {
+			list[i], keep[i] = s, true
+			continue
+		}
+		g.Go(func() error {
+			s, err := x.em.RestoreSession(gctx, ref.ID)
+			if err != nil {
+				if emapi.KindOf(err) == emapi.KindNotFound {
+					return nil // gone between the listing and the read
+				}
+				return err
+			}
+			list[i], keep[i] = *s, true
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		x.err = err
+		return nil, err
+	}
+	out := list[:0]
+	for i := range list {
+		if keep[i] {
+			out = append(out, list[i])
+			if list[i].State == "Stopped" {
+				x.stopped[list[i].ID] = list[i]
+			}
+		}
+	}
+	x.list = out
+	return out, nil
+}
+
 // sessionsOfOthers returns the restore sessions followed by the other requests for r's target
 // that were submitted late enough for their session to fall in the window from which findSession
 // searches. known is false when r has no task ID (its POST's answer was lost) and such a request
-// reached EM (or may have) but its session is not recorded yet. Requests are visited by sequence around r: reconciling is rare, and a request
-// created more than REQUEST_TTL before the window cannot have been submitted in it.
+// reached EM (or may have) but its session is not recorded yet.
 func (b *Bot) sessionsOfOthers(r *store.Request, from time.Time) (taken map[string]bool, known bool) {
 	taken, known = map[string]bool{}, true
-	visit := func(o *store.Request) {
-		if o.Target.ID != r.Target.ID || o.SubmittedAt.IsZero() || o.SubmittedAt.Before(from.Add(-sessionSkew)) {
-			return
+	for _, o := range b.peers.of(b.st, r.Target.ID) {
+		if o.ID == r.ID || o.SubmittedAt.IsZero() || o.SubmittedAt.Before(from.Add(-sessionSkew)) {
+			continue
 		}
 		switch {
 		case o.RestoreSessionID != "":
@@ -256,21 +343,66 @@ func (b *Bot) sessionsOfOthers(r *store.Request, from time.Time) (taken map[stri
 			known = false
 		}
 	}
-	for seq := r.Seq - 1; seq > 0; seq-- {
-		o, err := b.st.Get(fmt.Sprintf("FO-%d", seq))
-		if err != nil || o.CreatedAt.Before(from.Add(-sessionSkew-b.opt.RequestTTL)) {
-			break
-		}
-		visit(o)
-	}
-	for seq := r.Seq + 1; ; seq++ {
-		o, err := b.st.Get(fmt.Sprintf("FO-%d", seq))
-		if err != nil {
-			break
-		}
-		visit(o)
-	}
 	return taken, known
+}
+
+// peerIndex groups by target the requests that could share a restore-session search window with
+// this cycle's active requests. It is built at most once per cycle with one walk over the recent
+// requests (by sequence, newest first), so a recovery cycle over 1,000 requests costs one walk,
+// not one per request.
+type peerIndex struct {
+	mu       sync.Mutex
+	built    bool
+	newest   uint64    // highest active sequence number when the cycle began
+	oldest   time.Time // requests created before this cannot matter to any active request
+	byTarget map[string][]*store.Request
+}
+
+// reset prepares the index for a cycle over active.
+func (p *peerIndex) reset(active []*store.Request, ttl time.Duration) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.built, p.byTarget, p.newest, p.oldest = false, nil, 0, time.Time{}
+	for _, r := range active {
+		if r.Seq > p.newest {
+			p.newest = r.Seq
+		}
+		since := r.SubmittedAt
+		if since.IsZero() {
+			since = r.StateAt
+		}
+		// findSession looks back sessionSkew from the submission, and a peer submitted in that
+		// window was created at most REQUEST_TTL earlier.
+		if bound := since.Add(-2*sessionSkew - ttl); p.oldest.IsZero() || bound.Before(p.oldest) {
+			p.oldest = bound
+		}
+	}
+}
+
+// of returns the recent requests for target.
+func (p *peerIndex) of(st Store, target string) []*store.Request {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.built {
+		p.built, p.byTarget = true, map[string][]*store.Request{}
+		add := func(o *store.Request) { p.byTarget[o.Target.ID] = append(p.byTarget[o.Target.ID], o) }
+		// Newer than the newest active request: created during this cycle.
+		for seq := p.newest + 1; ; seq++ {
+			o, err := st.Get(fmt.Sprintf("FO-%d", seq))
+			if err != nil {
+				break
+			}
+			add(o)
+		}
+		for seq := p.newest; seq > 0; seq-- {
+			o, err := st.Get(fmt.Sprintf("FO-%d", seq))
+			if err != nil || o.CreatedAt.Before(p.oldest) {
+				break
+			}
+			add(o)
+		}
+	}
+	return p.byTarget[target]
 }
 
 // observe turns EM's task and restore session into the request's next state. The task tells that

@@ -183,6 +183,9 @@ func normalizeBaseURL(raw string) (string, error) {
 	return u.String(), nil
 }
 
+// maxIdleConnsPerHost matches the bot's poll concurrency, so a poll cycle reuses its connections.
+const maxIdleConnsPerHost = 64
+
 func newTransport(caFile string, insecure bool) (*http.Transport, error) {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tc := &tls.Config{MinVersion: tls.VersionTLS12}
@@ -200,6 +203,9 @@ func newTransport(caFile string, insecure bool) (*http.Transport, error) {
 	tc.InsecureSkipVerify = insecure //nolint:gosec // explicit operator choice, logged at New
 	tr.TLSClientConfig = tc
 	tr.ResponseHeaderTimeout = 0 // the per-attempt context bounds the whole exchange
+	// The bot polls with up to 64 concurrent calls, all to one EM host. Go's default keeps two
+	// idle connections per host, so most calls would pay a new TCP and TLS handshake.
+	tr.MaxIdleConnsPerHost = maxIdleConnsPerHost
 	return tr, nil
 }
 

@@ -97,24 +97,25 @@ func Usage(sub string) string {
 }
 
 // HelpText is the full usage of /failover in Slack mrkdwn.
-func HelpText() string {
-	return "*/failover* asks for a Veeam CDP replica failover; a second authorised person must approve it before anything is sent to Enterprise Manager.\n" +
-		"```\n" +
-		usageVM + "\n" +
-		usageVApp + "\n" +
-		fmt.Sprintf("%-32s (one request)\n", usageStatus) +
-		fmt.Sprintf("%-32s (pending and active requests)\n", usageList) +
-		fmt.Sprintf("%-32s (withdraw a pending request, or stop a running failover)\n", usageCancel) +
-		usageHelp + "\n" +
-		"```\n" +
-		"• `<replica>`, `<vm>`, `<vapp>`: a GUID or a name (quote names with spaces).\n" +
-		"• Restore point: `--latest` (default), `--latest-vss` (latest application-consistent), " +
-		"`--point-in-time <time>` or `--interval <time>`.\n" +
-		"• `<time>`: RFC 3339, e.g. `2024-05-01T13:45:00Z` or `\"2024-05-01 15:45+02:00\"`; without an offset it is UTC.\n" +
-		"• `--reason` is required: say why, in quotes, e.g. `--reason \"site A lost power\"`.\n" +
-		"• `<request-id>`: as shown on the card, e.g. `FO-12` (or just `12`).\n" +
-		"Example: `/failover vm \"CDP Replica 1\" web-01 --point-in-time 2024-05-01T13:45:00Z --reason \"ransomware on web-01\"`"
-}
+func HelpText() string { return helpText }
+
+// helpText is built once: help is the most frequent command in a stressful moment.
+var helpText = "*/failover* asks for a Veeam CDP replica failover; a second authorised person must approve it before anything is sent to Enterprise Manager.\n" +
+	"```\n" +
+	usageVM + "\n" +
+	usageVApp + "\n" +
+	fmt.Sprintf("%-32s (one request)\n", usageStatus) +
+	fmt.Sprintf("%-32s (pending and active requests)\n", usageList) +
+	fmt.Sprintf("%-32s (withdraw a pending request, or stop a running failover)\n", usageCancel) +
+	usageHelp + "\n" +
+	"```\n" +
+	"• `<replica>`, `<vm>`, `<vapp>`: a GUID or a name (quote names with spaces).\n" +
+	"• Restore point: `--latest` (default), `--latest-vss` (latest application-consistent), " +
+	"`--point-in-time <time>` or `--interval <time>`.\n" +
+	"• `<time>`: RFC 3339, e.g. `2024-05-01T13:45:00Z` or `\"2024-05-01 15:45+02:00\"`; without an offset it is UTC.\n" +
+	"• `--reason` is required: say why, in quotes, e.g. `--reason \"site A lost power\"`.\n" +
+	"• `<request-id>`: as shown on the card, e.g. `FO-12` (or just `12`).\n" +
+	"Example: `/failover vm \"CDP Replica 1\" web-01 --point-in-time 2024-05-01T13:45:00Z --reason \"ransomware on web-01\"`"
 
 // ParseCommand parses the text of a /failover slash command (everything after the command
 // name). now is the current time, used to refuse restore points in the future. Every

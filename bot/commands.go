@@ -191,6 +191,9 @@ func (b *Bot) cancelRequest(sc slack.SlashCommand, cmd Command) Response {
 	case store.Stopping:
 		return ephemeral(r.ID + " is already being stopped.")
 	}
+	if r.State == store.Rejected || r.State == store.Expired || r.State == store.Withdrawn {
+		return ephemeral(fmt.Sprintf("%s is already %s; nothing was sent to Enterprise Manager, so there is nothing to cancel.", r.ID, stateWords(r.State)))
+	}
 	return ephemeral(fmt.Sprintf("%s is already %s; there is nothing to cancel. Enterprise Manager's REST API cannot undo or fail back a CDP failover: use the Veeam console or PowerShell for that.", r.ID, stateWords(r.State)))
 }
 

@@ -71,7 +71,8 @@ func (t *Terminal) printf(format string, args ...any) {
 	fmt.Fprintf(t.out, format, args...)
 }
 
-var mentionRE = regexp.MustCompile(`<([@#!])([^>|]+)(?:\|([^>]*))?>`)
+// mentionRE matches Slack's <@U…>, <#C…>, <!subteam^S…> and <url|label> forms.
+var mentionRE = regexp.MustCompile(`<([@#!]?)([^>|]+)(?:\|([^>]*))?>`)
 
 // plain turns Slack mrkdwn into terminal text: mentions become @names, links their labels.
 func (t *Terminal) plain(s string) string {
@@ -209,7 +210,8 @@ func stripEmoji(s string) string {
 	return emojiRE.ReplaceAllString(s, "")
 }
 
-var emojiRE = regexp.MustCompile(`:[a-z0-9_+-]+: ?`)
+// Emoji codes start with a letter, so times such as 07:00:00 are left alone.
+var emojiRE = regexp.MustCompile(`:[a-z][a-z0-9_+-]*: ?`)
 
 // Requests is what the console needs from the store to turn a typed click into Slack's payload.
 type Requests interface {

@@ -61,7 +61,8 @@ func runConsole(ctx context.Context, cfg Config, stdin io.Reader, stdout io.Writ
 		cfg.EMUsername, cfg.EMPassword = "demo", "demo"
 		fmt.Fprintf(stdout, "Embedded Enterprise Manager simulator at %s (replicas CDP-Finance: fin-db01, fin-app01, fin-web01; CDP-Web: web01, web02; vApp erp-vapp).\n", cfg.EMURL)
 	}
-	em, err := newEMClient(cfg, log, nil)
+	reg, met := newMetrics()
+	em, err := newEMClient(cfg, log, met.ObserveEM)
 	if err != nil {
 		return err
 	}
@@ -75,7 +76,7 @@ func runConsole(ctx context.Context, cfg Config, stdin io.Reader, stdout io.Writ
 	go func() { _ = ssrv.Serve(sl) }()
 	defer ssrv.Close()
 	api := slack.New("xoxb-console", slack.OptionAPIURL("http://"+sl.Addr().String()+"/api/"))
-	a, err := open(cfg, log, api, em, bot.Options{AuditChannel: console.AuditChannel})
+	a, err := open(cfg, log, reg, met, api, em, bot.Options{AuditChannel: console.AuditChannel})
 	if err != nil {
 		return err
 	}

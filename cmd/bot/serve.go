@@ -32,14 +32,21 @@ type app struct {
 	stopPoll func(context.Context) error
 }
 
-// open builds store → EM client → bot and starts the poller. api is Slack (or the console).
-func open(cfg Config, log *slog.Logger, api bot.SlackAPI, em *emapi.Client, extra bot.Options) (*app, error) {
+// newMetrics creates the process's registry and the bot's series; the EM client reports into them
+// from its first call, so they exist before anything is opened.
+func newMetrics() (*prometheus.Registry, *bot.Metrics) {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return reg, bot.NewMetrics(reg)
+}
+
+// open builds store → bot around the EM client and starts the poller. api is Slack (or the
+// console).
+func open(cfg Config, log *slog.Logger, reg *prometheus.Registry, met *bot.Metrics, api bot.SlackAPI, em *emapi.Client, extra bot.Options) (*app, error) {
 	for _, w := range cfg.Warnings() {
 		log.Warn(w)
 	}
-	a := &app{log: log, reg: prometheus.NewRegistry(), em: em}
-	a.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	a.met = bot.NewMetrics(a.reg)
+	a := &app{log: log, reg: reg, met: met, em: em}
 	st, err := store.Open(cfg.DBPath, store.Options{LockTimeout: 2 * time.Second, ApprovalsRequired: cfg.ApprovalsRequired})
 	if err != nil {
 		return nil, fmt.Errorf("DB_PATH %s: %w", cfg.DBPath, err)
@@ -121,20 +128,15 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	log.Info("connected to Slack", "team", who.Team, "bot_user", who.UserID)
 
-	var met *bot.Metrics
-	em, err := newEMClient(cfg, log, func(e string, s int, d time.Duration) {
-		if met != nil {
-			met.ObserveEM(e, s, d)
-		}
-	})
+	reg, met := newMetrics()
+	em, err := newEMClient(cfg, log, met.ObserveEM)
 	if err != nil {
 		return err
 	}
-	a, err := open(cfg, log, api, em, bot.Options{WorkspaceURL: who.URL})
+	a, err := open(cfg, log, reg, met, api, em, bot.Options{WorkspaceURL: who.URL})
 	if err != nil {
 		return err
 	}
-	met = a.met
 
 	errs := make(chan error, 4)
 	mux := http.NewServeMux()

@@ -55,7 +55,7 @@ func (b *Bot) HandleCommand(ctx context.Context, sc slack.SlashCommand) Response
 		}
 		return ephemeral(listText(reqs))
 	case "cancel":
-		return b.cancelRequest(sc, cmd)
+		return b.cancelRequest(ctx, sc, cmd)
 	}
 	return ephemeral(HelpText())
 }
@@ -158,7 +158,7 @@ func (b *Bot) postCard(ctx context.Context, r *store.Request, responseURL string
 
 // cancel withdraws a pending request (requester only) or asks EM to stop a running task
 // (requester or approver). EM REST has no undo for a failover; the answer says so.
-func (b *Bot) cancelRequest(sc slack.SlashCommand, cmd Command) Response {
+func (b *Bot) cancelRequest(ctx context.Context, sc slack.SlashCommand, cmd Command) Response {
 	r, err := b.st.Get(cmd.RequestID)
 	if err != nil {
 		return ephemeral(describe(err))
@@ -175,7 +175,7 @@ func (b *Bot) cancelRequest(sc slack.SlashCommand, cmd Command) Response {
 		return ephemeral(w.ID + " is withdrawn. Nothing was sent to Enterprise Manager.")
 	case store.Running:
 		if sc.UserID != r.Requester {
-			if err := b.auth.canApprove(context.Background(), sc.UserID); err != nil {
+			if err := b.auth.canApprove(ctx, sc.UserID); err != nil {
 				return ephemeral("Only the requester or an approver can stop " + r.ID + ". " + describe(err))
 			}
 		}

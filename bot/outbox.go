@@ -135,10 +135,16 @@ func (o *Outbox) enqueue(op *outOp) error {
 		o.log.Error("slack message dropped after shutdown", "channel", op.channel, "text", truncate(op.text, 200))
 		return errOutboxClosed
 	}
-	q := o.queues[op.channel]
+	key := op.channel
+	if op.kind == opEphemeral {
+		// A person waiting for "why did my click do nothing" must not queue behind a burst of
+		// rate-limited channel posts; Slack limits ephemeral messages separately.
+		key = "ephemeral:" + op.channel
+	}
+	q := o.queues[key]
 	if q == nil {
 		q = &queue{}
-		o.queues[op.channel] = q
+		o.queues[key] = q
 	}
 	if o.coalesce(q, op) {
 		return nil
@@ -150,7 +156,7 @@ func (o *Outbox) enqueue(op *outOp) error {
 	}
 	if !q.running {
 		q.running = true
-		go o.work(op.channel, q)
+		go o.work(q)
 	}
 	return nil
 }
@@ -183,7 +189,7 @@ func (o *Outbox) coalesce(q *queue, op *outOp) bool {
 	return false
 }
 
-func (o *Outbox) work(channel string, q *queue) {
+func (o *Outbox) work(q *queue) {
 	for {
 		o.mu.Lock()
 		if len(q.ops) == 0 {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"time"
 
@@ -231,12 +230,10 @@ func (b *Bot) findSession(ctx context.Context, r *store.Request) (*emapi.Restore
 	if err != nil {
 		return nil, err
 	}
-	// EM writes CreationTimeUTC in whole seconds: compare at that precision.
-	cutoff := from.Truncate(time.Second)
 	var best *emapi.RestoreSession
 	for i := range list {
 		s := &list[i]
-		if taken[s.ID] || !strings.EqualFold(s.VMDisplayName, r.Target.Name) || s.Created.Before(cutoff) {
+		if taken[s.ID] || !s.For(r.Target.Name, from) {
 			continue
 		}
 		if best == nil || s.Created.After(best.Created) {
@@ -298,8 +295,9 @@ func (x *sessionIndex) all(ctx context.Context) ([]emapi.RestoreSession, error) 
 		g.Go(func() error {
 			s, err := x.em.RestoreSession(gctx, ref.ID)
 			if err != nil {
-				if emapi.KindOf(err) == emapi.KindNotFound {
-					return nil // gone between the listing and the read
+				switch emapi.KindOf(err) {
+				case emapi.KindNotFound, emapi.KindBadRequest:
+					return nil // gone between the listing and the read, or a ref with no usable ID
 				}
 				return err
 			}

@@ -265,6 +265,13 @@ func (c *Client) RestoreSessions(ctx context.Context) ([]Ref, error) {
 	return c.list(ctx, "list restore sessions", "GET /restoreSessions", "restoreSessions")
 }
 
+// For reports whether s is a restore session of the VM or vApp called name (case-insensitive)
+// created at or after since. EM writes CreationTimeUTC in whole seconds, so since is compared at
+// that precision: a session created in the same second is not missed.
+func (s *RestoreSession) For(name string, since time.Time) bool {
+	return strings.EqualFold(s.VMDisplayName, name) && !s.Created.Before(since.Truncate(time.Second))
+}
+
 // findConcurrency bounds parallel entity fetches in FindRestoreSessions, to be gentle with EM.
 const findConcurrency = 4
 
@@ -280,9 +287,6 @@ func (c *Client) FindRestoreSessions(ctx context.Context, name string, since tim
 	if err != nil {
 		return nil, err
 	}
-	// EM writes CreationTimeUTC with whole seconds; compare at that precision so a session created
-	// in the same second as since is not missed.
-	cutoff := since.Truncate(time.Second)
 	var (
 		mu  sync.Mutex
 		out []RestoreSession
@@ -302,7 +306,7 @@ func (c *Client) FindRestoreSessions(ctx context.Context, name string, since tim
 				}
 				return err
 			}
-			if strings.EqualFold(rs.VMDisplayName, name) && !rs.Created.Before(cutoff) {
+			if rs.For(name, since) {
 				mu.Lock()
 				out = append(out, *rs)
 				mu.Unlock()

@@ -70,6 +70,8 @@ type Message struct {
 	Ephemeral bool
 	User      string
 	Updates   int
+	// Metadata is the message metadata the poster set (nil when none).
+	Metadata *slack.SlackMetadata
 }
 
 type rateLimit struct {
@@ -98,6 +100,7 @@ type Server struct {
 	responseUses map[string]int
 	seq          int64
 	views        int
+	ext          extensions
 	changed      chan struct{}
 	notify       chan struct{} // closed and replaced after every call, for WaitFor
 }
@@ -106,6 +109,7 @@ type Server struct {
 func New(t testing.TB) *Server {
 	t.Helper()
 	s := &Server{
+		ext:          newExtensions(),
 		byTS:         map[string]*Message{},
 		deleted:      map[string]bool{},
 		users:        map[string]slack.User{},
@@ -327,16 +331,39 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	case err != nil:
 		a = answer{status: http.StatusBadRequest, body: map[string]any{"ok": false, "error": "invalid_form_data"}}
 	default:
-		a = s.handle(method, req)
+		a = s.handleExt(method, req)
+	}
+	if a.status == http.StatusTooManyRequests {
+		s.ext.limited[method]++
 	}
 	s.calls = append(s.calls, Call{Method: method, Values: req.values, JSON: req.json, At: time.Now(), Status: a.status})
 	close(s.notify)
 	s.notify = make(chan struct{})
+	after := s.ext.takeAfter(method)
 	s.mu.Unlock()
 
 	select {
 	case s.changed <- struct{}{}:
 	default:
+	}
+	if after.drop {
+		if hj, ok := w.(http.Hijacker); ok {
+			if conn, _, err := hj.Hijack(); err == nil {
+				conn.Close()
+				return
+			}
+		}
+	}
+	if after.delay > 0 {
+		select {
+		case <-time.After(after.delay):
+		case <-r.Context().Done():
+			return
+		}
+	}
+	if a.status == http.StatusServiceUnavailable {
+		w.WriteHeader(a.status)
+		return
 	}
 
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
@@ -503,6 +530,13 @@ func (s *Server) postMessage(req request) answer {
 		return fail(e)
 	}
 	m := &Message{Channel: ch, TS: s.nextTS(), ThreadTS: thread, Text: text, Blocks: blocks}
+	if raw := req.param("metadata"); raw != "" {
+		var md slack.SlackMetadata
+		if err := json.Unmarshal([]byte(raw), &md); err != nil {
+			return fail("invalid_metadata_format")
+		}
+		m.Metadata = &md
+	}
 	s.messages = append(s.messages, m)
 	s.byTS[ch+"/"+m.TS] = m
 	msg := map[string]any{"type": "message", "text": text, "ts": m.TS, "user": BotUserID, "bot_id": BotID}

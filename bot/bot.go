@@ -37,10 +37,11 @@ type EM interface {
 
 // Store is the part of the store the bot uses. *store.Store implements it.
 type Store interface {
+	deliveryStore
 	Create(nr store.NewRequest) (*store.Request, error)
-	Get(id string) (*store.Request, error)
 	ByMessage(channel, ts string) (*store.Request, error)
-	SetMessage(id, channel, ts string) (*store.Request, error)
+	Remember(key string, ttl time.Duration) error
+	Note(id, actor, action, details, thread string) (*store.Request, error)
 	Active() ([]*store.Request, error)
 	Approve(id, user, digest string) (*store.Request, error)
 	Reject(id, user, reason string) (*store.Request, error)
@@ -59,6 +60,7 @@ type SlackAPI interface {
 	OpenViewContext(ctx context.Context, triggerID string, view slack.ModalViewRequest) (*slack.ViewResponse, error)
 	GetUserInfoContext(ctx context.Context, user string, options ...slack.GetUserInfoOption) (*slack.User, error)
 	GetUserGroupMembersContext(ctx context.Context, userGroup string, options ...slack.GetUserGroupMembersOption) ([]string, error)
+	GetConversationHistoryContext(ctx context.Context, params *slack.GetConversationHistoryParameters) (*slack.GetConversationHistoryResponse, error)
 }
 
 // Options configures a Bot. Zero values take the documented defaults.
@@ -72,6 +74,14 @@ type Options struct {
 	// no one could approve (an approver's own request when too few other approvers exist).
 	ApprovalsRequired int
 	RequestTTL        time.Duration
+	// Teams are the Slack workspace IDs (auth.test's team_id, plus the organisation's other
+	// workspaces on Enterprise Grid) whose commands and clicks are acted on. Empty: any (only
+	// for tests and the console; cmd/bot always sets it).
+	Teams []string
+	// PostRate and UpdateRate override Slack's documented limits that delivery paces itself
+	// under (chat.postMessage per channel per second, default 1; chat.update per workspace
+	// per second, default 50/60). Benchmarks and the console raise them.
+	PostRate, UpdateRate float64
 	// WorkspaceURL is the team's URL from auth.test ("https://acme.slack.com/"); it makes audit
 	// events link to the card. Empty: audit events name the channel instead.
 	WorkspaceURL string
@@ -101,7 +111,8 @@ type Bot struct {
 	log      *slog.Logger
 	now      func() time.Time
 	met      *Metrics
-	out      *Outbox
+	out      *Outbox   // best-effort ephemeral answers and superseded-card notices
+	deliver  *delivery // everything the store owes Slack
 	inv      *inventory
 	sessions *sessionIndex // restore sessions, read once per poll cycle when needed
 	peers    peerIndex     // recent requests by target, read once per poll cycle when needed
@@ -163,24 +174,31 @@ func New(em EM, st Store, api SlackAPI, opt Options) (*Bot, error) {
 		failures: map[string]int{},
 	}
 	b.out = NewOutbox(api, OutboxOptions{Logger: opt.Logger, Metrics: opt.Metrics, Timeout: opt.SlackTimeout})
+	b.deliver = newDelivery(b)
+	b.deliver.start()
 	b.inv = newInventory(em, opt.Now)
 	b.sessions = &sessionIndex{em: em, limit: opt.PollConcurrency}
 	b.auth = newAuthoriser(api, opt, opt.Now)
 	return b, nil
 }
 
-// Close stops background work: it waits for in-flight submissions and clicks, then drains the
-// Slack outbox until ctx ends.
+// Close stops background work: it waits for in-flight submissions and clicks, then delivers
+// what Slack is owed until ctx ends. What is left stays in the store for the next start (the
+// count is logged); closing never withdraws, fails or cancels a request.
 func (b *Bot) Close(ctx context.Context) error {
 	done := make(chan struct{})
 	go func() { b.wg.Wait(); close(done) }()
+	var err error
 	select {
 	case <-done:
 	case <-ctx.Done():
 		b.cancel()
-		return fmt.Errorf("bot: background work did not finish: %w", ctx.Err())
+		err = fmt.Errorf("bot: background work did not finish: %w", ctx.Err())
 	}
-	err := b.out.Close(ctx)
+	b.deliver.stop(ctx)
+	if oerr := b.out.Close(ctx); oerr != nil {
+		b.log.Warn("ephemeral answers dropped at shutdown", "error", oerr)
+	}
 	b.cancel()
 	return err
 }
@@ -194,6 +212,9 @@ func (b *Bot) Idle(ctx context.Context) error {
 	case <-done:
 	case <-ctx.Done():
 		return ctx.Err()
+	}
+	if err := b.deliver.flush(ctx); err != nil {
+		return err
 	}
 	return b.out.Flush(ctx)
 }

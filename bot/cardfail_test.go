@@ -11,7 +11,7 @@ import (
 // command's response_url (which works where the bot is not a member), and EM receives nothing.
 func TestCardCannotBePosted(t *testing.T) {
 	h := newHarness(t)
-	h.slack.FailNext("chat.postMessage", "not_in_channel", 1)
+	h.slack.FailChannel(Channel, "not_in_channel")
 	ack := h.command(Requester, `vm CDP-Finance fin-db01 --reason "site down"`)
 	mustContain(t, "ack", ack, "Recorded *FO-1*")
 	h.idle()

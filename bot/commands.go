@@ -28,6 +28,11 @@ func ephemeral(text string) Response { return Response{ResponseType: "ephemeral"
 // authorise, resolve names, record the request) and leaves Slack posts to background work, so it
 // returns well within Slack's 3 seconds.
 func (b *Bot) HandleCommand(ctx context.Context, sc slack.SlashCommand) Response {
+	if !b.teamAllowed(sc.TeamID, sc.EnterpriseID) {
+		b.met.Refusals.WithLabelValues("team").Inc()
+		b.log.Warn("slash command from another workspace refused", "team", sc.TeamID, "enterprise", sc.EnterpriseID, "user", sc.UserID)
+		return ephemeral(foreignTeamText)
+	}
 	cmd, err := ParseCommand(sc.Text, b.now())
 	if err != nil {
 		var ue *UsageError
@@ -55,6 +60,9 @@ func (b *Bot) HandleCommand(ctx context.Context, sc slack.SlashCommand) Response
 		}
 		return ephemeral(listText(reqs))
 	case "cancel":
+		if err := b.st.Remember(commandReplayKey(sc), replayWindow); err != nil {
+			return b.replayed(err)
+		}
 		return b.cancelRequest(ctx, sc, cmd)
 	}
 	return ephemeral(HelpText())
@@ -74,7 +82,8 @@ func (b *Bot) request(ctx context.Context, sc slack.SlashCommand, cmd Command) R
 	defer cancel()
 	nr := store.NewRequest{
 		Intent: store.Intent(cmd.Intent), RestoreTime: cmd.Time, Reason: cmd.Reason,
-		Requester: sc.UserID, Channel: sc.ChannelID, TTL: b.opt.RequestTTL,
+		Requester: sc.UserID, Channel: sc.ChannelID, ResponseURL: sc.ResponseURL, TTL: b.opt.RequestTTL,
+		ReplayKey: commandReplayKey(sc), ReplayTTL: replayWindow,
 	}
 	switch cmd.Sub {
 	case "vm":
@@ -97,13 +106,16 @@ func (b *Bot) request(ctx context.Context, sc slack.SlashCommand, cmd Command) R
 		nr.Target = store.Target{ID: va.ID, Name: va.Name}
 	}
 	r, err := b.st.Create(nr)
+	if errors.Is(err, store.ErrReplay) {
+		return b.replayed(err)
+	}
 	if err != nil {
 		b.log.Error("storing a request failed", "error", err, "user", sc.UserID)
 		return ephemeral("I could not record the request (" + err.Error() + "). Nothing was sent to Enterprise Manager; try again.")
 	}
 	b.met.Requests.WithLabelValues("requested").Inc()
 	b.reqLog(r.ID).Info("request recorded", "user", r.Requester, "target", r.Target.Name, "intent", r.Intent)
-	b.goBackground(func(ctx context.Context) { b.postCard(ctx, r, sc.ResponseURL) })
+	b.deliver.created(r.ID)
 	return ephemeral(fmt.Sprintf("Recorded *%s*: fail over %s to the %s. The approval card follows in this channel; %s can approve it.",
 		r.ID, targetText(r), restoreText(r.Intent, r.RestoreTime), b.auth.describeApprovers()))
 }
@@ -131,31 +143,6 @@ func (b *Bot) refuse(err error) Response {
 	return ephemeral(describe(err))
 }
 
-// postCard posts the approval card and remembers where it is. If Slack will not take it, the
-// request is withdrawn (no one could approve it) and the requester is told why.
-func (b *Bot) postCard(ctx context.Context, r *store.Request, responseURL string) {
-	ts, err := b.out.Post(ctx, r.Channel, "", cardText(r), cardBlocks(r))
-	if err != nil {
-		b.reqLog(r.ID).Error("approval card could not be posted", "error", err)
-		// No card means no one can approve: withdraw it in the requester's name (the store lets
-		// only the requester withdraw) and say why in the audit channel.
-		if w, werr := b.st.Withdraw(r.ID, r.Requester); werr == nil {
-			r = w
-		} else {
-			b.reqLog(r.ID).Error("could not withdraw a request without a card", "error", werr)
-		}
-		msg := fmt.Sprintf("I could not post the approval card for %s (%v), so it was withdrawn and nothing was sent to Enterprise Manager. If the bot is not in this channel, invite it with `/invite` and ask again.", r.ID, err)
-		b.respond(ctx, responseURL, r.Channel, r.Requester, msg)
-		b.audit(r, fmt.Sprintf("%s withdrawn: its approval card could not be posted (%v)", r.ID, err))
-		return
-	}
-	if r, err = b.st.SetMessage(r.ID, r.Channel, ts); err != nil {
-		b.reqLog(r.ID).Error("card position could not be stored", "error", err)
-	}
-	b.audit(r, fmt.Sprintf("%s requested by <@%s>: fail over %s to the %s. Reason: %s",
-		r.ID, r.Requester, targetText(r), restoreText(r.Intent, r.RestoreTime), esc(truncate(r.Reason, 300))))
-}
-
 // cancel withdraws a pending request (requester only) or asks EM to stop a running task
 // (requester or approver). EM REST has no undo for a failover; the answer says so.
 func (b *Bot) cancelRequest(ctx context.Context, sc slack.SlashCommand, cmd Command) Response {
@@ -170,8 +157,6 @@ func (b *Bot) cancelRequest(ctx context.Context, sc slack.SlashCommand, cmd Comm
 			return b.refuse(err)
 		}
 		b.met.Requests.WithLabelValues("withdrawn").Inc()
-		b.cardChanged(w)
-		b.audit(w, fmt.Sprintf("%s withdrawn by <@%s>", w.ID, sc.UserID))
 		return ephemeral(w.ID + " is withdrawn. Nothing was sent to Enterprise Manager.")
 	case store.Running:
 		if sc.UserID != r.Requester {
@@ -180,7 +165,8 @@ func (b *Bot) cancelRequest(ctx context.Context, sc slack.SlashCommand, cmd Comm
 			}
 		}
 		s, err := b.st.Transition(store.Change{ID: r.ID, Version: r.Version, From: []store.State{store.Running},
-			To: store.Stopping, Actor: sc.UserID, Action: "stop", Details: "stop requested; EM task " + r.TaskID})
+			To: store.Stopping, Actor: sc.UserID, Action: "stop", Details: "stop requested; EM task " + r.TaskID,
+			Thread: fmt.Sprintf(":octagonal_sign: <@%s> asked Enterprise Manager to stop task %s (best effort, not an undo). I will report how it ends.", sc.UserID, r.TaskID)})
 		if err != nil {
 			return ephemeral(describe(err))
 		}
@@ -201,15 +187,11 @@ func (b *Bot) cancelRequest(ctx context.Context, sc slack.SlashCommand, cmd Comm
 func (b *Bot) stop(ctx context.Context, r *store.Request) {
 	ctx, cancel := context.WithTimeout(ctx, b.opt.EMTimeout)
 	defer cancel()
-	b.cardChanged(r)
-	b.audit(r, fmt.Sprintf("%s: <@%s> asked Enterprise Manager to stop task %s", r.ID, r.StateBy, r.TaskID))
 	if err := b.em.StopTask(ctx, r.TaskID); err != nil {
 		b.reqLog(r.ID).Error("stopping the task failed", "error", err, "task", r.TaskID)
-		b.thread(r, fmt.Sprintf(":warning: Enterprise Manager did not accept the stop of task %s: %s I keep following the task.", r.TaskID, describe(err)))
-		b.audit(r, fmt.Sprintf("%s: stop of task %s failed: %s", r.ID, r.TaskID, describe(err)))
-		return
+		b.note(r, "em", "stop-failed", fmt.Sprintf("stop of task %s failed: %s", r.TaskID, describe(err)),
+			fmt.Sprintf(":warning: Enterprise Manager did not accept the stop of task %s: %s I keep following the task.", r.TaskID, describe(err)))
 	}
-	b.thread(r, fmt.Sprintf(":octagonal_sign: <@%s> asked Enterprise Manager to stop task %s (best effort, not an undo). I will report how it ends.", r.StateBy, r.TaskID))
 }
 
 // respond tells the sender of a slash command something after the acknowledgement. The
@@ -224,3 +206,29 @@ func (b *Bot) respond(ctx context.Context, responseURL, channel, user, text stri
 	}
 	b.out.Ephemeral(channel, user, text)
 }
+
+// replayWindow is how long a Slack delivery's key is kept: Slack signatures are accepted for
+// 5 minutes either side of now, so a captured request cannot be replayed after 10.
+const replayWindow = 10 * time.Minute
+
+// commandReplayKey identifies one slash-command invocation. Slack gives each its own
+// trigger_id (the same in a redelivery or a replay of the captured body); response_url is as
+// unique and is the fallback.
+func commandReplayKey(sc slack.SlashCommand) string {
+	if sc.TriggerID != "" {
+		return "cmd:" + sc.TriggerID
+	}
+	return "cmd:" + hashKey(sc.TeamID, sc.ChannelID, sc.UserID, sc.Text, sc.ResponseURL)
+}
+
+func (b *Bot) replayed(err error) Response {
+	if errors.Is(err, store.ErrReplay) {
+		b.met.Refusals.WithLabelValues("replay").Inc()
+		b.log.Warn("replayed slash command ignored")
+		return ephemeral(replayText)
+	}
+	b.log.Error("recording a slash command failed", "error", err)
+	return ephemeral("I could not record the command (" + describe(err) + "). Nothing was done; try again.")
+}
+
+const replayText = "Already received: Slack delivered this exact command or click twice, and it was acted on the first time. Nothing more was done."

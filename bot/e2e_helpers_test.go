@@ -41,19 +41,9 @@ func (h *harness) postRaw(path, body, ts, sig string) (int, string, error) {
 	return resp.StatusCode, string(b), err
 }
 
-// clickPayload is a block_actions payload as Slack sends it for a card button.
-func clickPayload(user, actionID, value string) string {
-	b, _ := json.Marshal(map[string]any{
-		"type": "block_actions", "user": map[string]any{"id": user}, "channel": map[string]any{"id": Channel},
-		"trigger_id": "trig-click", "container": map[string]any{"type": "message", "channel_id": Channel},
-		"actions": []map[string]any{{"action_id": actionID, "block_id": "fo_actions", "value": value, "type": "button"}},
-	})
-	return url.Values{"payload": {string(b)}}.Encode()
-}
-
 // clickErr is click for concurrent use: it reports a failure instead of stopping the test.
 func (h *harness) clickErr(user, actionID, value string) error {
-	body := clickPayload(user, actionID, value)
+	body := url.Values{"payload": {h.clickJSON(user, actionID, value, "")}}.Encode()
 	ts, sig := bot.Sign(secret, h.clock.Now(), []byte(body))
 	code, answer, err := h.postRaw("/slack/interactions", body, ts, sig)
 	if err != nil {

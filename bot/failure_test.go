@@ -139,7 +139,7 @@ func TestTaskOutcomes(t *testing.T) {
 			}
 			mustContain(t, "thread", h.threadText(r.ID), tc.thread...)
 			mustContain(t, "card", h.cardJSON(r.ID), tc.card)
-			mustContain(t, "audit channel", h.auditText(), r.ID+": "+tc.card)
+			mustContain(t, "audit channel", h.auditText(), r.ID+" EM reported ")
 			h.poll() // nothing more to follow
 			if n := h.failoverPOSTs(); n != 1 {
 				t.Fatalf("failover POSTs = %d, want 1", n)
@@ -210,7 +210,7 @@ func TestFailoverAnswerLost(t *testing.T) {
 			h.wantState(id, store.Unknown)
 			mustContain(t, "thread", h.threadText(id), "An operator must check Enterprise Manager", "I will not send it again")
 			mustContain(t, "card", h.cardJSON(id), "Outcome unknown")
-			mustContain(t, "audit channel", h.auditText(), id+": outcome unknown")
+			mustContain(t, "audit channel", h.auditText(), id+" outcome unknown")
 			h.clock.Advance(time.Hour)
 			h.poll()
 			h.wantState(id, store.Unknown)

@@ -14,44 +14,164 @@ import (
 
 // HandleInteraction answers a click or a modal submission. The returned value (nil for none) is
 // the body of the acknowledgement: only a modal with a validation error needs one. All other work
-// runs after the acknowledgement.
+// runs after the acknowledgement. Every payload is checked before it is acted on: its shape, its
+// workspace, that it was not already received, and that a button belongs to the card it is on.
 func (b *Bot) HandleInteraction(ctx context.Context, cb slack.InteractionCallback) any {
-	switch cb.Type {
-	case slack.InteractionTypeBlockActions:
-		if len(cb.ActionCallback.BlockActions) != 1 {
-			b.log.Warn("ignoring block_actions with an unexpected shape", "actions", len(cb.ActionCallback.BlockActions))
-			return nil
-		}
-		act := *cb.ActionCallback.BlockActions[0]
-		user, channel := cb.User.ID, cb.Channel.ID
-		switch act.ActionID {
-		case actionApprove:
-			id, digest, ok := strings.Cut(act.Value, "|")
-			if !ok || id == "" || digest == "" {
-				b.log.Warn("ignoring an approve click with a malformed value", "user", user)
-				return nil
-			}
-			b.goBackground(func(ctx context.Context) { b.approve(ctx, id, digest, user, channel) })
-		case actionReject:
-			id, trigger := act.Value, cb.TriggerID
-			b.goBackground(func(ctx context.Context) { b.openReject(ctx, id, user, channel, trigger) })
-		default:
-			b.log.Warn("ignoring an unknown action", "action", act.ActionID)
-		}
-		return nil
-	case slack.InteractionTypeViewSubmission:
-		if cb.View.CallbackID != callbackReject {
-			return nil
-		}
-		reason := strings.TrimSpace(cb.View.State.Values[blockRejectWhy][actionRejectWhy].Value)
-		if reason == "" {
-			return slack.NewErrorsViewSubmissionResponse(map[string]string{blockRejectWhy: "Say why, so the requester knows what to change."})
-		}
-		id, user := cb.View.PrivateMetadata, cb.User.ID
-		b.goBackground(func(ctx context.Context) { b.reject(ctx, id, user, reason) })
+	if !b.teamAllowed(cb.Team.ID, cb.Enterprise.ID) {
+		b.met.Refusals.WithLabelValues("team").Inc()
+		b.log.Warn("interaction from another workspace refused", "team", cb.Team.ID, "user", cb.User.ID)
 		return nil
 	}
+	switch cb.Type {
+	case slack.InteractionTypeBlockActions:
+		return b.blockAction(cb)
+	case slack.InteractionTypeViewSubmission:
+		return b.viewSubmission(cb)
+	}
+	b.log.Info("ignoring an interaction of an unhandled type", "type", cb.Type)
 	return nil
+}
+
+func (b *Bot) blockAction(cb slack.InteractionCallback) any {
+	if len(cb.ActionCallback.BlockActions) != 1 || cb.ActionCallback.BlockActions[0] == nil || cb.User.ID == "" {
+		b.log.Warn("ignoring block_actions with an unexpected shape", "actions", len(cb.ActionCallback.BlockActions), "user", cb.User.ID)
+		return nil
+	}
+	act := *cb.ActionCallback.BlockActions[0]
+	user := cb.User.ID
+	channel := firstNonEmpty(cb.Container.ChannelID, cb.Channel.ID)
+	msgTS := firstNonEmpty(cb.Container.MessageTs, cb.Message.Timestamp)
+	var id, digest string
+	switch act.ActionID {
+	case actionApprove:
+		var ok bool
+		id, digest, ok = strings.Cut(act.Value, "|")
+		if !ok || id == "" || digest == "" {
+			b.log.Warn("ignoring an approve click with a malformed value", "user", user)
+			return nil
+		}
+	case actionReject:
+		id = act.Value
+	default:
+		b.log.Warn("ignoring an unknown action", "action", act.ActionID, "user", user)
+		return nil
+	}
+	if id == "" || channel == "" || msgTS == "" {
+		b.log.Warn("ignoring a click without its request or card", "action", act.ActionID, "user", user)
+		return nil
+	}
+	if err := b.st.Remember(interactionReplayKey(cb, act), replayWindow); err != nil {
+		if errors.Is(err, store.ErrReplay) {
+			b.met.Refusals.WithLabelValues("replay").Inc()
+			b.log.Warn("replayed click ignored", "user", user, "request", id)
+			b.out.Ephemeral(channel, user, replayText)
+			return nil
+		}
+		b.log.Error("recording a click failed", "error", err)
+		b.out.Ephemeral(channel, user, "I could not record your click ("+describe(err)+"). Nothing was done; click again.")
+		return nil
+	}
+	trigger := cb.TriggerID
+	b.goBackground(func(ctx context.Context) {
+		if !b.clickOnItsCard(id, channel, msgTS, user) {
+			return
+		}
+		if act.ActionID == actionApprove {
+			b.approve(ctx, id, digest, user, channel)
+		} else {
+			b.openReject(ctx, id, user, channel, trigger)
+		}
+	})
+	return nil
+}
+
+// clickOnItsCard checks that a button was clicked on the card of the request it names. A
+// button on another request's card is refused; a button on a message the store does not know
+// (a card whose post answer was lost in a crash, then posted again) is superseded: the message
+// is replaced by a link to the current card and nothing changes.
+func (b *Bot) clickOnItsCard(id, channel, ts, user string) bool {
+	log := b.reqLog(id).With("user", user, "channel", channel, "ts", ts)
+	owner, err := b.st.ByMessage(channel, ts)
+	switch {
+	case err == nil && strings.EqualFold(owner.ID, id):
+		return true
+	case err == nil:
+		b.met.Refusals.WithLabelValues("wrong-card").Inc()
+		log.Warn("click refused: the button names another request than its card", "card_of", owner.ID)
+		b.out.Ephemeral(channel, user, fmt.Sprintf("That button does not belong to this card (it names %s; this is the card of %s). Nothing was changed.", esc(id), owner.ID))
+		return false
+	case !errors.Is(err, store.ErrNotFound):
+		log.Error("click: looking up the card failed", "error", err)
+		b.out.Ephemeral(channel, user, "I could not check which request this card belongs to ("+describe(err)+"). Nothing was changed; click again.")
+		return false
+	}
+	b.met.Refusals.WithLabelValues("superseded").Inc()
+	where := "the current card"
+	if r, gerr := b.st.Get(id); gerr == nil {
+		if link := permalink(b.opt.WorkspaceURL, r.Channel, r.MessageTS); link != "" {
+			where = "<" + link + "|the current card of " + r.ID + ">"
+		} else if r.Channel != "" {
+			where = "the current card of " + r.ID + " in <#" + r.Channel + ">"
+		}
+	}
+	log.Warn("click on an orphan card: superseded, nothing changed")
+	text := "Superseded — see " + where + "."
+	b.out.Update(channel, ts, text, []slack.Block{slack.NewContextBlock("fo_superseded",
+		slack.NewTextBlockObject(slack.MarkdownType, ":no_entry_sign: This card is out of date. "+text, false, false))})
+	b.out.Ephemeral(channel, user, "That card was out of date and nothing was changed. "+text)
+	return false
+}
+
+func (b *Bot) viewSubmission(cb slack.InteractionCallback) any {
+	if cb.View.CallbackID != callbackReject {
+		b.log.Info("ignoring a view submission of an unknown dialog", "callback", cb.View.CallbackID)
+		return nil
+	}
+	id, user := cb.View.PrivateMetadata, cb.User.ID
+	var reason string
+	if cb.View.State != nil {
+		if v, ok := cb.View.State.Values[blockRejectWhy][actionRejectWhy]; ok {
+			reason = strings.TrimSpace(v.Value)
+		}
+	}
+	if id == "" || user == "" {
+		b.log.Warn("ignoring a reject dialog without its request or user")
+		return nil
+	}
+	if reason == "" {
+		return slack.NewErrorsViewSubmissionResponse(map[string]string{blockRejectWhy: "Say why, so the requester knows what to change."})
+	}
+	if err := b.st.Remember(viewReplayKey(cb), replayWindow); err != nil {
+		b.log.Warn("reject dialog not acted on", "reason", err, "user", user, "request", id)
+		return nil
+	}
+	b.goBackground(func(ctx context.Context) { b.reject(ctx, id, user, reason) })
+	return nil
+}
+
+// interactionReplayKey identifies one click: Slack's trigger_id, else the click's own
+// action_ts (a replay carries the same one).
+func interactionReplayKey(cb slack.InteractionCallback, act slack.BlockAction) string {
+	if cb.TriggerID != "" {
+		return "click:" + cb.TriggerID
+	}
+	return "click:" + hashKey(cb.User.ID, act.ActionID, act.Value, act.ActionTs, cb.Container.MessageTs)
+}
+
+func viewReplayKey(cb slack.InteractionCallback) string {
+	if cb.TriggerID != "" {
+		return "view:" + cb.TriggerID
+	}
+	return "view:" + hashKey(cb.User.ID, cb.View.ID, cb.View.Hash, cb.View.PrivateMetadata)
+}
+
+func firstNonEmpty(s ...string) string {
+	for _, v := range s {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
 }
 
 // approve records one approval. The store enforces the two-person rule and the state machine;
@@ -69,14 +189,11 @@ func (b *Bot) approve(ctx context.Context, id, digest, user, channel string) {
 	}
 	b.met.Approvals.Inc()
 	log.Info("approval recorded", "approvals", len(r.Approvals), "required", r.ApprovalsRequired)
-	b.audit(r, fmt.Sprintf("%s approved by <@%s> (%d of %d)", r.ID, user, len(r.Approvals), r.ApprovalsRequired))
-	b.cardChanged(r)
 	if r.State != store.Approved {
 		b.out.Ephemeral(channel, user, fmt.Sprintf("Your approval of %s is recorded; it needs %d more.", r.ID, r.ApprovalsRequired-len(r.Approvals)))
 		return
 	}
 	b.met.Requests.WithLabelValues("approved").Inc()
-	b.thread(r, ":white_check_mark: "+approvedBy(r)+". Sending the failover to Enterprise Manager.")
 	b.submit(ctx, r.ID)
 }
 
@@ -147,10 +264,7 @@ func (b *Bot) reject(ctx context.Context, id, user, reason string) {
 		return
 	}
 	b.met.Requests.WithLabelValues("rejected").Inc()
-	log.Info("request rejected")
-	b.cardChanged(r)
-	b.thread(r, fmt.Sprintf(":no_entry: Rejected by <@%s>: %s", user, esc(reason)))
-	b.audit(r, fmt.Sprintf("%s rejected by <@%s>: %s", r.ID, user, esc(truncate(reason, 300))))
+	log.Info("request rejected", "state", r.State)
 }
 
 // submit sends the failover for an approved request, exactly once. "submitting" is stored before
@@ -172,7 +286,6 @@ func (b *Bot) submit(ctx context.Context, id string) {
 		log.Info("submission not started", "reason", err)
 		return
 	}
-	b.cardChanged(r)
 	ctx, cancel := context.WithTimeout(ctx, b.opt.EMTimeout)
 	defer cancel()
 	intent := emapi.RestoreIntent{Kind: intentKind(r.Intent), Time: r.RestoreTime}
@@ -188,6 +301,7 @@ func (b *Bot) submit(ctx context.Context, id string) {
 	}
 	r, err = b.st.Transition(store.Change{ID: id, From: []store.State{store.Submitting}, To: store.Running,
 		Actor: "em", Action: "submitted", Details: "EM task " + task.ID + " " + task.State,
+		Thread: fmt.Sprintf(":rocket: Enterprise Manager accepted the failover: task %s is %s. I will post every change here.", task.ID, task.State),
 		Apply: func(r *store.Request) {
 			r.TaskID, r.EMState = task.ID, task.State
 			if task.RestoreSessionID != "" {
@@ -198,14 +312,12 @@ func (b *Bot) submit(ctx context.Context, id string) {
 		// The failover is running in EM but we could not record its task: say so loudly, keep
 		// "submitting" so the poller reconciles through the restore sessions.
 		log.Error("failover started but its task ID could not be stored", "task", task.ID, "error", err)
-		b.thread(r, fmt.Sprintf(":warning: Enterprise Manager started the failover (task %s), but I could not record it (%v). I will look for its restore session; check EM if this thread stays quiet.", task.ID, err))
+		b.note(r, "bot", "task-unrecorded", fmt.Sprintf("EM task %s started but could not be recorded: %v", task.ID, err),
+			fmt.Sprintf(":warning: Enterprise Manager started the failover (task %s), but I could not record it (%v). I will look for its restore session; check EM if this thread stays quiet.", task.ID, err))
 		return
 	}
 	b.met.Requests.WithLabelValues("submitted").Inc()
 	log.Info("failover submitted", "task", task.ID)
-	b.cardChanged(r)
-	b.thread(r, fmt.Sprintf(":rocket: Enterprise Manager accepted the failover: task %s is %s. I will post every change here.", task.ID, task.State))
-	b.audit(r, fmt.Sprintf("%s submitted to Enterprise Manager: task %s", r.ID, task.ID))
 }
 
 // submitFailed handles a failover POST that did not return a task. When EM answered, the
@@ -217,24 +329,18 @@ func (b *Bot) submitFailed(r *store.Request, err error) {
 	switch emapi.KindOf(err) {
 	case emapi.KindTimeout, emapi.KindTransport, emapi.KindUnknown:
 		log.Error("failover POST outcome unknown", "error", err)
-		b.thread(r, ":warning: I sent the failover but got no answer from Enterprise Manager ("+describe(err)+"). It may or may not have started. I will not send it again; I am looking for its restore session and will report here.")
-		b.audit(r, fmt.Sprintf("%s: failover POST got no answer (%s); reconciling", r.ID, describe(err)))
+		b.note(r, "em", "submit-unanswered", fmt.Sprintf("failover POST got no answer (%s); reconciling", describe(err)),
+			":warning: I sent the failover but got no answer from Enterprise Manager ("+describe(err)+"). It may or may not have started. I will not send it again; I am looking for its restore session and will report here.")
 		return
 	}
 	msg := describe(err)
-	f, terr := b.st.Transition(store.Change{ID: r.ID, From: []store.State{store.Submitting}, To: store.Failed,
-		Actor: "em", Action: "error", Details: msg,
-		Apply: func(r *store.Request) { r.EMMessage = emMessage(err) }})
-	if terr != nil {
+	if _, terr := b.st.Transition(store.Change{ID: r.ID, From: []store.State{store.Submitting}, To: store.Failed,
+		Actor: "em", Action: "error", Details: msg, Thread: ":red_circle: The failover was not started. " + msg,
+		Apply: func(r *store.Request) { r.EMMessage = emMessage(err) }}); terr != nil {
 		log.Error("could not record the failed submission", "error", terr)
-	} else {
-		r = f
 	}
 	b.met.Requests.WithLabelValues("failed").Inc()
 	log.Error("failover refused by EM", "error", err)
-	b.cardChanged(r)
-	b.thread(r, ":red_circle: The failover was not started. "+msg)
-	b.audit(r, fmt.Sprintf("%s failed to start: %s", r.ID, msg))
 }
 
 func emMessage(err error) string {
@@ -255,34 +361,4 @@ func intentKind(i store.Intent) emapi.IntentKind {
 		return emapi.IntentInterval
 	}
 	return emapi.IntentLatest
-}
-
-// cardChanged updates the request's card to its current state.
-func (b *Bot) cardChanged(r *store.Request) {
-	if r.Channel == "" || r.MessageTS == "" {
-		return
-	}
-	b.out.Update(r.Channel, r.MessageTS, cardText(r), cardBlocks(r))
-}
-
-// thread posts a reply in the card's thread (or in the channel when the card is unknown).
-func (b *Bot) thread(r *store.Request, text string) {
-	if r.Channel == "" {
-		return
-	}
-	b.out.Reply(r.Channel, r.MessageTS, text)
-}
-
-// audit posts one event to the audit channel, linked to the card. The store has already written
-// the same event to its audit log in the transaction that made the change.
-func (b *Bot) audit(r *store.Request, text string) {
-	if b.opt.AuditChannel == "" {
-		return
-	}
-	if link := permalink(b.opt.WorkspaceURL, r.Channel, r.MessageTS); link != "" {
-		text += " — <" + link + "|card>"
-	} else if r.Channel != "" {
-		text += " — in <#" + r.Channel + ">"
-	}
-	b.out.Reply(b.opt.AuditChannel, "", text)
 }

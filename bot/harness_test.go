@@ -3,6 +3,7 @@ package bot_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -83,6 +85,7 @@ type harness struct {
 	bot    *bot.Bot
 	srv    *httptest.Server
 	logs   *syncBuffer
+	clicks atomic.Int64 // numbers trigger_ids: Slack gives each delivery its own
 }
 
 // newHarness wires the real bot to the EM simulator and the Slack fake over HTTP.
@@ -98,6 +101,8 @@ func newHarness(t testing.TB, mods ...func(*harnessConfig)) *harness {
 			AuditChannel: Audit,
 			RequestTTL:   time.Hour,
 			WorkspaceURL: "https://acme.slack.com/",
+			// Tests run Slack's pacing fast; the limit tests set Slack's real figures.
+			PostRate: 1000, UpdateRate: 1000,
 		},
 	}
 	for _, m := range mods {
@@ -128,7 +133,7 @@ func newHarness(t testing.TB, mods ...func(*harnessConfig)) *harness {
 // the process does at start.
 func (h *harness) start() {
 	h.t.Helper()
-	st, err := store.Open(h.cfg.dbPath, store.Options{Now: h.clock.Now, ApprovalsRequired: h.cfg.required, LockTimeout: time.Second})
+	st, err := store.Open(h.cfg.dbPath, store.Options{Now: h.clock.Now, ApprovalsRequired: h.cfg.required, LockTimeout: time.Second, Thread: bot.ThreadLine})
 	if err != nil {
 		h.t.Fatalf("open store: %v", err)
 	}
@@ -216,7 +221,7 @@ func (h *harness) commandIn(user, channel, text string) string {
 	h.t.Helper()
 	code, body := h.post("/slack/commands", url.Values{
 		"team_id": {"T0FAKE"}, "channel_id": {channel}, "user_id": {user}, "command": {"/failover"},
-		"text": {text}, "response_url": {h.slack.ResponseURL("cmd")}, "trigger_id": {"trig-1"},
+		"text": {text}, "response_url": {h.slack.ResponseURL("cmd")}, "trigger_id": {fmt.Sprintf("trig-cmd-%d", h.clicks.Add(1))},
 	})
 	if code != http.StatusOK {
 		h.t.Fatalf("/failover %s: status %d, body %s", text, code, body)
@@ -231,19 +236,36 @@ func (h *harness) commandIn(user, channel, text string) string {
 	return resp.Text
 }
 
-// click presses a card button as user, with the action value the card carries.
+// click presses a card button as user, with the action value the card carries, on the card
+// of the request the value names (as Slack sends it: the container is the card's message).
 func (h *harness) click(user, actionID, value string) {
 	h.t.Helper()
-	payload := map[string]any{
-		"type": "block_actions", "user": map[string]any{"id": user}, "channel": map[string]any{"id": Channel},
-		"trigger_id": "trig-click", "container": map[string]any{"type": "message", "channel_id": Channel},
-		"actions": []map[string]any{{"action_id": actionID, "block_id": "fo_actions", "value": value, "type": "button"}},
-	}
-	b, _ := json.Marshal(payload)
-	code, body := h.post("/slack/interactions", url.Values{"payload": {string(b)}})
+	code, body := h.post("/slack/interactions", url.Values{"payload": {h.clickJSON(user, actionID, value, "")}})
 	if code != http.StatusOK {
 		h.t.Fatalf("click %s: status %d, body %s", actionID, code, body)
 	}
+}
+
+// clickJSON is a block_actions payload for a button on message ts ("" = the card of the
+// request named in value). Each click has its own trigger_id, as in Slack.
+func (h *harness) clickJSON(user, actionID, value, ts string) string {
+	if ts == "" {
+		id, _, _ := strings.Cut(value, "|")
+		if r, err := h.st.Get(id); err == nil {
+			ts = r.MessageTS
+		}
+	}
+	n := h.clicks.Add(1)
+	payload := map[string]any{
+		"type": "block_actions", "user": map[string]any{"id": user}, "channel": map[string]any{"id": Channel},
+		"team":       map[string]any{"id": slackfake.TeamID},
+		"trigger_id": fmt.Sprintf("trig-click-%d", n),
+		"container":  map[string]any{"type": "message", "channel_id": Channel, "message_ts": ts},
+		"message":    map[string]any{"ts": ts},
+		"actions":    []map[string]any{{"action_id": actionID, "block_id": "fo_actions", "value": value, "type": "button"}},
+	}
+	b, _ := json.Marshal(payload)
+	return string(b)
 }
 
 // approve clicks Approve on the request's card, with the value found on the posted card.

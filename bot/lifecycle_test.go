@@ -25,7 +25,7 @@ func TestReject(t *testing.T) {
 	if len(views) != 1 {
 		t.Fatalf("views.open called %d times, want 1", len(views))
 	}
-	if got := views[0].JSON["trigger_id"]; got != "trig-click" {
+	if got, _ := views[0].JSON["trigger_id"].(string); !strings.HasPrefix(got, "trig-click-") {
 		t.Errorf("views.open trigger_id = %v, want the click's", got)
 	}
 	view, _ := json.Marshal(views[0].JSON["view"])
@@ -199,7 +199,7 @@ func TestCancelRunning(t *testing.T) {
 				t.Fatalf("DELETEs of tasks = %d, want 1", n)
 			}
 			mustContain(t, "thread", h.threadText(r.ID), "asked Enterprise Manager to stop task "+r.TaskID, "best effort, not an undo")
-			mustContain(t, "audit channel", h.auditText(), "<@"+tc.by+"> asked Enterprise Manager to stop task "+r.TaskID)
+			mustContain(t, "audit channel", h.auditText(), r.ID+" stop requested by <@"+tc.by+">", "EM task "+r.TaskID)
 			mustContain(t, "cancel after the end", h.command(tc.by, "cancel "+r.ID), "nothing to cancel", "REST API cannot undo")
 			if n := h.failoverPOSTs(); n != 1 {
 				t.Fatalf("failover POSTs = %d, want 1", n)

@@ -97,11 +97,7 @@ func (b *Bot) expire(r *store.Request) {
 		return
 	}
 	b.met.Requests.WithLabelValues("expired").Inc()
-	b.reqLog(r.ID).Info("request expired")
-	b.cardChanged(e)
-	b.thread(e, fmt.Sprintf(":alarm_clock: %s expired at %s with %d of %d approvals. Nothing was sent to Enterprise Manager; ask again if it is still needed.",
-		e.ID, e.StateAt.UTC().Format(clockFormat), len(e.Approvals), e.ApprovalsRequired))
-	b.audit(e, fmt.Sprintf("%s expired without enough approvals", e.ID))
+	b.reqLog(r.ID).Info("request expired", "state", e.State)
 }
 
 // observation is what EM says about a request's failover right now.
@@ -196,13 +192,12 @@ func (b *Bot) reconcile(ctx context.Context, r *store.Request) {
 	}
 	n, err := b.st.Transition(store.Change{ID: r.ID, Version: r.Version, From: []store.State{store.Submitting},
 		To: store.Running, Actor: "poller", Action: "reconciled", Details: "found restore session " + rs.ID,
-		Apply: func(q *store.Request) { q.RestoreSessionID = rs.ID }})
+		Thread: fmt.Sprintf(":mag: The submission's answer was lost, but Enterprise Manager shows restore session %s for %s, so the failover did start. Following it.", rs.ID, esc(r.Target.Name)),
+		Apply:  func(q *store.Request) { q.RestoreSessionID = rs.ID }})
 	if err != nil {
 		b.reqLog(r.ID).Info("reconcile skipped", "reason", err)
 		return
 	}
-	b.thread(n, fmt.Sprintf(":mag: The submission's answer was lost, but Enterprise Manager shows restore session %s for %s, so the failover did start. Following it.", rs.ID, r.Target.Name))
-	b.audit(n, fmt.Sprintf("%s reconciled: restore session %s found", n.ID, rs.ID))
 	b.record(n, observe(n, nil, rs, rs.ID))
 }
 
@@ -446,25 +441,31 @@ func (b *Bot) record(r *store.Request, o observation) {
 		o.message == r.EMMessage && o.session == r.RestoreSessionID {
 		return
 	}
-	n, err := b.st.Transition(store.Change{ID: r.ID, Version: r.Version, To: o.state, Actor: "em", Action: "em-state",
+	apply := func(q *store.Request) {
+		q.EMState, q.EMProgress, q.EMResult, q.EMMessage = o.emState, o.progress, o.result, o.message
+		if o.session != "" {
+			q.RestoreSessionID = o.session
+		}
+	}
+	// The change is guarded by r's version, so the line it owes the thread can be worked out
+	// from r and the observation before it is stored, and is stored with it.
+	next := *r
+	next.State = o.state
+	apply(&next)
+	stateChanged := next.State != r.State || next.EMState != r.EMState || next.EMResult != r.EMResult
+	action, line := actionProgress, ""
+	if stateChanged {
+		action = "em-state"
+	}
+	if stateChanged || next.EMProgress/progressStep != r.EMProgress/progressStep {
+		line = updateLine(&next)
+	}
+	n, err := b.st.Transition(store.Change{ID: r.ID, Version: r.Version, To: o.state, Actor: "em", Action: action,
 		Details: fmt.Sprintf("%s %d%% %s %s", o.emState, o.progress, o.result, truncate(o.message, 200)),
-		Apply: func(q *store.Request) {
-			q.EMState, q.EMProgress, q.EMResult, q.EMMessage = o.emState, o.progress, o.result, o.message
-			if o.session != "" {
-				q.RestoreSessionID = o.session
-			}
-		}})
+		Thread:  line, Apply: apply})
 	if err != nil {
 		b.reqLog(r.ID).Info("EM change not recorded", "reason", err)
 		return
-	}
-	b.cardChanged(n)
-	stateChanged := n.State != r.State || n.EMState != r.EMState || n.EMResult != r.EMResult
-	if stateChanged || n.EMProgress/progressStep != r.EMProgress/progressStep {
-		b.thread(n, updateLine(n))
-	}
-	if stateChanged {
-		b.audit(n, fmt.Sprintf("%s: %s", n.ID, stripEmoji(updateLine(n))))
 	}
 	if n.State.Terminal() {
 		b.met.Requests.WithLabelValues(string(n.State)).Inc()
@@ -481,16 +482,13 @@ func updateLine(r *store.Request) string {
 }
 
 func (b *Bot) markUnknown(r *store.Request, why string) {
-	n, err := b.st.Transition(store.Change{ID: r.ID, Version: r.Version, To: store.Unknown, Actor: "poller", Action: "unknown", Details: why})
-	if err != nil {
+	if _, err := b.st.Transition(store.Change{ID: r.ID, Version: r.Version, To: store.Unknown, Actor: "poller", Action: "unknown", Details: why,
+		Thread: ":warning: I cannot tell how this failover ended. " + why + " *An operator must check Enterprise Manager* (restore sessions for " + esc(r.Target.Name) + ") and act from there. I will not send it again."}); err != nil {
 		b.reqLog(r.ID).Info("unknown not recorded", "reason", err)
 		return
 	}
 	b.met.Requests.WithLabelValues("unknown").Inc()
 	b.reqLog(r.ID).Warn("failover outcome unknown", "why", why)
-	b.cardChanged(n)
-	b.thread(n, ":warning: I cannot tell how this failover ended. "+why+" *An operator must check Enterprise Manager* (restore sessions for "+esc(r.Target.Name)+") and act from there. I will not send it again.")
-	b.audit(n, fmt.Sprintf("%s: outcome unknown — %s", n.ID, why))
 }
 
 // emTrouble counts a failed EM read for a request and tells the thread once when it persists.
@@ -501,7 +499,8 @@ func (b *Bot) emTrouble(r *store.Request, err error) {
 	b.mu.Unlock()
 	b.reqLog(r.ID).Warn("poll: EM read failed", "error", err, "consecutive", n)
 	if n == warnAfterFailures {
-		b.thread(r, fmt.Sprintf(":warning: I cannot read this failover's progress from Enterprise Manager (%s). I keep trying every poll and will post here when I can.", describe(err)))
+		b.note(r, "poller", "em-unreachable", fmt.Sprintf("%d EM reads in a row failed: %s", n, describe(err)),
+			fmt.Sprintf(":warning: I cannot read this failover's progress from Enterprise Manager (%s). I keep trying every poll and will post here when I can.", describe(err)))
 	}
 }
 
@@ -511,7 +510,8 @@ func (b *Bot) emRecovered(r *store.Request) {
 	delete(b.failures, r.ID)
 	b.mu.Unlock()
 	if n >= warnAfterFailures {
-		b.thread(r, ":white_check_mark: Enterprise Manager answers again; following the failover.")
+		b.note(r, "poller", "em-reachable", "EM answers again",
+			":white_check_mark: Enterprise Manager answers again; following the failover.")
 	}
 }
 

@@ -25,7 +25,7 @@ import (
 // TestSlackRateLimitedCard: Slack answers the card's chat.postMessage with 429 and Retry-After;
 // the bot waits that long and posts the card, which then works as usual.
 func TestSlackRateLimitedCard(t *testing.T) {
-	h := newHarness(t)
+	h := newHarness(t, withOptions(func(o *bot.Options) { o.AuditChannel = "" })) // the card is the first post
 	h.slack.RateLimit("chat.postMessage", 1, time.Second)
 	id := h.requestDB01()
 
@@ -68,32 +68,35 @@ func statuses(calls []slackfake.Call) []int {
 	return out
 }
 
-// TestSlackDeletedCard: someone deleted the card; its updates appear as replies in its thread.
+// TestSlackDeletedCard: someone deleted the card; the next change posts it again, so the
+// request keeps exactly one card, and it shows the request as it is.
 func TestSlackDeletedCard(t *testing.T) {
 	h := newHarness(t)
 	id := h.requestDB01()
-	card := h.card(id)
-	h.slack.DeleteMessage(Channel, card.TS)
-
 	h.approve(Approver1, id)
 	h.idle()
-	h.wantState(id, store.Running)
-	if got := h.card(id); got.Updates != 0 {
-		t.Errorf("deleted card was updated %d times", got.Updates)
+	old := h.card(id)
+	h.slack.DeleteMessage(Channel, old.TS)
+
+	h.clock.Advance(2 * time.Minute)
+	h.poll()
+	r := h.get(id)
+	if r.MessageTS == old.TS || r.MessageTS == "" {
+		t.Fatalf("card ts %q after the old card %q was deleted; want a new card", r.MessageTS, old.TS)
 	}
-	var fallback []slackfake.Message
-	for _, m := range h.slack.Thread(Channel, card.TS) {
-		if strings.HasPrefix(m.Text, "Failover request "+id) {
-			fallback = append(fallback, m)
+	card := h.card(id)
+	blocks := strings.NewReplacer(`\u003c`, "<", `\u003e`, ">").Replace(string(card.Blocks))
+	mustContain(t, "reposted card", card.Text+blocks, "Failover succeeded", "Approved by <@"+Approver1+">")
+	mustNotContain(t, "reposted card", blocks, "fo_approve")
+	var cards int
+	for _, m := range h.slack.Messages(Channel) {
+		if m.ThreadTS == "" && !m.Ephemeral && strings.HasPrefix(m.Text, "Failover request "+id) && m.TS != old.TS {
+			cards++
 		}
 	}
-	if len(fallback) == 0 {
-		t.Fatalf("no card update in the thread; thread:\n%s", h.threadText(id))
+	if cards != 1 {
+		t.Fatalf("%d live cards for %s, want 1", cards, id)
 	}
-	last := fallback[len(fallback)-1]
-	blocks := strings.NewReplacer(`\u003c`, "<", `\u003e`, ">").Replace(string(last.Blocks))
-	mustContain(t, "last card update in the thread", last.Text+blocks, "Failover running", "Approved by <@"+Approver1+">")
-	mustNotContain(t, "card update in the thread", string(last.Blocks), "fo_approve")
 }
 
 // TestOutboxCoalescesBurst: thread replies queued while Slack makes the bot wait are merged into
@@ -213,7 +216,7 @@ func TestSlackRequestVerification(t *testing.T) {
 				h := newHarness(t)
 				body := tc.body
 				if path == "/slack/interactions" && body == commandBody {
-					body = clickPayload(Approver1, "fo_approve", "FO-1|digest")
+					body = url.Values{"payload": {h.clickJSON(Approver1, "fo_approve", "FO-1|digest", "")}}.Encode()
 				}
 				ts, sig := tc.sign(h.clock.Now(), body)
 				code, answer, err := h.postRaw(path, body, ts, sig)
@@ -237,7 +240,7 @@ func TestSlackRequestVerification(t *testing.T) {
 		h := newHarness(t)
 		id := h.requestDB01()
 		calls := len(h.slack.Calls())
-		body := clickPayload(Approver1, "fo_approve", h.buttonValue(id, "fo_approve"))
+		body := url.Values{"payload": {h.clickJSON(Approver1, "fo_approve", h.buttonValue(id, "fo_approve"), "")}}.Encode()
 		ts, sig := bot.Sign("not-the-signing-secret", h.clock.Now(), []byte(body))
 		code, _, err := h.postRaw("/slack/interactions", body, ts, sig)
 		if err != nil || code != http.StatusUnauthorized {

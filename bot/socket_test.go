@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/url"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -88,21 +89,28 @@ func socketMode(t *testing.T, h *harness) (send func(socketmode.Event) ack, sock
 func slashEvent(envelope, user, text string) socketmode.Event {
 	return socketmode.Event{
 		Type:    socketmode.EventTypeSlashCommand,
-		Data:    slack.SlashCommand{TeamID: "T0FAKE", ChannelID: Channel, UserID: user, Command: "/failover", Text: text, TriggerID: "trig-sock"},
+		Data:    slack.SlashCommand{TeamID: "T0FAKE", ChannelID: Channel, UserID: user, Command: "/failover", Text: text, TriggerID: "trig-" + envelope},
 		Request: &socketmode.Request{Type: "slash_commands", EnvelopeID: envelope},
 	}
 }
 
-func clickEvent(envelope, user, actionID, value string) socketmode.Event {
-	cb := slack.InteractionCallback{Type: slack.InteractionTypeBlockActions, TriggerID: "trig-sock"}
+// clickEvent is a button click on the card of the request value names, as Socket Mode
+// delivers it.
+func (h *harness) clickEvent(envelope, user, actionID, value string) socketmode.Event {
+	cb := slack.InteractionCallback{Type: slack.InteractionTypeBlockActions, TriggerID: "trig-" + envelope}
 	cb.User.ID = user
+	cb.Team.ID = "T0FAKE"
 	cb.Channel.ID = Channel
+	id, _, _ := strings.Cut(value, "|")
+	if r, err := h.st.Get(id); err == nil {
+		cb.Container.ChannelID, cb.Container.MessageTs = r.Channel, r.MessageTS
+	}
 	cb.ActionCallback.BlockActions = []*slack.BlockAction{{ActionID: actionID, BlockID: "fo_actions", Value: value}}
 	return socketmode.Event{Type: socketmode.EventTypeInteractive, Data: cb, Request: &socketmode.Request{Type: "interactive", EnvelopeID: envelope}}
 }
 
 func rejectSubmissionEvent(envelope, user, id, reason string) socketmode.Event {
-	cb := slack.InteractionCallback{Type: slack.InteractionTypeViewSubmission}
+	cb := slack.InteractionCallback{Type: slack.InteractionTypeViewSubmission, TriggerID: "trig-" + envelope}
 	cb.User.ID = user
 	cb.View.CallbackID = "fo_reject_modal"
 	cb.View.PrivateMetadata = id
@@ -165,7 +173,7 @@ func TestSocketModeFlow(t *testing.T) {
 	h.wantState("FO-1", store.Pending)
 
 	// Self-approval over Socket Mode is refused just the same.
-	a = send(clickEvent("env-self", Requester, "fo_approve", h.buttonValue("FO-1", "fo_approve")))
+	a = send(h.clickEvent("env-self", Requester, "fo_approve", h.buttonValue("FO-1", "fo_approve")))
 	if len(a.payload) != 0 {
 		t.Errorf("a click's ack carries %s, want an empty ack", wire(t, a.payload))
 	}
@@ -175,7 +183,7 @@ func TestSocketModeFlow(t *testing.T) {
 
 	// Approval: acked before EM has the failover (EM answers slowly here), then it completes.
 	h.em.SetLatency(300 * time.Millisecond)
-	a = send(clickEvent("env-approve", Approver1, "fo_approve", h.buttonValue("FO-1", "fo_approve")))
+	a = send(h.clickEvent("env-approve", Approver1, "fo_approve", h.buttonValue("FO-1", "fo_approve")))
 	if len(a.payload) != 0 {
 		t.Errorf("approve ack carries %s, want an empty ack", wire(t, a.payload))
 	}
@@ -206,7 +214,7 @@ func TestSocketModeReject(t *testing.T) {
 	mustContain(t, "ack", wire(t, a.payload), "Recorded *FO-1*")
 	h.idle()
 
-	a = send(clickEvent("env-reject", Approver2, "fo_reject", h.buttonValue("FO-1", "fo_reject")))
+	a = send(h.clickEvent("env-reject", Approver2, "fo_reject", h.buttonValue("FO-1", "fo_reject")))
 	if len(a.payload) != 0 {
 		t.Errorf("reject click ack carries %s, want an empty ack", wire(t, a.payload))
 	}

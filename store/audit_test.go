@@ -44,7 +44,7 @@ func seedFinished(tb testing.TB, s *Store, n int) {
 					Requester: nr.Requester, Channel: nr.Channel, ApprovalsRequired: 1, State: Pending,
 					StateBy: nr.Requester, StateAt: now, CreatedAt: now, ExpiresAt: now.Add(nr.TTL)}
 				r.Digest = r.computeDigest()
-				if err := createRequest(tx, &r, now); err != nil {
+				if err := s.createRequest(tx, &r, now); err != nil {
 					return err
 				}
 				steps := []struct {
@@ -65,7 +65,7 @@ func seedFinished(tb testing.TB, s *Store, n int) {
 					if st.to != from {
 						r.State, r.StateBy, r.StateAt = st.to, st.actor, now
 					}
-					if err := saveRequest(tx, &r, from, now, audit{actor: st.actor, action: st.action}); err != nil {
+					if err := s.saveRequest(tx, &r, from, now, audit{actor: st.actor, action: st.action}); err != nil {
 						return err
 					}
 				}

@@ -25,7 +25,7 @@ func seedPending(tb testing.TB, s *Store, n int) []*Request {
 				Requester: nr.Requester, Channel: nr.Channel, ApprovalsRequired: 1, State: Pending,
 				StateBy: nr.Requester, StateAt: now, CreatedAt: now, ExpiresAt: now.Add(nr.TTL)}
 			r.Digest = r.computeDigest()
-			if err := createRequest(tx, r, now); err != nil {
+			if err := s.createRequest(tx, r, now); err != nil {
 				return err
 			}
 			out = append(out, r)

@@ -126,7 +126,7 @@ func crashChild(path string) {
 				nr.Reason = fmt.Sprintf("worker %d request %d", w, i)
 				nr.TTL = time.Nanosecond
 				r := ack(s.Create(nr))
-				r = ack(s.SetMessage(r.ID, "C1", fmt.Sprintf("%d.%d.%d", os.Getpid(), w, i)))
+				r = ack(s.SetMessage(r.ID, "C1", fmt.Sprintf("%d.%d.%d", os.Getpid(), w, i), 0))
 				switch i % 5 {
 				case 3:
 					ack(s.Reject(r.ID, "U300", "no"))

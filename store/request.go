@@ -112,6 +112,10 @@ type Request struct {
 	Requester string `json:"requester"` // Slack user ID
 	Channel   string `json:"channel,omitempty"`
 	MessageTS string `json:"message_ts,omitempty"`
+	// ResponseURL is the slash command's response_url (Slack accepts it for 30 minutes): the
+	// way to tell the requester that their card is delayed or refused. Not part of the digest
+	// and never written to the audit log.
+	ResponseURL string `json:"response_url,omitempty"`
 
 	ApprovalsRequired int        `json:"approvals_required"`
 	Approvals         []Approval `json:"approvals,omitempty"`
@@ -167,7 +171,12 @@ type NewRequest struct {
 	Reason      string
 	Requester   string
 	Channel     string
+	ResponseURL string
 	TTL         time.Duration // how long the request may wait for approvers
+	// ReplayKey identifies the Slack delivery that asked (its trigger_id, say); Create
+	// refuses a second request with the same key within ReplayTTL with ErrReplay.
+	ReplayKey string
+	ReplayTTL time.Duration
 }
 
 func (nr *NewRequest) validate() error {
@@ -207,6 +216,9 @@ func (nr *NewRequest) validate() error {
 	}
 	if nr.TTL <= 0 {
 		problems = append(problems, "TTL must be positive")
+	}
+	if nr.ReplayKey != "" && (nr.ReplayTTL <= 0 || len(nr.ReplayKey) > replayKeyMax) {
+		problems = append(problems, "a replay key needs a positive ReplayTTL and at most 256 bytes")
 	}
 	if len(problems) > 0 {
 		return fmt.Errorf("%w: new request: %s", ErrInvalid, strings.Join(problems, "; "))

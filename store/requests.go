@@ -2,6 +2,7 @@ package store
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"reflect"
 	"slices"
@@ -31,6 +32,7 @@ func (s *Store) Create(nr NewRequest) (*Request, error) {
 		Reason:            nr.Reason,
 		Requester:         nr.Requester,
 		Channel:           nr.Channel,
+		ResponseURL:       nr.ResponseURL,
 		ApprovalsRequired: s.approvalsRequired,
 		State:             Pending,
 		StateBy:           nr.Requester,
@@ -47,20 +49,32 @@ func (s *Store) Create(nr NewRequest) (*Request, error) {
 	// append are undone with the rolled-back transaction, so a retry never skips an ID
 	// or appends twice.
 	err := s.group.update(func(tx *bolt.Tx) error {
+		if nr.ReplayKey != "" {
+			// The replay check and the request share one commit: a replayed command can
+			// never create a second request, and a first one is never refused as a replay
+			// without having been recorded.
+			if err := remember(tx, nr.ReplayKey, now, nr.ReplayTTL); err != nil {
+				return err
+			}
+		}
 		r := base
-		if err := createRequest(tx, &r, now); err != nil {
+		if err := s.createRequest(tx, &r, now); err != nil {
 			return err
 		}
 		out = &r
 		return nil
 	})
+	if errors.Is(err, ErrReplay) {
+		return nil, err
+	}
 	if err != nil {
 		return nil, fmt.Errorf("create request: %w", err)
 	}
+	s.signal()
 	return out, nil
 }
 
-func createRequest(tx *bolt.Tx, r *Request, now time.Time) error {
+func (s *Store) createRequest(tx *bolt.Tx, r *Request, now time.Time) error {
 	seq, err := tx.Bucket(bucketRequests).NextSequence()
 	if err != nil {
 		return err
@@ -76,7 +90,7 @@ func createRequest(tx *bolt.Tx, r *Request, now time.Time) error {
 	}
 	details += fmt.Sprintf(", %d approval(s) required, expires %s; reason: %s",
 		r.ApprovalsRequired, r.ExpiresAt.Format(time.RFC3339), r.Reason)
-	return saveRequest(tx, r, "", now, audit{actor: r.Requester, action: "requested", details: details})
+	return s.saveRequest(tx, r, "", now, audit{actor: r.Requester, action: "requested", details: details})
 }
 
 func describeTarget(t Target) string { return describeName(t.Name, t.ID) }
@@ -115,15 +129,30 @@ func (s *Store) ByMessage(channel, ts string) (*Request, error) {
 }
 
 // SetMessage records where the request's Slack card was posted and indexes it for
-// ByMessage. Setting the same message again is a no-op; a message already recorded for
-// another request is refused.
-func (s *Store) SetMessage(id, channel, ts string) (*Request, error) {
+// ByMessage. rendered is the request version the posted card shows: when it is the version
+// before this write, the card stays current (recording its position changes nothing on it).
+// Setting the same message again is a no-op; a message already recorded for another request
+// is refused.
+func (s *Store) SetMessage(id, channel, ts string, rendered uint64) (*Request, error) {
 	if channel == "" || ts == "" {
 		return nil, fmt.Errorf("%w: set message of %s: channel and ts are required", ErrInvalid, id)
 	}
 	return s.modify(id, func(tx *bolt.Tx, r *Request, _ time.Time) (audit, error) {
 		if r.Channel == channel && r.MessageTS == ts {
 			return audit{}, nil
+		}
+		st, err := readCardState(tx, r.Seq)
+		if err != nil {
+			return audit{}, err
+		}
+		if rendered == r.Version {
+			rendered++ // the version saveRequest is about to write
+		}
+		if rendered > st.Rendered {
+			st.Rendered = rendered
+		}
+		if err := writeCardState(tx, r.Seq, st); err != nil {
+			return audit{}, err
 		}
 		msgs := tx.Bucket(bucketMessages)
 		key := messageKey(channel, ts)
@@ -240,6 +269,68 @@ func (s *Store) Withdraw(id, user string) (*Request, error) {
 	})
 }
 
+// UndeliverableActor is recorded as StateBy when a request is withdrawn because Slack
+// refused its card for good.
+const UndeliverableActor = "bot"
+
+// WithdrawUndeliverable withdraws a pending request whose approval card Slack refused with
+// a permanent answer (the channel is gone, the bot is not in it, the token is revoked):
+// nobody could ever approve it. why names Slack's answer and lands in the audit log.
+func (s *Store) WithdrawUndeliverable(id, why string) (*Request, error) {
+	if strings.TrimSpace(why) == "" {
+		return nil, fmt.Errorf("%w: withdraw %s: a reason is required", ErrInvalid, id)
+	}
+	return s.modify(id, func(tx *bolt.Tx, r *Request, now time.Time) (audit, error) {
+		if r.State != Pending {
+			return audit{}, conflict(r, "withdraw", ReasonState)
+		}
+		st, err := readCardState(tx, r.Seq)
+		if err != nil {
+			return audit{}, err
+		}
+		st.Abandoned = why
+		if err := writeCardState(tx, r.Seq, st); err != nil {
+			return audit{}, err
+		}
+		if err := setCardDue(tx, r, false); err != nil {
+			return audit{}, err
+		}
+		r.State, r.StateBy, r.StateAt, r.FinishedAt = Withdrawn, UndeliverableActor, now, now
+		return audit{actor: UndeliverableActor, action: "withdrawn-undeliverable", details: why}, nil
+	})
+}
+
+// Note appends an audit event about a request without changing it (EM unreachable, EM
+// reachable again, a click refused), with thread as the line it owes the card's thread
+// ("" for none). The request's version does not change, so its card is not re-rendered.
+func (s *Store) Note(id, actor, action, details, thread string) (*Request, error) {
+	if actor == "" || action == "" {
+		return nil, fmt.Errorf("%w: note on %s: actor and action are required", ErrInvalid, id)
+	}
+	now := s.now().UTC()
+	var out *Request
+	err := s.group.update(func(tx *bolt.Tx) error {
+		r, err := findRequest(tx, id)
+		if err != nil {
+			return err
+		}
+		ev := &Event{Time: now, Actor: actor, RequestID: r.ID, Action: action, From: r.State, To: r.State, Details: details}
+		if err := appendEvent(tx, ev); err != nil {
+			return err
+		}
+		if err := s.queueThread(tx, r, ev, thread); err != nil {
+			return err
+		}
+		out = r
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.signal()
+	return out, nil
+}
+
 // ExpiryActor is recorded as StateBy and audit actor when a request expires.
 const ExpiryActor = "bot"
 
@@ -270,6 +361,9 @@ type Change struct {
 	Actor   string // Slack user ID, "bot", "poller", "em"
 	Action  string // audit action, e.g. "submitted", "em-state", "stop", "error"; default To
 	Details string // audit details, human readable, no secrets
+	// Thread is the line this change owes the card's thread; empty leaves it to the store's
+	// Options.Thread projection.
+	Thread string
 	// Apply, when set, runs inside the transaction and may change only TaskID, EMSession,
 	// RestoreSessionID and the EM* fields; changing anything else fails with ErrInvalid.
 	// Concurrent writes share commits, so Apply may run more than once (each time on a fresh
@@ -322,7 +416,7 @@ func transition(r *Request, c Change, now time.Time) (audit, error) {
 			r.FinishedAt = now
 		}
 	}
-	return audit{actor: c.Actor, action: op, details: c.Details}, nil
+	return audit{actor: c.Actor, action: op, details: c.Details, thread: c.Thread}, nil
 }
 
 // applyEM runs apply on a copy and keeps only the fields it is allowed to set, failing
@@ -343,7 +437,7 @@ func applyEM(r *Request, apply func(*Request)) error {
 }
 
 // audit is what a write tells the audit log; an empty action means nothing changed.
-type audit struct{ actor, action, details string }
+type audit struct{ actor, action, details, thread string }
 
 // modify is the shape of every write to an existing request: one read-write transaction
 // that loads the request, lets fn check and change it, then saves it with its audit event.
@@ -363,7 +457,7 @@ func (s *Store) modify(id string, fn func(tx *bolt.Tx, r *Request, now time.Time
 			return err
 		}
 		if a.action != "" {
-			if err := saveRequest(tx, r, from, now, a); err != nil {
+			if err := s.saveRequest(tx, r, from, now, a); err != nil {
 				return err
 			}
 		}
@@ -373,6 +467,7 @@ func (s *Store) modify(id string, fn func(tx *bolt.Tx, r *Request, now time.Time
 	if err != nil {
 		return nil, err
 	}
+	s.signal()
 	return out, nil
 }
 
@@ -399,9 +494,10 @@ func requestBySeq(tx *bolt.Tx, seq uint64) (*Request, error) {
 	return r, nil
 }
 
-// saveRequest writes r with a new version, keeps the active index in step with its state
-// and appends the audit event, all in tx. from is the state before the change ("" for new).
-func saveRequest(tx *bolt.Tx, r *Request, from State, now time.Time, a audit) error {
+// saveRequest writes r with a new version, keeps the active index in step with its state,
+// appends the audit event and queues what the change owes Slack (the thread line, a fresh
+// render of the card), all in tx. from is the state before the change ("" for new).
+func (s *Store) saveRequest(tx *bolt.Tx, r *Request, from State, now time.Time, a audit) error {
 	r.Version++
 	r.UpdatedAt = now
 	data, err := encodeRequest(r)
@@ -427,6 +523,24 @@ func saveRequest(tx *bolt.Tx, r *Request, from State, now time.Time, a audit) er
 	if err != nil {
 		return err
 	}
-	return appendEvent(tx, &Event{Time: now, Actor: a.actor, RequestID: r.ID, Action: a.action,
-		From: from, To: r.State, Details: a.details})
+	ev := &Event{Time: now, Actor: a.actor, RequestID: r.ID, Action: a.action,
+		From: from, To: r.State, Details: a.details}
+	if err := appendEvent(tx, ev); err != nil {
+		return err
+	}
+	if err := markCardDue(tx, r); err != nil {
+		return err
+	}
+	return s.queueThread(tx, r, ev, a.thread)
+}
+
+// queueThread queues the thread line ev owes r's card: line, or the store's projection.
+func (s *Store) queueThread(tx *bolt.Tx, r *Request, ev *Event, line string) error {
+	if line == "" && s.thread != nil {
+		line = s.thread(r, ev)
+	}
+	if line == "" || r.Channel == "" {
+		return nil
+	}
+	return queueOutgoing(tx, &Outgoing{Channel: r.Channel, RequestID: r.ID, Text: line, At: ev.Time})
 }

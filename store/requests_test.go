@@ -635,24 +635,24 @@ func TestMessageIndex(t *testing.T) {
 	if _, err := s.ByMessage("C1", "1.1"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("ByMessage before SetMessage: %v, want ErrNotFound", err)
 	}
-	got, err := s.SetMessage(r1.ID, "C1", "1.1")
+	got, err := s.SetMessage(r1.ID, "C1", "1.1", 0)
 	if err != nil || got.MessageTS != "1.1" || got.Version != 2 {
 		t.Fatalf("SetMessage: %+v, %v", got, err)
 	}
-	if again, err := s.SetMessage(r1.ID, "C1", "1.1"); err != nil || again.Version != 2 {
+	if again, err := s.SetMessage(r1.ID, "C1", "1.1", 0); err != nil || again.Version != 2 {
 		t.Errorf("repeating SetMessage wrote: %+v, %v", again, err)
 	}
-	if _, err := s.SetMessage(r2.ID, "C1", "1.1"); !errors.Is(err, ErrInvalid) {
+	if _, err := s.SetMessage(r2.ID, "C1", "1.1", 0); !errors.Is(err, ErrInvalid) {
 		t.Errorf("second request on the same message: %v, want ErrInvalid", err)
 	}
-	if _, err := s.SetMessage(r2.ID, "", "1.2"); !errors.Is(err, ErrInvalid) {
+	if _, err := s.SetMessage(r2.ID, "", "1.2", 0); !errors.Is(err, ErrInvalid) {
 		t.Errorf("empty channel: %v, want ErrInvalid", err)
 	}
 	if got, err := s.ByMessage("C1", "1.1"); err != nil || got.ID != r1.ID {
 		t.Errorf("ByMessage = %v, %v; want %s", got, err, r1.ID)
 	}
 	// The card was reposted elsewhere: the old message no longer leads to the request.
-	if _, err := s.SetMessage(r1.ID, "C2", "2.2"); err != nil {
+	if _, err := s.SetMessage(r1.ID, "C2", "2.2", 0); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.ByMessage("C1", "1.1"); !errors.Is(err, ErrNotFound) {
@@ -661,7 +661,7 @@ func TestMessageIndex(t *testing.T) {
 	if got, err := s.ByMessage("C2", "2.2"); err != nil || got.ID != r1.ID {
 		t.Errorf("ByMessage(new) = %v, %v", got, err)
 	}
-	if _, err := s.SetMessage("FO-9", "C1", "3.3"); !errors.Is(err, ErrNotFound) {
+	if _, err := s.SetMessage("FO-9", "C1", "3.3", 0); !errors.Is(err, ErrNotFound) {
 		t.Errorf("SetMessage on unknown request: %v", err)
 	}
 }

@@ -29,20 +29,34 @@ var (
 
 // schemaVersion is the on-disk format this code reads and writes. Bump it, with a
 // migration, whenever a bucket layout or an encoding changes incompatibly.
-const schemaVersion = 1
+const schemaVersion = 2
+
+// minMigratableVersion is the oldest schema Open upgrades in place (see migrate).
+const minMigratableVersion = 1
 
 var (
 	bucketMeta     = []byte("meta")
-	bucketRequests = []byte("requests") // seq (8 bytes BE) -> JSON Request
-	bucketActive   = []byte("active")   // seq -> empty; requests in an Active() state
-	bucketMessages = []byte("messages") // channel NUL ts -> seq
-	bucketAudit    = []byte("audit")    // seq -> event body || SHA-256(body)
-	bucketHealth   = []byte("health")   // scratch space for Writable
+	bucketRequests = []byte("requests")       // seq (8 bytes BE) -> JSON Request
+	bucketActive   = []byte("active")         // seq -> empty; requests in an Active() state
+	bucketMessages = []byte("messages")       // channel NUL ts -> seq
+	bucketAudit    = []byte("audit")          // seq -> event body || SHA-256(body)
+	bucketHealth   = []byte("health")         // scratch space for Writable
+	bucketOutbox   = []byte("outbox")         // channel NUL seq -> JSON Outgoing; messages owed to Slack
+	bucketCards    = []byte("cards")          // seq -> JSON cardState; what Slack shows of each card
+	bucketUnposted = []byte("cards-unposted") // channel NUL seq -> empty; cards Slack does not have yet
+	bucketStale    = []byte("cards-stale")    // seq -> empty; posted cards older than their request
+	bucketReplays  = []byte("replays")        // replay key -> expiry (Unix ns, 8 bytes BE)
+	bucketReplayBy = []byte("replay-expiry")  // expiry (8 bytes BE) || replay key -> empty
 
 	keySchema    = []byte("schema")     // uint64 BE
 	keyAuditHead = []byte("audit-head") // last event seq (8 bytes BE) || its hash (32 bytes)
+	// keyAuditCursor is the last audit event delivered to the audit channel (8 bytes BE)
+	// followed by that channel's ID, so a change of channel starts from the head instead of
+	// posting the whole history into the new one.
+	keyAuditCursor = []byte("audit-cursor")
 
-	allBuckets = [][]byte{bucketMeta, bucketRequests, bucketActive, bucketMessages, bucketAudit, bucketHealth}
+	allBuckets = [][]byte{bucketMeta, bucketRequests, bucketActive, bucketMessages, bucketAudit, bucketHealth,
+		bucketOutbox, bucketCards, bucketUnposted, bucketStale, bucketReplays, bucketReplayBy}
 )
 
 // Options configure Open. The zero value is usable outside tests.
@@ -55,6 +69,12 @@ type Options struct {
 	// ApprovalsRequired is how many people other than the requester must approve; default 1.
 	// It is captured on each request at Create, so changing it never re-decides old requests.
 	ApprovalsRequired int
+	// Thread, when set, is the projection of a change onto the request's Slack thread: it
+	// returns the line the change owes the thread ("" for none), and that line is queued in
+	// the same transaction as the change (see Outgoing). It runs inside the transaction and
+	// may run more than once per change, so it must be a pure function of its arguments.
+	// Change.Thread, when set, takes its place for that change.
+	Thread func(r *Request, e *Event) string
 }
 
 // Store is an open failover-bot database. It is safe for concurrent use.
@@ -63,7 +83,9 @@ type Store struct {
 	path              string
 	now               func() time.Time
 	approvalsRequired int
-	group             groupCommit // every write to a request goes through it
+	thread            func(r *Request, e *Event) string
+	group             groupCommit   // every write to a request goes through it
+	changed           chan struct{} // signalled after each commit that may owe Slack something
 }
 
 // Open opens or creates the database at path with mode 0600, checks its schema version
@@ -91,7 +113,8 @@ func Open(path string, opt Options) (*Store, error) {
 	case err != nil:
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	s := &Store{db: db, path: path, now: opt.Now, approvalsRequired: opt.ApprovalsRequired}
+	s := &Store{db: db, path: path, now: opt.Now, approvalsRequired: opt.ApprovalsRequired,
+		thread: opt.Thread, changed: make(chan struct{}, 1)}
 	s.group.db = db
 	if err := s.init(); err != nil {
 		db.Close()
@@ -140,8 +163,12 @@ func initSchema(tx *bolt.Tx, path string) error {
 		switch v := binary.BigEndian.Uint64(raw); {
 		case v > schemaVersion:
 			return fmt.Errorf("open %s: %w: schema version %d is newer than this failover-bot understands (%d); upgrade failover-bot or restore a backup made by this version", path, ErrSchema, v, schemaVersion)
-		case v != schemaVersion:
+		case v < minMigratableVersion:
 			return fmt.Errorf("open %s: %w: unknown schema version %d (this failover-bot understands %d)", path, ErrSchema, v, schemaVersion)
+		case v < schemaVersion:
+			if err := migrate(tx, v, path); err != nil {
+				return err
+			}
 		}
 	}
 	for _, name := range allBuckets {
@@ -150,6 +177,18 @@ func initSchema(tx *bolt.Tx, path string) error {
 		}
 	}
 	return nil
+}
+
+// Changed is signalled (without blocking; one pending signal at most) after every commit
+// that may have queued a Slack message or made a card stale, so a delivery worker can wait
+// on it instead of polling the file.
+func (s *Store) Changed() <-chan struct{} { return s.changed }
+
+func (s *Store) signal() {
+	select {
+	case s.changed <- struct{}{}:
+	default:
+	}
 }
 
 // Close releases the file lock. Requests returned earlier stay valid (they are copies).

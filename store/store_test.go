@@ -233,7 +233,7 @@ func TestOpenRefusesUnknownSchema(t *testing.T) {
 	}{
 		{"newer schema version", func(tx *bolt.Tx) error {
 			return tx.Bucket(bucketMeta).Put(keySchema, u64(schemaVersion+1))
-		}, "schema version 2 is newer than this failover-bot understands (1)"},
+		}, "schema version 3 is newer than this failover-bot understands (2)"},
 		{"schema version zero", func(tx *bolt.Tx) error {
 			return tx.Bucket(bucketMeta).Put(keySchema, u64(0))
 		}, "unknown schema version 0"},

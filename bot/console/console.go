@@ -29,6 +29,8 @@ import (
 const (
 	Channel      = "CCONSOLE1"
 	AuditChannel = "CAUDIT001"
+	// TeamID is the console's workspace, as its auth.test reports it.
+	TeamID = "T0CONSOLE"
 )
 
 // User is a person the console can play.
@@ -47,11 +49,15 @@ type Terminal struct {
 	seq   int
 	cards map[string]string // ts -> request ID, to label thread replies
 	who   User
+	// started and triggers make trigger_ids unique across console runs on one store, as
+	// Slack's are: the bot remembers them to refuse replays.
+	started  int64
+	triggers int
 }
 
 // New returns a Terminal writing to out, playing users (the first is the current one).
 func New(out io.Writer, users []User) *Terminal {
-	t := &Terminal{out: out, users: map[string]User{}, byName: map[string]User{}, cards: map[string]string{}}
+	t := &Terminal{out: out, users: map[string]User{}, byName: map[string]User{}, cards: map[string]string{}, started: time.Now().UnixNano()}
 	for _, u := range users {
 		t.users[u.ID] = u
 		t.byName[strings.ToLower(u.Name)] = u
@@ -193,8 +199,11 @@ func (t *Terminal) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeSlack(w, map[string]any{"ok": true, "user": slack.User{ID: u.ID, Name: u.Name, IsRestricted: u.Guest}})
 	case "usergroups.users.list":
 		writeSlack(w, map[string]any{"ok": false, "error": "no_such_subteam"})
+	case "conversations.history":
+		// The console keeps no history: a card whose post was cut short is posted again.
+		writeSlack(w, map[string]any{"ok": true, "messages": []any{}, "has_more": false})
 	case "auth.test":
-		writeSlack(w, map[string]any{"ok": true, "url": "https://console.invalid/", "team": "console", "user_id": "U0BOTUSER"})
+		writeSlack(w, map[string]any{"ok": true, "url": "https://console.invalid/", "team": "console", "team_id": TeamID, "user_id": "U0BOTUSER"})
 	default:
 		writeSlack(w, map[string]any{"ok": false, "error": "unknown_method"})
 	}
@@ -297,7 +306,8 @@ func (t *Terminal) handle(ctx context.Context, b *bot.Bot, st Requests, line str
 		t.say("you are now @%s", u.Name)
 	case "/failover":
 		text := strings.TrimSpace(strings.TrimPrefix(line, args[0]))
-		resp := b.HandleCommand(ctx, slack.SlashCommand{Command: "/failover", Text: text, UserID: t.who.ID, ChannelID: Channel})
+		resp := b.HandleCommand(ctx, slack.SlashCommand{Command: "/failover", Text: text, UserID: t.who.ID, ChannelID: Channel,
+			TeamID: TeamID, TriggerID: t.trigger()})
 		t.mu.Lock()
 		t.render("  (only @"+t.who.Name+" sees) ", resp.Text, "")
 		t.mu.Unlock()
@@ -318,20 +328,24 @@ func (t *Terminal) click(ctx context.Context, b *bot.Bot, st Requests, args []st
 	if !strings.HasPrefix(id, "FO-") {
 		id = "FO-" + id
 	}
-	r, err := st.Get(id)
+	r, err := t.cardOf(ctx, st, id)
 	if err != nil {
-		t.say("there is no request %s", id)
+		t.say("%v", err)
 		return
 	}
 	user := slack.User{ID: t.who.ID, Name: t.who.Name}
 	if verb == "approve" {
-		cb := slack.InteractionCallback{Type: slack.InteractionTypeBlockActions, User: user,
+		// As in Slack, the click comes from the card: its channel and message, its own trigger.
+		cb := slack.InteractionCallback{Type: slack.InteractionTypeBlockActions, User: user, TriggerID: t.trigger(),
 			Channel: slack.Channel{GroupConversation: slack.GroupConversation{Conversation: slack.Conversation{ID: r.Channel}}}}
+		cb.Team.ID = TeamID
+		cb.Container.ChannelID, cb.Container.MessageTs = r.Channel, r.MessageTS
 		cb.ActionCallback.BlockActions = []*slack.BlockAction{{ActionID: "fo_approve", Value: r.ID + "|" + r.Digest}}
 		b.HandleInteraction(ctx, cb)
 		return
 	}
-	cb := slack.InteractionCallback{Type: slack.InteractionTypeViewSubmission, User: user}
+	cb := slack.InteractionCallback{Type: slack.InteractionTypeViewSubmission, User: user, TriggerID: t.trigger()}
+	cb.Team.ID = TeamID
 	cb.View.CallbackID = "fo_reject_modal"
 	cb.View.PrivateMetadata = r.ID
 	cb.View.State = &slack.ViewState{Values: map[string]map[string]slack.BlockAction{
@@ -339,6 +353,35 @@ func (t *Terminal) click(ctx context.Context, b *bot.Bot, st Requests, args []st
 	if resp := b.HandleInteraction(ctx, cb); resp != nil {
 		t.say("the reject dialog needs a reason")
 	}
+}
+
+// cardOf returns the request once its card is on screen: a button exists only on a posted
+// card, so a click typed right after the command waits for it.
+func (t *Terminal) cardOf(ctx context.Context, st Requests, id string) (*store.Request, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	for {
+		r, err := st.Get(id)
+		if err != nil {
+			return nil, fmt.Errorf("there is no request %s", id)
+		}
+		if r.MessageTS != "" || r.State != store.Pending {
+			return r, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("the card of %s is not posted yet; try again", id)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// trigger numbers interactions as Slack's trigger_id does: each one its own.
+func (t *Terminal) trigger() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.triggers++
+	return fmt.Sprintf("console-%d-%d", t.started, t.triggers)
 }
 
 func (t *Terminal) say(format string, args ...any) {

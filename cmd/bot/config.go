@@ -73,6 +73,9 @@ type Config struct {
 	Requesters      []string `env:"REQUESTERS" envSeparator:","`       // empty: anyone
 	AllowedChannels []string `env:"ALLOWED_CHANNELS" envSeparator:","` // empty: any
 	AuditChannel    string   `env:"AUDIT_CHANNEL"`                     // empty: no audit posts
+	// AllowedTeams adds workspaces (T…) or an Enterprise Grid organisation (E…) whose
+	// commands are acted on, beside the bot token's own workspace.
+	AllowedTeams []string `env:"ALLOWED_TEAMS" envSeparator:","`
 
 	// PollSchedule defaults to "@every 15s", or "@every 1s" in console mode so a demo moves.
 	PollSchedule      string        `env:"POLL_SCHEDULE"`
@@ -160,6 +163,7 @@ func LoadConfig(lookup func(string) (string, bool), console bool) (Config, error
 	cfg.Approvers = cleanList(cfg.Approvers)
 	cfg.Requesters = cleanList(cfg.Requesters)
 	cfg.AllowedChannels = cleanList(cfg.AllowedChannels)
+	cfg.AllowedTeams = cleanList(cfg.AllowedTeams)
 	cfg.ApproverGroup = strings.TrimSpace(cfg.ApproverGroup)
 	cfg.AuditChannel = strings.TrimSpace(cfg.AuditChannel)
 	cfg.EMFormat = strings.ToLower(strings.TrimSpace(cfg.EMFormat))
@@ -285,6 +289,7 @@ var (
 	userIDPattern    = regexp.MustCompile(`^[UW][A-Z0-9]+$`)
 	channelIDPattern = regexp.MustCompile(`^[CG][A-Z0-9]+$`)
 	groupIDPattern   = regexp.MustCompile(`^S[A-Z0-9]+$`)
+	teamIDPattern    = regexp.MustCompile(`^[TE][A-Z0-9]+$`)
 )
 
 // Validate checks the configuration for one mode. In console mode Slack and EM settings
@@ -345,6 +350,7 @@ func (c Config) Validate(console bool) error {
 	checkIDs(p, "APPROVERS", c.Approvers, userIDPattern, "user IDs like U012AB3CD")
 	checkIDs(p, "REQUESTERS", c.Requesters, userIDPattern, "user IDs like U012AB3CD")
 	checkIDs(p, "ALLOWED_CHANNELS", c.AllowedChannels, channelIDPattern, "channel IDs like C012AB3CD")
+	checkIDs(p, "ALLOWED_TEAMS", c.AllowedTeams, teamIDPattern, "workspace IDs like T012AB3CD or an organisation ID like E012AB3CD")
 	if c.ApproverGroup != "" {
 		checkIDs(p, "APPROVER_GROUP", []string{c.ApproverGroup}, groupIDPattern, "a user group ID like S012AB3CD")
 	}
@@ -497,6 +503,7 @@ func (c Config) attrs() []slog.Attr {
 		slog.String("APPROVER_GROUP", c.ApproverGroup),
 		slog.String("REQUESTERS", list(c.Requesters)),
 		slog.String("ALLOWED_CHANNELS", list(c.AllowedChannels)),
+		slog.String("ALLOWED_TEAMS", list(c.AllowedTeams)),
 		slog.String("AUDIT_CHANNEL", c.AuditChannel),
 		slog.String("POLL_SCHEDULE", c.PollSchedule),
 		slog.Duration("REQUEST_TTL", c.RequestTTL),

@@ -76,7 +76,9 @@ func runConsole(ctx context.Context, cfg Config, stdin io.Reader, stdout io.Writ
 	go func() { _ = ssrv.Serve(sl) }()
 	defer ssrv.Close()
 	api := slack.New("xoxb-console", slack.OptionAPIURL("http://"+sl.Addr().String()+"/api/"))
-	a, err := open(cfg, log, reg, met, api, em, bot.Options{AuditChannel: console.AuditChannel})
+	// The terminal has no rate limits: pace deliveries for reading, not for Slack.
+	a, err := open(cfg, log, reg, met, api, em, bot.Options{AuditChannel: console.AuditChannel,
+		Teams: []string{console.TeamID}, PostRate: 200, UpdateRate: 200})
 	if err != nil {
 		return err
 	}

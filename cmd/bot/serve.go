@@ -47,7 +47,7 @@ func open(cfg Config, log *slog.Logger, reg *prometheus.Registry, met *bot.Metri
 		log.Warn(w)
 	}
 	a := &app{log: log, reg: reg, met: met, em: em}
-	st, err := store.Open(cfg.DBPath, store.Options{LockTimeout: 2 * time.Second, ApprovalsRequired: cfg.ApprovalsRequired})
+	st, err := store.Open(cfg.DBPath, store.Options{LockTimeout: 2 * time.Second, ApprovalsRequired: cfg.ApprovalsRequired, Thread: bot.ThreadLine})
 	if err != nil {
 		return nil, fmt.Errorf("DB_PATH %s: %w", cfg.DBPath, err)
 	}
@@ -133,7 +133,10 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	a, err := open(cfg, log, reg, met, api, em, bot.Options{WorkspaceURL: who.URL})
+	// Commands and clicks are acted on only from the bot token's own workspace (and the
+	// others ALLOWED_TEAMS names, for Enterprise Grid).
+	teams := append([]string{who.TeamID}, cfg.AllowedTeams...)
+	a, err := open(cfg, log, reg, met, api, em, bot.Options{WorkspaceURL: who.URL, Teams: teams})
 	if err != nil {
 		return err
 	}
@@ -185,7 +188,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if socketMode {
 		mode = "Socket Mode"
 	}
-	log.Info("failover-bot running", "mode", mode, "listen", cfg.ListenAddr, "db", cfg.DBPath, "poll", cfg.PollSchedule, "version", version)
+	log.Info("failover-bot running", "mode", mode, "listen", l.Addr().String(), "db", cfg.DBPath, "poll", cfg.PollSchedule, "version", version)
 
 	var runErr error
 	select {

@@ -1,0 +1,107 @@
+package bot
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/failover-bot/failover-bot/store"
+)
+
+// Audit actions that are bookkeeping or progress, not decisions or state changes: the audit
+// log keeps them, the audit channel does not show them.
+const (
+	actionProgress   = "em-progress" // EM progress within the same state
+	actionCardPosted = "card-posted"
+)
+
+// ThreadLine is the projection of a change onto the request's card thread: the line the
+// change owes the thread, or "" for none. The store runs it inside the transaction that makes
+// the change (store.Options.Thread), so the line is queued atomically with the change and
+// survives any crash. Changes made through store.Transition carry their own line instead.
+func ThreadLine(r *store.Request, e *store.Event) string {
+	switch e.Action {
+	case "approval":
+		return fmt.Sprintf(":ballot_box_with_check: <@%s> approved (%d of %d); %d more needed.",
+			e.Actor, len(r.Approvals), r.ApprovalsRequired, r.ApprovalsRequired-len(r.Approvals))
+	case "approved":
+		return ":white_check_mark: " + approvedBy(r) + ". Sending the failover to Enterprise Manager."
+	case "rejected":
+		reason := ""
+		if r.Rejection != nil {
+			reason = r.Rejection.Reason
+		}
+		return fmt.Sprintf(":no_entry: Rejected by <@%s>: %s", e.Actor, esc(reason))
+	case "withdrawn":
+		return fmt.Sprintf(":leftwards_arrow_with_hook: Withdrawn by <@%s>. Nothing was sent to Enterprise Manager.", e.Actor)
+	case "expired":
+		return fmt.Sprintf(":alarm_clock: %s expired at %s with %d of %d approvals. Nothing was sent to Enterprise Manager; ask again if it is still needed.",
+			r.ID, r.StateAt.UTC().Format(clockFormat), len(r.Approvals), r.ApprovalsRequired)
+	}
+	return ""
+}
+
+// showInAuditChannel says whether an audit event is a decision or a state change, which the
+// audit channel shows, rather than progress or bookkeeping, which only the log keeps.
+func showInAuditChannel(e store.Event) bool {
+	switch e.Action {
+	case actionProgress, actionCardPosted:
+		return false
+	}
+	return true
+}
+
+// auditLine renders one audit event for the audit channel: time, request, who, what, and the
+// details the log recorded. cardLink links the request's card when known.
+func auditLine(e store.Event, cardLink string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "`%s` %s %s by %s", e.Time.UTC().Format("15:04:05 UTC"), e.RequestID, auditVerb(e), actorText(e.Actor))
+	if e.From != e.To && e.From != "" {
+		fmt.Fprintf(&b, " (%s → %s)", e.From, e.To)
+	}
+	if e.Details != "" {
+		b.WriteString(": ")
+		b.WriteString(esc(truncate(e.Details, 400)))
+	}
+	if cardLink != "" {
+		b.WriteString(" — <" + cardLink + "|card>")
+	}
+	return b.String()
+}
+
+func auditVerb(e store.Event) string {
+	switch e.Action {
+	case "em-state":
+		return "EM reported " + string(e.To)
+	case "withdrawn-undeliverable":
+		return "withdrawn: its approval card could not be posted"
+	case "error":
+		return "failed to start"
+	case "unknown":
+		return "outcome unknown"
+	case "stop":
+		return "stop requested"
+	case "card-undeliverable":
+		return "card undeliverable"
+	}
+	return strings.ReplaceAll(e.Action, "-", " ")
+}
+
+// actorText shows a Slack user ID as a mention and the bot's own actors as words.
+func actorText(actor string) string {
+	if isUserID(actor) {
+		return "<@" + actor + ">"
+	}
+	return actor
+}
+
+func isUserID(s string) bool {
+	if len(s) < 2 || (s[0] != 'U' && s[0] != 'W') {
+		return false
+	}
+	for _, c := range s[1:] {
+		if (c < 'A' || c > 'Z') && (c < '0' || c > '9') {
+			return false
+		}
+	}
+	return true
+}

@@ -1,6 +1,7 @@
 package emsim
 
 import (
+	"bytes"
 	"net/http"
 	"slices"
 	"strings"
@@ -114,6 +115,15 @@ func (s *Server) DropResponses(n int) {
 	s.mu.Unlock()
 }
 
+// DelayResponses makes the next n requests be served in full (a failover POST does create its
+// task) and then wait d before the answer goes out: the window in which a client that dies
+// has started a failover without learning its task.
+func (s *Server) DelayResponses(n int, d time.Duration) {
+	s.mu.Lock()
+	s.delayAfter, s.delayAfterFor = n, d
+	s.mu.Unlock()
+}
+
 // ExpireSessions invalidates every current token: the next call with any of them gets 401.
 // Tasks stay stored under their (now dead) logon sessions.
 func (s *Server) ExpireSessions() {
@@ -140,6 +150,11 @@ func (s *Server) applyFaults(w *statusWriter, r *http.Request, body []byte) bool
 	if dropAfter {
 		s.dropAfter--
 	}
+	delayAfter := time.Duration(0)
+	if !drop && !unavailable && !dropAfter && s.delayAfter > 0 {
+		s.delayAfter--
+		delayAfter = s.delayAfterFor
+	}
 	s.mu.Unlock()
 
 	if latency > 0 && !wait(r.Context(), latency) {
@@ -158,8 +173,37 @@ func (s *Server) applyFaults(w *statusWriter, r *http.Request, body []byte) bool
 		hangUp(w)
 		return false
 	}
+	if delayAfter > 0 {
+		rec := &recordingWriter{header: http.Header{}}
+		s.serve(rec, r, body)
+		if !wait(r.Context(), delayAfter) {
+			return false
+		}
+		for k, v := range rec.header {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(rec.status)
+		_, _ = w.Write(rec.body.Bytes())
+		return false
+	}
 	return true
 }
+
+// recordingWriter keeps an answer that DelayResponses sends late.
+type recordingWriter struct {
+	header http.Header
+	status int
+	body   bytes.Buffer
+}
+
+func (r *recordingWriter) Header() http.Header { return r.header }
+func (r *recordingWriter) Write(b []byte) (int, error) {
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+	return r.body.Write(b)
+}
+func (r *recordingWriter) WriteHeader(code int) { r.status = code }
 
 // hangUp closes the request's connection without an answer.
 func hangUp(w http.ResponseWriter) {

@@ -233,3 +233,27 @@ type headerWriter struct{ header http.Header }
 func (w *headerWriter) Header() http.Header         { return w.header }
 func (w *headerWriter) Write(b []byte) (int, error) { return len(b), nil }
 func (w *headerWriter) WriteHeader(int)             {}
+
+// TestDelayResponses: the failover is created at once and its answer arrives later; a client
+// that gives up meanwhile has started a failover without learning its task.
+func TestDelayResponses(t *testing.T) {
+	m := newSim(t, Config{})
+	tok, _ := m.logon()
+	m.s.DelayResponses(1, 150*time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	hr, _ := http.NewRequestWithContext(ctx, "POST", m.ts.URL+vmFailover, strings.NewReader(specLatest))
+	hr.Header.Set(tokenHeader, tok)
+	if _, err := freshClient().Do(hr); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("got %v, want the client's deadline", err)
+	}
+	if n := len(m.s.Failovers()); n != 1 {
+		t.Fatalf("failovers: got %d, want 1 (served before the late answer)", n)
+	}
+	m.s.DelayResponses(1, 20*time.Millisecond)
+	start := time.Now()
+	wantStatus(t, m.get(tok, "/api/cdpReplicas"), http.StatusOK)
+	if d := time.Since(start); d < 20*time.Millisecond {
+		t.Errorf("answer after %v, want at least 20ms", d)
+	}
+}

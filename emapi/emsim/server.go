@@ -55,9 +55,12 @@ type Server struct {
 	fail503   int
 	drop      int
 	dropAfter int
-	requests  []Recorded
-	recBase   int // sequence number of requests[0]
-	logons    int
+	// delayAfter requests are served, then answered delayAfterFor later.
+	delayAfter    int
+	delayAfterFor time.Duration
+	requests      []Recorded
+	recBase       int // sequence number of requests[0]
+	logons        int
 }
 
 // New returns a Server for the given account and inventory. It panics on an inventory with empty

@@ -82,6 +82,9 @@ type Options struct {
 	// under (chat.postMessage per channel per second, default 1; chat.update per workspace
 	// per second, default 50/60). Benchmarks and the console raise them.
 	PostRate, UpdateRate float64
+	// SlackBackoff is the first wait after a Slack transport error or 5xx; it doubles per
+	// attempt up to 64 times itself (default 250ms; at most 30s). Tests shorten it.
+	SlackBackoff time.Duration
 	// WorkspaceURL is the team's URL from auth.test ("https://acme.slack.com/"); it makes audit
 	// events link to the card. Empty: audit events name the channel instead.
 	WorkspaceURL string

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -80,9 +79,10 @@ type delivery struct {
 	wg     sync.WaitGroup
 	kick   chan struct{}
 
-	postRate  rate.Limit
-	postBurst int
-	updates   *rate.Limiter
+	postRate    rate.Limit
+	postBurst   int
+	backoffBase time.Duration
+	updates     *rate.Limiter
 
 	mu        sync.Mutex
 	limiters  map[string]*rate.Limiter
@@ -106,6 +106,10 @@ func newDelivery(b *Bot) *delivery {
 		updates:  rate.NewLimiter(rate.Limit(float64(updatesPerMinute)/60), 1),
 		limiters: map[string]*rate.Limiter{}, running: map[string]bool{}, again: map[string]bool{},
 		mine: map[string]bool{}, uncertain: map[string]bool{}, progress: make(chan struct{}),
+	}
+	d.backoffBase = 250 * time.Millisecond
+	if b.opt.SlackBackoff > 0 {
+		d.backoffBase = b.opt.SlackBackoff
 	}
 	if b.opt.PostRate > 0 {
 		d.postRate = rate.Limit(b.opt.PostRate)
@@ -341,7 +345,7 @@ func (d *delivery) call(lim *rate.Limiter, method string, fn func(ctx context.Co
 func (d *delivery) backoff(attempt int, hint time.Duration) {
 	wait := hint
 	if wait <= 0 {
-		wait = min(time.Duration(1<<min(attempt, 6))*250*time.Millisecond, maxBackoff)
+		wait = min(time.Duration(1<<min(attempt, 6))*d.backoffBase, maxBackoff)
 	}
 	d.wait(wait)
 }
@@ -454,11 +458,10 @@ func (d *delivery) settled(id string) {
 	d.mu.Unlock()
 }
 
-// findCard looks in the channel's recent history for the card of r, by its metadata.
+// findCard looks in the channel's recent history (its newest 1,000 messages) for the card of
+// r, by its metadata. No time bound is given: Slack's ts is Slack's clock, not ours.
 func (d *delivery) findCard(r *store.Request) string {
-	oldest := r.CreatedAt.Add(-time.Minute)
-	params := &slack.GetConversationHistoryParameters{ChannelID: r.Channel, IncludeAllMetadata: true, Limit: 200,
-		Oldest: strconv.FormatInt(oldest.Unix(), 10) + ".000000"}
+	params := &slack.GetConversationHistoryParameters{ChannelID: r.Channel, IncludeAllMetadata: true, Limit: 200}
 	for page := 0; page < 5; page++ {
 		var resp *slack.GetConversationHistoryResponse
 		_, err := d.call(d.limiter("history:"+r.Channel), "conversations.history", func(ctx context.Context) (string, error) {

@@ -102,7 +102,7 @@ func newHarness(t testing.TB, mods ...func(*harnessConfig)) *harness {
 			RequestTTL:   time.Hour,
 			WorkspaceURL: "https://acme.slack.com/",
 			// Tests run Slack's pacing fast; the limit tests set Slack's real figures.
-			PostRate: 1000, UpdateRate: 1000,
+			PostRate: 1000, UpdateRate: 1000, SlackBackoff: time.Millisecond,
 		},
 	}
 	for _, m := range mods {

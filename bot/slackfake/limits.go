@@ -69,8 +69,11 @@ func newExtensions() extensions {
 	return extensions{posts: map[string]*bucket{}, limited: map[string]int{}, after: map[string]*scripted{}, failChannel: map[string]string{}}
 }
 
-func (e *extensions) takeAfter(method string) afterCall {
-	sc := e.after[method]
+func (e *extensions) takeAfter(method, channel string) afterCall {
+	sc := e.after[method+":"+channel]
+	if sc == nil || sc.n <= 0 {
+		sc = e.after[method]
+	}
 	if sc == nil || sc.n <= 0 {
 		return afterCall{}
 	}
@@ -104,7 +107,8 @@ func (s *Server) RateLimited() map[string]int {
 }
 
 // DelayAnswer processes the next n calls to method (a posted message is stored) and then
-// holds the answer for d: Slack stored the card, its answer is late.
+// holds the answer for d: Slack stored the card, its answer is late. method may name one
+// channel, "chat.postMessage:C123", to script only the calls naming it.
 func (s *Server) DelayAnswer(method string, n int, d time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -339,7 +339,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	s.calls = append(s.calls, Call{Method: method, Values: req.values, JSON: req.json, At: time.Now(), Status: a.status})
 	close(s.notify)
 	s.notify = make(chan struct{})
-	after := s.ext.takeAfter(method)
+	after := s.ext.takeAfter(method, req.param("channel"))
 	s.mu.Unlock()
 
 	select {

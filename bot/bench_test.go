@@ -29,7 +29,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/slack-go/slack"
 
 	"github.com/failover-bot/failover-bot/bot"
 	"github.com/failover-bot/failover-bot/emapi"
@@ -237,12 +236,12 @@ func benchAckVM(b *testing.B) {
 	}
 }
 
-// seedRunning puts n requests in "running", each with its own EM task and a posted card, as
-// the approval flow leaves them, but without the flow's Slack round trips. EM answers without
-// latency while seeding. It returns the request IDs.
+// seedRunning puts n requests in "running", each with its own EM task, as the approval flow
+// leaves them, without the flow's clicks; the bot's delivery posts their cards meanwhile, and
+// seedRunning waits for them. EM answers without latency while seeding. It returns the IDs.
 func seedRunning(tb testing.TB, h *harness, n int) []string {
 	tb.Helper()
-	api := slack.New("xoxb-test-token-never-logged", slack.OptionAPIURL(h.slack.APIURL()))
+	defer h.idle()
 	inv := demo
 	if h.cfg.inventory != nil {
 		inv = *h.cfg.inventory
@@ -271,12 +270,6 @@ func seedRunning(tb testing.TB, h *harness, n int) []string {
 				r, err := h.st.Create(store.NewRequest{Kind: store.KindVM,
 					Target: store.Target{ReplicaID: rep.ID, ReplicaName: rep.Name, ID: vm.ID, Name: vm.Name},
 					Intent: store.IntentLatest, Reason: "bench", Requester: Requester, Channel: Channel, TTL: time.Hour})
-				if err == nil {
-					_, ts, perr := api.PostMessage(Channel, slack.MsgOptionText("card "+r.ID, false))
-					if err = perr; err == nil {
-						r, err = h.st.SetMessage(r.ID, Channel, ts, r.Version)
-					}
-				}
 				if err == nil {
 					r, err = h.st.Approve(r.ID, Approver1, r.Digest)
 				}

@@ -294,7 +294,8 @@ func (h *harness) submitReject(user, id, reason string) string {
 // idle waits for background work and the Slack outbox.
 func (h *harness) idle() {
 	h.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	// Generous: seeding a thousand requests for a benchmark owes Slack a few thousand calls.
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	if err := h.bot.Idle(ctx); err != nil {
 		h.t.Fatalf("bot did not become idle: %v", err)

@@ -29,7 +29,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/failover-bot/failover-bot/bot"
 	"github.com/failover-bot/failover-bot/emapi"
 	"github.com/failover-bot/failover-bot/emapi/emsim"

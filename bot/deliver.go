@@ -386,6 +386,9 @@ func (d *delivery) postCard(c store.Card) {
 				// update worker brings it to the current one.
 				if _, err := d.st.SetMessage(r.ID, r.Channel, ts, 0); err != nil {
 					log.Error("slack delivery: recording an adopted card failed", "error", err)
+					if d.refusedByStore(r, err) {
+						return
+					}
 					d.wait(time.Second)
 					continue
 				}
@@ -405,6 +408,9 @@ func (d *delivery) postCard(c store.Card) {
 			if _, err := d.st.SetMessage(r.ID, r.Channel, ts, version); err != nil {
 				// Slack has the card but the store does not know where: look for it next time.
 				log.Error("slack delivery: recording the card's position failed", "error", err, "ts", ts)
+				if d.refusedByStore(r, err) {
+					return
+				}
 				d.markUncertain(r.ID)
 				d.wait(time.Second)
 				continue
@@ -430,6 +436,21 @@ func (d *delivery) postCard(c store.Card) {
 			r = fresh // post the newest render
 		}
 	}
+}
+
+// refusedByStore handles a card position the store will never accept (it names another
+// request's message): retrying cannot help and would stall the channel, so the card is
+// abandoned with the reason in the audit log.
+func (d *delivery) refusedByStore(r *store.Request, err error) bool {
+	if !errors.Is(err, store.ErrInvalid) {
+		return false
+	}
+	if _, aerr := d.st.AbandonCard(r.ID, "the card's position could not be recorded: "+err.Error()); aerr != nil {
+		d.log.Error("slack delivery: abandoning a card failed", "request", r.ID, "error", aerr)
+		return false
+	}
+	d.settled(r.ID)
+	return true
 }
 
 // isSlackAnswer says Slack answered (a 429 or an error document): nothing was stored.

@@ -149,7 +149,7 @@ func TestManifestMatchesTheBot(t *testing.T) {
 		scopes = append(scopes, s.(string))
 	}
 	slices.Sort(scopes)
-	if want := []string{"chat:write", "commands", "usergroups:read", "users:read"}; !slices.Equal(scopes, want) {
+	if want := []string{"channels:history", "chat:write", "commands", "groups:history", "usergroups:read", "users:read"}; !slices.Equal(scopes, want) {
 		t.Errorf("bot scopes = %v, want exactly %v (least privilege)", scopes, want)
 	}
 	if _, ok := m["oauth_config"].(map[string]any)["scopes"].(map[string]any)["user"]; ok {

@@ -252,3 +252,25 @@ func jsonCompact(t *testing.T, s string) string {
 	b, _ := json.Marshal(v)
 	return string(b)
 }
+
+// TestSocketModeForeignWorkspaceAndReplay: Socket Mode applies the same checks as HTTP mode: a
+// command from another workspace is refused and stores nothing, and an envelope Slack delivers
+// twice (a late ack) creates one request.
+func TestSocketModeForeignWorkspaceAndReplay(t *testing.T) {
+	h := newHarness(t, withOptions(func(o *bot.Options) { o.Teams = []string{"T0FAKE"} }))
+	send, _ := socketMode(t, h)
+	foreign := slashEvent("env-foreign", Requester, `vm CDP-Finance fin-db01 --reason "x"`)
+	sc := foreign.Data.(slack.SlashCommand)
+	sc.TeamID = "T0OTHER"
+	foreign.Data = sc
+	mustContain(t, "foreign ack", wire(t, send(foreign).payload), "serves another Slack workspace")
+	h.wantNothingStored()
+
+	twice := slashEvent("env-twice", Requester, `vm CDP-Finance fin-db01 --reason "socket mode"`)
+	mustContain(t, "first ack", wire(t, send(twice).payload), "Recorded *FO-1*")
+	mustContain(t, "redelivery ack", wire(t, send(twice).payload), "Already received")
+	h.idle()
+	if _, err := h.st.Get("FO-2"); err == nil {
+		t.Fatal("the redelivered envelope created FO-2")
+	}
+}

@@ -186,6 +186,9 @@ func normalizeBaseURL(raw string) (string, error) {
 // maxIdleConnsPerHost matches the bot's poll concurrency, so a poll cycle reuses its connections.
 const maxIdleConnsPerHost = 64
 
+// maxConnsPerHost bounds the connections open to EM at once (busy and idle together).
+const maxConnsPerHost = 64
+
 func newTransport(caFile string, insecure bool) (*http.Transport, error) {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tc := &tls.Config{MinVersion: tls.VersionTLS12}
@@ -206,6 +209,9 @@ func newTransport(caFile string, insecure bool) (*http.Transport, error) {
 	// The bot polls with up to 64 concurrent calls, all to one EM host. Go's default keeps two
 	// idle connections per host, so most calls would pay a new TCP and TLS handshake.
 	tr.MaxIdleConnsPerHost = maxIdleConnsPerHost
+	// And never more than that many connections at all: EM answers 503 when overloaded, and a
+	// DR event must not open a connection per approval (calls beyond the cap wait for one).
+	tr.MaxConnsPerHost = maxConnsPerHost
 	return tr, nil
 }
 

@@ -58,3 +58,15 @@ func TestTLSVerification(t *testing.T) {
 		})
 	}
 }
+
+// TestTransportBoundsConnections: the client never opens more than maxConnsPerHost connections
+// to EM, however many callers there are (EM answers 503 when overloaded).
+func TestTransportBoundsConnections(t *testing.T) {
+	tr, err := newTransport("", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tr.MaxConnsPerHost != maxConnsPerHost || tr.MaxConnsPerHost <= 0 || tr.MaxIdleConnsPerHost > tr.MaxConnsPerHost {
+		t.Fatalf("MaxConnsPerHost %d, MaxIdleConnsPerHost %d; want a bound of %d", tr.MaxConnsPerHost, tr.MaxIdleConnsPerHost, maxConnsPerHost)
+	}
+}

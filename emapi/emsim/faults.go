@@ -221,3 +221,24 @@ type discardWriter struct{ header http.Header }
 func (d *discardWriter) Header() http.Header         { return d.header }
 func (d *discardWriter) Write(b []byte) (int, error) { return len(b), nil }
 func (d *discardWriter) WriteHeader(int)             {}
+
+// trackFailover counts a failover POST as in flight until the returned func runs.
+func (s *Server) trackFailover() func() {
+	s.mu.Lock()
+	s.failoversInFlight++
+	s.maxFailoversInFlight = max(s.maxFailoversInFlight, s.failoversInFlight)
+	s.mu.Unlock()
+	return func() {
+		s.mu.Lock()
+		s.failoversInFlight--
+		s.mu.Unlock()
+	}
+}
+
+// MaxConcurrentFailovers is the most failover POSTs the server was handling at once, latency
+// included: what a cap on concurrent submissions must bound.
+func (s *Server) MaxConcurrentFailovers() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.maxFailoversInFlight
+}

@@ -55,6 +55,8 @@ type Server struct {
 	fail503   int
 	drop      int
 	dropAfter int
+	// failoversInFlight and maxFailoversInFlight count concurrent failover POSTs.
+	failoversInFlight, maxFailoversInFlight int
 	// delayAfter requests are served, then answered delayAfterFor later.
 	delayAfter    int
 	delayAfterFor time.Duration
@@ -196,6 +198,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		body = b
 	}
 	idx := s.record(r, body)
+	if r.Method == http.MethodPost && strings.Contains(r.URL.RawQuery, "action=failover") {
+		done := s.trackFailover()
+		defer done()
+	}
 	sw := &statusWriter{ResponseWriter: w}
 	defer func() { s.setStatus(idx, sw.status) }()
 

@@ -91,6 +91,10 @@ type Options struct {
 	// PollConcurrency bounds concurrent EM calls in one poll cycle (default 64: 1,000 tasks at
 	// 20 ms per call and two calls per task finish in about 0.7 s).
 	PollConcurrency int
+	// MaxConcurrentFailovers bounds failover POSTs in flight to EM at once (default 8): 200
+	// approvals in a DR event must not become 200 simultaneous POSTs to an EM that answers 503
+	// when overloaded. The others wait, in the "approved" state, for a slot.
+	MaxConcurrentFailovers int
 	// SubmitGrace is how long a request may stay "submitting" with no task ID before the poller
 	// looks for its restore session and, failing that, declares the outcome unknown (default 2m).
 	SubmitGrace time.Duration
@@ -127,6 +131,7 @@ type Bot struct {
 	pollMu   sync.Mutex // held by the running poll cycle
 	mu       sync.Mutex
 	inflight map[string]bool // request IDs with a submission or stop under way in this process
+	posts    chan struct{}   // one token per failover POST in flight (MaxConcurrentFailovers)
 	failures map[string]int  // consecutive failed EM reads per request, for one warning in the thread
 }
 
@@ -146,6 +151,9 @@ func New(em EM, st Store, api SlackAPI, opt Options) (*Bot, error) {
 	}
 	if opt.PollConcurrency <= 0 {
 		opt.PollConcurrency = 64
+	}
+	if opt.MaxConcurrentFailovers <= 0 {
+		opt.MaxConcurrentFailovers = 8
 	}
 	if opt.SubmitGrace <= 0 {
 		opt.SubmitGrace = 2 * time.Minute
@@ -175,6 +183,7 @@ func New(em EM, st Store, api SlackAPI, opt Options) (*Bot, error) {
 		ctx: ctx, cancel: cancel,
 		inflight: map[string]bool{},
 		failures: map[string]int{},
+		posts:    make(chan struct{}, opt.MaxConcurrentFailovers),
 	}
 	b.out = NewOutbox(api, OutboxOptions{Logger: opt.Logger, Metrics: opt.Metrics, Timeout: opt.SlackTimeout})
 	b.deliver = newDelivery(b)

@@ -276,6 +276,14 @@ func (b *Bot) submit(ctx context.Context, id string) {
 	}
 	defer b.release(id)
 	log := b.reqLog(id)
+	// Wait for a slot before "submitting" is written: a request waiting for one is still
+	// approved, and nothing has been sent.
+	select {
+	case b.posts <- struct{}{}:
+		defer func() { <-b.posts }()
+	case <-ctx.Done():
+		return
+	}
 	r, err := b.st.Get(id)
 	if err != nil || r.State != store.Approved {
 		return

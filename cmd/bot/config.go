@@ -63,6 +63,8 @@ type Config struct {
 	EMInsecureSkipVerify bool          `env:"EM_INSECURE_SKIP_VERIFY" envDefault:"false"`
 	EMFormat             string        `env:"EM_FORMAT" envDefault:"xml"` // "xml" or "json", lower-cased
 	EMTimeout            time.Duration `env:"EM_TIMEOUT" envDefault:"30s"`
+	// EMMaxConcurrentFailovers caps failover POSTs in flight to EM at once.
+	EMMaxConcurrentFailovers int `env:"EM_MAX_CONCURRENT_FAILOVERS" envDefault:"8"`
 
 	// DBPath defaults to failover-bot.db, except in console mode where empty means a
 	// temporary store.
@@ -340,6 +342,9 @@ func (c Config) Validate(console bool) error {
 	if c.EMFormat != "xml" && c.EMFormat != "json" {
 		p.add("EM_FORMAT must be xml or json")
 	}
+	if c.EMMaxConcurrentFailovers < 1 || c.EMMaxConcurrentFailovers > 64 {
+		p.add("EM_MAX_CONCURRENT_FAILOVERS must be between 1 and 64 (failover POSTs in flight to EM at once)")
+	}
 	if c.EMTimeout <= 0 {
 		p.add("EM_TIMEOUT must be a positive duration, e.g. 30s")
 	}
@@ -498,6 +503,7 @@ func (c Config) attrs() []slog.Attr {
 		slog.Bool("EM_INSECURE_SKIP_VERIFY", c.EMInsecureSkipVerify),
 		slog.String("EM_FORMAT", c.EMFormat),
 		slog.Duration("EM_TIMEOUT", c.EMTimeout),
+		slog.Int("EM_MAX_CONCURRENT_FAILOVERS", c.EMMaxConcurrentFailovers),
 		slog.String("DB_PATH", c.DBPath),
 		slog.String("APPROVERS", list(c.Approvers)),
 		slog.String("APPROVER_GROUP", c.ApproverGroup),

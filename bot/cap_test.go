@@ -1,0 +1,50 @@
+package bot_test
+
+import (
+	"context"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/failover-bot/failover-bot/bot"
+	"github.com/failover-bot/failover-bot/store"
+)
+
+// TestConcurrentFailoversAreCapped: 40 approved requests submitted in one poll cycle, with EM
+// answering slowly, never have more than MaxConcurrentFailovers POSTs in flight, and each is
+// sent exactly once.
+func TestConcurrentFailoversAreCapped(t *testing.T) {
+	const n, cap = 40, 4
+	h := newHarness(t, withOptions(func(o *bot.Options) { o.MaxConcurrentFailovers = cap }))
+	inv := demo
+	rep := inv.Replicas[0]
+	var ids []string
+	for i := range n {
+		vm := rep.VMs[i%len(rep.VMs)]
+		r, err := h.st.Create(store.NewRequest{Kind: store.KindVM,
+			Target: store.Target{ReplicaID: rep.ID, ReplicaName: rep.Name, ID: vm.ID, Name: vm.Name},
+			Intent: store.IntentLatest, Reason: "site down", Requester: Requester, Channel: Channel, TTL: time.Hour})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := h.st.Approve(r.ID, Approver1, r.Digest); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, r.ID)
+	}
+	h.em.SetLatency(30 * time.Millisecond)
+	h.bot.Poll(context.Background())
+	h.idle()
+	if got := h.em.MaxConcurrentFailovers(); got > cap || got < 2 {
+		t.Fatalf("at most %d failover POSTs in flight, want between 2 and the cap %d", got, cap)
+	}
+	if got := h.failoverPOSTs(); got != n {
+		t.Fatalf("%d failover POSTs, want %d", got, n)
+	}
+	for _, id := range ids {
+		h.wantState(id, store.Running)
+	}
+	if c := h.em.Count(http.MethodPost, "action=failover"); c != n {
+		t.Fatalf("EM counted %d POSTs", c)
+	}
+}

@@ -1,8 +1,11 @@
 package emapi
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -158,4 +161,37 @@ func (e *ResolveError) Error() string {
 		}
 	}
 	return b.String()
+}
+
+// opLogon is the Op of errors from the logon that precedes a call.
+const opLogon = "log on"
+
+// NotSent reports whether err proves that the call never reached its endpoint, so EM cannot
+// have acted on it: the connection was refused or the name did not resolve, the TLS handshake
+// failed (nothing was written), or the logon that must precede the call failed. Anything else
+// without an answer (a timeout, a reset after the request was written, a 5xx) may have been
+// acted on.
+func NotSent(err error) bool {
+	var e *Error
+	if !errors.As(err, &e) {
+		return false
+	}
+	if e.Op == opLogon {
+		return true
+	}
+	if e.StatusCode != 0 || e.Err == nil {
+		return false
+	}
+	var op *net.OpError
+	if errors.As(e.Err, &op) && op.Op == "dial" {
+		return true
+	}
+	var dns *net.DNSError
+	var cv *tls.CertificateVerificationError
+	var rh tls.RecordHeaderError
+	var ua x509.UnknownAuthorityError
+	var hn x509.HostnameError
+	var ci x509.CertificateInvalidError
+	return errors.As(e.Err, &dns) || errors.As(e.Err, &cv) || errors.As(e.Err, &rh) ||
+		errors.As(e.Err, &ua) || errors.As(e.Err, &hn) || errors.As(e.Err, &ci)
 }

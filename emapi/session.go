@@ -55,7 +55,7 @@ func (c *Client) logonIfStale(ctx context.Context, stale uint64, op string) (str
 // logon creates a logon session: POST with Basic auth, 201, token in the X-RestSvcSessionId header.
 // The body's SessionId is kept only to log out.
 func (c *Client) logon(ctx context.Context) (string, string, error) {
-	const op = "log on"
+	const op = opLogon
 	resp, err := c.do(ctx, request{op: op, endpoint: "POST /" + logonPath, method: http.MethodPost,
 		path: logonPath, idempotent: true, basicAuth: true})
 	if err != nil {

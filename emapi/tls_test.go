@@ -1,9 +1,12 @@
 package emapi
 
 import (
+	"context"
 	"encoding/pem"
+	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -68,5 +71,38 @@ func TestTransportBoundsConnections(t *testing.T) {
 	}
 	if tr.MaxConnsPerHost != maxConnsPerHost || tr.MaxConnsPerHost <= 0 || tr.MaxIdleConnsPerHost > tr.MaxConnsPerHost {
 		t.Fatalf("MaxConnsPerHost %d, MaxIdleConnsPerHost %d; want a bound of %d", tr.MaxConnsPerHost, tr.MaxIdleConnsPerHost, maxConnsPerHost)
+	}
+}
+
+// TestNotSent: only failures that prove the request never reached EM count as not sent.
+func TestNotSent(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := "http://" + l.Addr().String() + "/api/"
+	l.Close()
+	c, err := New(Config{BaseURL: closed, Username: "u", Password: "p", MaxRetries: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, refused := c.StartVMFailover(context.Background(), "r", "v", RestoreIntent{Kind: IntentLatest})
+	for _, tc := range []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"connection refused (at logon)", refused, true},
+		{"dial error on the call itself", &Error{Kind: KindTransport, Op: "start failover", Err: &net.OpError{Op: "dial", Err: errors.New("connection refused")}}, true},
+		{"reset after writing", &Error{Kind: KindTransport, Op: "start failover", Err: &net.OpError{Op: "read", Err: errors.New("connection reset")}}, false},
+		{"timeout", &Error{Kind: KindTimeout, Op: "start failover", Err: context.DeadlineExceeded}, false},
+		{"502 from a proxy", &Error{Kind: KindUnavailable, Op: "start failover", StatusCode: 502}, false},
+		{"403", &Error{Kind: KindForbidden, Op: "start failover", StatusCode: 403}, false},
+		{"logon refused with 401", &Error{Kind: KindUnauthorized, Op: opLogon, StatusCode: 401}, true},
+		{"not an emapi error", errors.New("boom"), false},
+	} {
+		if got := NotSent(tc.err); got != tc.want {
+			t.Errorf("%s: NotSent(%v) = %v, want %v", tc.name, tc.err, got, tc.want)
+		}
 	}
 }

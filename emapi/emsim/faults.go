@@ -124,6 +124,15 @@ func (s *Server) DelayResponses(n int, d time.Duration) {
 	s.mu.Unlock()
 }
 
+// FailAfterServe makes the next n requests be served in full (a failover POST does start) and
+// then answered with status (500, 502, 504) and an <Error>, as a proxy in front of EM or EM
+// itself may after the work was done.
+func (s *Server) FailAfterServe(n, status int) {
+	s.mu.Lock()
+	s.failAfter, s.failAfterStatus = n, status
+	s.mu.Unlock()
+}
+
 // ExpireSessions invalidates every current token: the next call with any of them gets 401.
 // Tasks stay stored under their (now dead) logon sessions.
 func (s *Server) ExpireSessions() {
@@ -150,6 +159,11 @@ func (s *Server) applyFaults(w *statusWriter, r *http.Request, body []byte) bool
 	if dropAfter {
 		s.dropAfter--
 	}
+	failAfter := 0
+	if !drop && !unavailable && !dropAfter && s.failAfter > 0 {
+		s.failAfter--
+		failAfter = s.failAfterStatus
+	}
 	delayAfter := time.Duration(0)
 	if !drop && !unavailable && !dropAfter && s.delayAfter > 0 {
 		s.delayAfter--
@@ -171,6 +185,11 @@ func (s *Server) applyFaults(w *statusWriter, r *http.Request, body []byte) bool
 	if dropAfter {
 		s.serve(&discardWriter{header: http.Header{}}, r, body)
 		hangUp(w)
+		return false
+	}
+	if failAfter > 0 {
+		s.serve(&discardWriter{header: http.Header{}}, r, body)
+		writeError(w, failAfter, http.StatusText(failAfter), acceptJSON(r.Header.Get("Accept")))
 		return false
 	}
 	if delayAfter > 0 {

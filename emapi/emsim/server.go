@@ -57,6 +57,8 @@ type Server struct {
 	dropAfter int
 	// failoversInFlight and maxFailoversInFlight count concurrent failover POSTs.
 	failoversInFlight, maxFailoversInFlight int
+	// failAfter requests are served, then answered failAfterStatus.
+	failAfter, failAfterStatus int
 	// delayAfter requests are served, then answered delayAfterFor later.
 	delayAfter    int
 	delayAfterFor time.Duration

@@ -19,7 +19,7 @@
 //	pending    -> approved (Approve, enough approvers) | rejected (Reject)
 //	           |  withdrawn (Withdraw, requester only) | expired (Expire, after ExpiresAt)
 //	approved   -> submitting | failed | unknown
-//	submitting -> running | failed | unknown
+//	submitting -> running | failed | unknown | approved (the POST provably never reached EM)
 //	running    -> running (EM progress) | stopping | succeeded | warning | failed | unknown
 //	stopping   -> stopping (EM progress) | stopped | succeeded | warning | failed | unknown
 //

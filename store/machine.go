@@ -9,9 +9,11 @@ import (
 // next lists the legal moves from each non-terminal state. A state listed as its own
 // successor may be "updated in place" (new EM progress) with Transition{To: current}.
 var next = map[State][]State{
-	Pending:    {Approved, Rejected, Expired, Withdrawn},
-	Approved:   {Submitting, Failed, Unknown},
-	Submitting: {Running, Failed, Unknown},
+	Pending:  {Approved, Rejected, Expired, Withdrawn},
+	Approved: {Submitting, Failed, Unknown},
+	// submitting -> approved: the POST provably never reached EM (connection refused, logon
+	// failed), so the approval stands and the submission is tried again.
+	Submitting: {Running, Failed, Unknown, Approved},
 	Running:    {Running, Stopping, Succeeded, Warning, Failed, Unknown},
 	Stopping:   {Stopping, Stopped, Succeeded, Warning, Failed, Unknown},
 }

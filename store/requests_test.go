@@ -145,7 +145,7 @@ func TestGetUnknownIDs(t *testing.T) {
 // every move Transition may make. Leaving pending goes through the dedicated methods.
 var legalTransitions = map[[2]State]bool{
 	{Approved, Submitting}: true, {Approved, Failed}: true, {Approved, Unknown}: true,
-	{Submitting, Running}: true, {Submitting, Failed}: true, {Submitting, Unknown}: true,
+	{Submitting, Running}: true, {Submitting, Failed}: true, {Submitting, Unknown}: true, {Submitting, Approved}: true,
 	{Running, Running}: true, {Running, Stopping}: true, {Running, Succeeded}: true,
 	{Running, Warning}: true, {Running, Failed}: true, {Running, Unknown}: true,
 	{Stopping, Stopping}: true, {Stopping, Stopped}: true, {Stopping, Succeeded}: true,

@@ -95,6 +95,9 @@ type Options struct {
 	// approvals in a DR event must not become 200 simultaneous POSTs to an EM that answers 503
 	// when overloaded. The others wait, in the "approved" state, for a slot.
 	MaxConcurrentFailovers int
+	// SubmitRetryFor is how long after the approval a failover that could not reach EM (nothing
+	// sent) is retried before it fails saying so (default 15m).
+	SubmitRetryFor time.Duration
 	// SubmitGrace is how long a request may stay "submitting" with no task ID before the poller
 	// looks for its restore session and, failing that, declares the outcome unknown (default 2m).
 	SubmitGrace time.Duration
@@ -154,6 +157,9 @@ func New(em EM, st Store, api SlackAPI, opt Options) (*Bot, error) {
 	}
 	if opt.MaxConcurrentFailovers <= 0 {
 		opt.MaxConcurrentFailovers = 8
+	}
+	if opt.SubmitRetryFor <= 0 {
+		opt.SubmitRetryFor = 15 * time.Minute
 	}
 	if opt.SubmitGrace <= 0 {
 		opt.SubmitGrace = 2 * time.Minute

@@ -3,6 +3,7 @@ package bot_test
 import (
 	"context"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -39,7 +40,7 @@ func TestConcurrentFailoversAreCapped(t *testing.T) {
 		t.Fatalf("at most %d failover POSTs in flight, want between 2 and the cap %d", got, cap)
 	}
 	if got := h.failoverPOSTs(); got != n {
-		t.Fatalf("%d failover POSTs, want %d", got, n)
+		t.Fatalf("%d failover POSTs, want %d; states %v\n%s", got, n, countStates(t, h, ids), lastLines(h.logs.String(), 15))
 	}
 	for _, id := range ids {
 		h.wantState(id, store.Running)
@@ -47,4 +48,9 @@ func TestConcurrentFailoversAreCapped(t *testing.T) {
 	if c := h.em.Count(http.MethodPost, "action=failover"); c != n {
 		t.Fatalf("EM counted %d POSTs", c)
 	}
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }

@@ -25,8 +25,8 @@ func TestFailoverRefusedByEM(t *testing.T) {
 			[]string{"lacks the Portal Administrator role"}},
 		{"404 replica gone", emsim.Script{RejectStart: 404, RejectMessage: "CDP replica VM was not found"},
 			[]string{"does not know that object (404)", "CDP replica VM was not found"}},
-		{"500 internal error", emsim.Script{RejectStart: 500, RejectMessage: "Object reference not set to an instance of an object"},
-			[]string{"internal error (500)", "Object reference not set to an instance of an object"}},
+		{"400 bad request", emsim.Script{RejectStart: 400, RejectMessage: "Replica is not in the Ready state"},
+			[]string{"Replica is not in the Ready state"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -288,7 +288,9 @@ func (b *Bot) submit(ctx context.Context, id string) {
 	if err != nil || r.State != store.Approved {
 		return
 	}
-	r, err = b.st.Transition(store.Change{ID: id, Version: r.Version, From: []store.State{store.Approved},
+	// Guarded by the state, not the version: delivery records the card's position
+	// concurrently (a new version), and that must not hold a failover back a poll interval.
+	r, err = b.st.Transition(store.Change{ID: id, From: []store.State{store.Approved},
 		To: store.Submitting, Actor: "bot", Action: "submitting", Details: "sending the failover to Enterprise Manager"})
 	if err != nil {
 		log.Info("submission not started", "reason", err)
@@ -311,7 +313,7 @@ func (b *Bot) submit(ctx context.Context, id string) {
 		Actor: "em", Action: "submitted", Details: "EM task " + task.ID + " " + task.State,
 		Thread: fmt.Sprintf(":rocket: Enterprise Manager accepted the failover: task %s is %s. I will post every change here.", task.ID, task.State),
 		Apply: func(r *store.Request) {
-			r.TaskID, r.EMState = task.ID, task.State
+			r.TaskID, r.EMState, r.EMMessage = task.ID, task.State, ""
 			if task.RestoreSessionID != "" {
 				r.RestoreSessionID = task.RestoreSessionID
 			}
@@ -328,27 +330,76 @@ func (b *Bot) submit(ctx context.Context, id string) {
 	log.Info("failover submitted", "task", task.ID)
 }
 
-// submitFailed handles a failover POST that did not return a task. When EM answered, the
-// failover did not start and the request fails with EM's words. When the answer was lost
-// (timeout, network), EM may have started it: the request stays "submitting" for the poller to
-// reconcile, and is never sent again.
+// submitFailed handles a failover POST that did not return a task. There are three cases:
+//
+//   - not sent (connection refused, DNS or TLS failure, the logon before it failed): EM cannot
+//     have started anything, so the request goes back to approved and the poller sends it again
+//     under the same approval, until SubmitRetryFor has passed since the approval; then it fails
+//     saying that nothing was sent;
+//   - refused by EM (400, 403, 404, an EM error with a 4xx): the failover did not start, and the
+//     request fails with EM's words;
+//   - unknown (a timeout, a reset after the request was written, any 5xx): EM may have started
+//     it; the request stays submitting for the poller to reconcile, and is never sent again.
 func (b *Bot) submitFailed(r *store.Request, err error) {
 	log := b.reqLog(r.ID)
-	switch emapi.KindOf(err) {
-	case emapi.KindTimeout, emapi.KindTransport, emapi.KindUnknown:
+	switch {
+	case emapi.NotSent(err):
+		b.notSent(r, err)
+		return
+	case sentMaybe(err):
 		log.Error("failover POST outcome unknown", "error", err)
-		b.note(r, "em", "submit-unanswered", fmt.Sprintf("failover POST got no answer (%s); reconciling", describe(err)),
-			":warning: I sent the failover but got no answer from Enterprise Manager ("+describe(err)+"). It may or may not have started. I will not send it again; I am looking for its restore session and will report here.")
+		b.note(r, "em", "submit-unanswered", fmt.Sprintf("failover POST got no usable answer (%s); reconciling", describe(err)),
+			":warning: I sent the failover but got no answer from Enterprise Manager that says what happened ("+describe(err)+"). It may or may not have started: I am checking whether EM started it (its restore sessions) and will report here. I will not send it again.")
 		return
 	}
 	msg := describe(err)
 	if _, terr := b.st.Transition(store.Change{ID: r.ID, From: []store.State{store.Submitting}, To: store.Failed,
-		Actor: "em", Action: "error", Details: msg, Thread: ":red_circle: The failover was not started. " + msg,
+		Actor: "em", Action: "error", Details: msg, Thread: ":red_circle: The failover was not started. Enterprise Manager refused it: " + msg,
 		Apply: func(r *store.Request) { r.EMMessage = emMessage(err) }}); terr != nil {
 		log.Error("could not record the failed submission", "error", terr)
 	}
 	b.met.Requests.WithLabelValues("failed").Inc()
 	log.Error("failover refused by EM", "error", err)
+}
+
+// sentMaybe reports failures after which EM may have acted on the POST: no answer, or a
+// server-side error (5xx, including a proxy's 502/504) that does not prove it refused.
+func sentMaybe(err error) bool {
+	switch emapi.KindOf(err) {
+	case emapi.KindTimeout, emapi.KindTransport, emapi.KindUnknown, emapi.KindServer, emapi.KindUnavailable:
+		return true
+	}
+	return false
+}
+
+// notSent puts a submission that never reached EM back to approved (retried by the poller), or
+// fails it once SubmitRetryFor has passed since the approval. The thread hears it once per
+// outage, not on every attempt.
+func (b *Bot) notSent(r *store.Request, err error) {
+	log := b.reqLog(r.ID)
+	why := describe(err)
+	if !r.DecidedAt.IsZero() && b.now().Sub(r.DecidedAt) >= b.opt.SubmitRetryFor {
+		if _, terr := b.st.Transition(store.Change{ID: r.ID, From: []store.State{store.Submitting}, To: store.Failed,
+			Actor: "bot", Action: "not-sent", Details: fmt.Sprintf("EM unreachable for %s since the approval; nothing was sent: %s", b.opt.SubmitRetryFor, why),
+			Thread: fmt.Sprintf(":red_circle: Enterprise Manager stayed unreachable for %s after the approval (%s). *Nothing was sent*: no failover was started. Ask again when EM answers.", b.opt.SubmitRetryFor, why),
+			Apply:  func(q *store.Request) { q.EMMessage = "EM unreachable; nothing was sent" }}); terr != nil {
+			log.Error("could not record the unsent submission", "error", terr)
+		}
+		b.met.Requests.WithLabelValues("failed").Inc()
+		return
+	}
+	thread := ""
+	if r.EMMessage == "" {
+		thread = fmt.Sprintf(":hourglass: Enterprise Manager is unreachable (%s). Nothing was sent; I keep retrying under the same approval until %s.",
+			why, r.DecidedAt.Add(b.opt.SubmitRetryFor).UTC().Format(clockFormat))
+	}
+	if _, terr := b.st.Transition(store.Change{ID: r.ID, From: []store.State{store.Submitting}, To: store.Approved,
+		Actor: "bot", Action: "not-sent", Details: "EM unreachable, nothing was sent, retrying: " + why, Thread: thread,
+		Apply: func(q *store.Request) { q.EMMessage = "EM unreachable, nothing was sent, retrying" }}); terr != nil {
+		log.Error("could not put an unsent submission back to approved", "error", terr)
+		return
+	}
+	log.Warn("failover POST not sent: EM unreachable; retrying", "error", err)
 }
 
 func emMessage(err error) string {

@@ -72,6 +72,9 @@ func statusLine(r *store.Request) string {
 		return fmt.Sprintf(":hourglass_flowing_sand: Waiting for approval (%d of %d) — expires %s",
 			len(r.Approvals), r.ApprovalsRequired, r.ExpiresAt.UTC().Format(dayFormat))
 	case store.Approved:
+		if r.EMMessage != "" {
+			return ":hourglass: " + approvedBy(r) + " — " + esc(r.EMMessage)
+		}
 		return ":white_check_mark: " + approvedBy(r) + " — sending to Enterprise Manager"
 	case store.Submitting:
 		return ":outbox_tray: " + approvedBy(r) + " — sending the failover to Enterprise Manager"

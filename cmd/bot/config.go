@@ -65,6 +65,8 @@ type Config struct {
 	EMTimeout            time.Duration `env:"EM_TIMEOUT" envDefault:"30s"`
 	// EMMaxConcurrentFailovers caps failover POSTs in flight to EM at once.
 	EMMaxConcurrentFailovers int `env:"EM_MAX_CONCURRENT_FAILOVERS" envDefault:"8"`
+	// SubmitRetryFor is how long an approved failover that cannot reach EM is retried.
+	SubmitRetryFor time.Duration `env:"SUBMIT_RETRY_FOR" envDefault:"15m"`
 
 	// DBPath defaults to failover-bot.db, except in console mode where empty means a
 	// temporary store.
@@ -345,6 +347,9 @@ func (c Config) Validate(console bool) error {
 	if c.EMMaxConcurrentFailovers < 1 || c.EMMaxConcurrentFailovers > 64 {
 		p.add("EM_MAX_CONCURRENT_FAILOVERS must be between 1 and 64 (failover POSTs in flight to EM at once)")
 	}
+	if c.SubmitRetryFor <= 0 {
+		p.add("SUBMIT_RETRY_FOR must be a positive duration, e.g. 15m")
+	}
 	if c.EMTimeout <= 0 {
 		p.add("EM_TIMEOUT must be a positive duration, e.g. 30s")
 	}
@@ -504,6 +509,7 @@ func (c Config) attrs() []slog.Attr {
 		slog.String("EM_FORMAT", c.EMFormat),
 		slog.Duration("EM_TIMEOUT", c.EMTimeout),
 		slog.Int("EM_MAX_CONCURRENT_FAILOVERS", c.EMMaxConcurrentFailovers),
+		slog.Duration("SUBMIT_RETRY_FOR", c.SubmitRetryFor),
 		slog.String("DB_PATH", c.DBPath),
 		slog.String("APPROVERS", list(c.Approvers)),
 		slog.String("APPROVER_GROUP", c.ApproverGroup),

@@ -59,7 +59,7 @@ func open(cfg Config, log *slog.Logger, reg *prometheus.Registry, met *bot.Metri
 		opt.AuditChannel = cfg.AuditChannel
 	}
 	opt.RequestTTL, opt.EMTimeout = cfg.RequestTTL, cfg.EMTimeout
-	opt.MaxConcurrentFailovers = cfg.EMMaxConcurrentFailovers
+	opt.MaxConcurrentFailovers, opt.SubmitRetryFor = cfg.EMMaxConcurrentFailovers, cfg.SubmitRetryFor
 	opt.ApprovalsRequired = cfg.ApprovalsRequired
 	opt.Logger, opt.Metrics = log, a.met
 	b, err := bot.New(em, st, api, opt)

@@ -278,7 +278,7 @@ func seedRunning(tb testing.TB, h *harness, n int) []string {
 				if err == nil {
 					r, err = h.st.Transition(store.Change{ID: r.ID, To: store.Running, Actor: "em", Action: "submitted",
 						Apply: func(q *store.Request) {
-							q.TaskID, q.EMState, q.RestoreSessionID = task.ID, task.State, task.RestoreSessionID
+							q.TaskID, q.EMSession, q.EMState, q.RestoreSessionID = task.ID, task.LogonSession, task.State, task.RestoreSessionID
 						}})
 				}
 				if err != nil {
@@ -301,7 +301,12 @@ func seedRunning(tb testing.TB, h *harness, n int) []string {
 // keepEMSession stands for the poller's regular reads, which keep the EM logon session alive
 // in production: the benchmarks jump the fake clock by hours between cycles, and an expired
 // session would turn every task read into a re-logon and a search by restore session.
-func keepEMSession(c *harnessConfig) { c.emCfg.SessionIdle = 1 << 62 }
+// Seeding fails the same few VMs over many times, which EM refuses once a VM is failed over, so
+// the simulator's replica-state check is off here.
+func keepEMSession(c *harnessConfig) {
+	c.emCfg.SessionIdle = 1 << 62
+	c.emCfg.AllowRepeatFailover = true
+}
 
 // countStates counts the given requests by state.
 func countStates(tb testing.TB, h *harness, ids []string) map[store.State]int {
@@ -357,7 +362,7 @@ func benchPollAfterRelogon(b *testing.B, tasks int, latency time.Duration) {
 	for i := range tasks {
 		inv.Replicas[0].VMs = append(inv.Replicas[0].VMs, emsim.VM{ID: fmt.Sprintf("00000000-0000-4000-8000-%012d", i), Name: fmt.Sprintf("vm-%04d", i)})
 	}
-	h := newHarness(b, keepEMSession, func(c *harnessConfig) { c.inventory = &inv; c.emCfg.TaskScoped = true })
+	h := newHarness(b, keepEMSession, func(c *harnessConfig) { c.inventory = &inv })
 	h.em.SetDefaultScript(emsim.Script{Running: time.Hour, Collect: time.Minute})
 	b.ResetTimer()
 	for range b.N {

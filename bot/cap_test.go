@@ -16,7 +16,9 @@ import (
 // sent exactly once.
 func TestConcurrentFailoversAreCapped(t *testing.T) {
 	const n, cap = 40, 4
-	h := newHarness(t, withOptions(func(o *bot.Options) { o.MaxConcurrentFailovers = cap }))
+	// 40 requests over a few VMs: EM's refusal of a VM already failed over is not the point here.
+	h := newHarness(t, withOptions(func(o *bot.Options) { o.MaxConcurrentFailovers = cap }),
+		func(c *harnessConfig) { c.emCfg.AllowRepeatFailover = true })
 	inv := demo
 	rep := inv.Replicas[0]
 	var ids []string

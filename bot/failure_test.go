@@ -58,7 +58,7 @@ func TestFailoverRefusedByEM(t *testing.T) {
 // TestNonAdminAccount: without the Portal Administrator role EM refuses the name lookups, so
 // the slash command itself says so and nothing is stored.
 func TestNonAdminAccount(t *testing.T) {
-	h := newHarness(t, func(c *harnessConfig) { c.emCfg.NonAdmin = true })
+	h := newHarness(t, func(c *harnessConfig) { c.emCfg.Role = emsim.RolePortalUser })
 	for _, text := range []string{`vm CDP-Finance fin-db01 --reason "primary DC down"`, `vapp erp-vapp --reason "site lost"`} {
 		mustContain(t, "answer to "+text, h.command(Requester, text), "Portal Administrator role", "Nothing was recorded")
 	}

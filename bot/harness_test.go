@@ -93,7 +93,7 @@ func newHarness(t testing.TB, mods ...func(*harnessConfig)) *harness {
 	t.Helper()
 	c := &clock{t: time.Date(2026, 11, 23, 14, 0, 0, 0, time.UTC)}
 	cfg := harnessConfig{
-		emCfg:    emsim.Config{Username: emUser, Password: emPass, TaskScoped: true},
+		emCfg:    emsim.Config{Username: emUser, Password: emPass},
 		dbPath:   filepath.Join(t.TempDir(), "bot.db"),
 		required: 1,
 		opt: bot.Options{

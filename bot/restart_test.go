@@ -137,7 +137,7 @@ func TestRestartWhileRunning(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			h := newHarness(t, func(c *harnessConfig) { c.emCfg.TaskScoped = tc.taskScoped })
+			h := newHarness(t, func(c *harnessConfig) { c.emCfg.TasksAcrossSessions = !tc.taskScoped })
 			h.em.SetScript(finDB01, emsim.Script{Running: 10 * time.Minute, Collect: time.Minute})
 			r := h.runningDB01()
 			rsID := h.em.Failovers()[0].RestoreSessionID

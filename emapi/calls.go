@@ -192,7 +192,7 @@ func (c *Client) StartVAppFailover(ctx context.Context, vappID string, r Restore
 const outcomeUnknown = "no answer, the failover may have started; check restore sessions before trying again"
 
 func (c *Client) failover(ctx context.Context, op, endpoint, path string, r RestoreIntent) (*Task, error) {
-	body, err := EncodeFailoverSpec(r, c.format)
+	body, err := EncodeFailoverSpecWith(r, c.format, c.pit)
 	if err != nil {
 		return nil, &Error{Kind: KindBadRequest, Op: op, Err: err}
 	}
@@ -209,36 +209,70 @@ func (c *Client) failover(ctx context.Context, op, endpoint, path string, r Rest
 		// EM accepted the failover; only its task handle is unreadable.
 		return nil, c.decodeError(op, resp.status, err)
 	}
+	t.LogonSession = resp.session
 	return t, nil
 }
 
-// Task returns a task (GET /tasks/{ID}). Tasks belong to the logon session that created them, so
-// after a re-logon or an EM restart a valid ID may answer 404 (KindNotFound): fall back to
-// FindRestoreSessions then.
+// Task returns a task of the current logon session (GET /tasks/{ID}), whatever session that is.
+// Only a caller that just created the task in this session may use it; anything that stored a
+// task ID must use TaskIn, because EM numbers tasks per logon session.
 func (c *Client) Task(ctx context.Context, id string) (*Task, error) {
+	return c.task(ctx, "", id)
+}
+
+// TaskIn returns task id of logon session (GET /tasks/{ID}), the SessionId recorded with the
+// task (Task.LogonSession). In any other session it sends nothing and returns an error with
+// KindNotFound wrapping ErrOtherSession; after a 401 it logs on again but does not repeat the read
+// in the new session. Either way: follow the restore session instead.
+func (c *Client) TaskIn(ctx context.Context, session, id string) (*Task, error) {
+	if session == "" {
+		return nil, otherSession("get task "+id, "(not recorded)", c.LogonSession())
+	}
+	return c.task(ctx, session, id)
+}
+
+func (c *Client) task(ctx context.Context, session, id string) (*Task, error) {
 	op := "get task " + id
 	if !validID(id) {
 		return nil, badID(op, "task", id)
 	}
-	body, f, status, err := c.get(ctx, op, "GET /tasks/{id}", "tasks/"+id)
+	resp, err := c.do(ctx, request{op: op, endpoint: "GET /tasks/{id}", method: http.MethodGet, path: "tasks/" + id,
+		idempotent: true, pin: session})
 	if err != nil {
 		return nil, err
 	}
-	t, err := DecodeTask(body, f)
+	t, err := DecodeTask(resp.body, sniffFormat(resp.body, c.format))
 	if err != nil {
-		return nil, c.decodeError(op, status, err)
+		return nil, c.decodeError(op, resp.status, err)
 	}
+	t.LogonSession = resp.session
 	return t, nil
 }
 
-// StopTask asks EM to stop a task (DELETE /tasks/{ID}, 204). What that does to a failover in
-// flight is undocumented: it is a best-effort stop, never an undo.
+// StopTask asks EM to stop a task of the current logon session (DELETE /tasks/{ID}, 204). Like
+// Task, it is for a caller that just created the task; use StopTaskIn for a stored one.
 func (c *Client) StopTask(ctx context.Context, id string) error {
+	return c.stopTask(ctx, "", id)
+}
+
+// StopTaskIn asks EM to stop task id of logon session (DELETE /tasks/{ID}, 204), with TaskIn's
+// pinning: in another session nothing is sent (KindNotFound, ErrOtherSession), so the bot never
+// stops another failover that reuses the number. What a DELETE does to a failover in flight is
+// documented both as "stops the task" and as "removes a task": it is a best-effort stop, never an
+// undo, and only the restore session tells what happened.
+func (c *Client) StopTaskIn(ctx context.Context, session, id string) error {
+	if session == "" {
+		return otherSession("stop task "+id, "(not recorded)", c.LogonSession())
+	}
+	return c.stopTask(ctx, session, id)
+}
+
+func (c *Client) stopTask(ctx context.Context, session, id string) error {
 	op := "stop task " + id
 	if !validID(id) {
 		return badID(op, "task", id)
 	}
-	_, err := c.do(ctx, request{op: op, endpoint: "DELETE /tasks/{id}", method: http.MethodDelete, path: "tasks/" + id})
+	_, err := c.do(ctx, request{op: op, endpoint: "DELETE /tasks/{id}", method: http.MethodDelete, path: "tasks/" + id, pin: session})
 	return err
 }
 

@@ -39,6 +39,9 @@ type Config struct {
 	// template such as "POST /cdpReplicas/{id}/vms/{id}?action=failover"; status 0 = transport error.
 	// It is called from concurrent callers' goroutines and must be safe for that.
 	Observe func(endpoint string, status int, d time.Duration)
+	// PointInTimeElement names the point-in-time element of failover bodies (XML and JSON);
+	// default PointInTimeTable. See the constants' comment for why it is a setting.
+	PointInTimeElement string
 }
 
 // Defaults applied by New.
@@ -69,6 +72,7 @@ type Client struct {
 	log        *slog.Logger
 	hc         *http.Client
 	observe    func(string, int, time.Duration)
+	pit        string // point-in-time element name
 
 	// logonSem (capacity 1) makes logon single-flight and lets a waiter give up with its context.
 	logonSem chan struct{}
@@ -106,6 +110,13 @@ func New(cfg Config) (*Client, error) {
 		log:        cfg.Logger,
 		observe:    cfg.Observe,
 		logonSem:   make(chan struct{}, 1),
+		pit:        cfg.PointInTimeElement,
+	}
+	if c.pit == "" {
+		c.pit = PointInTimeTable
+	}
+	if err := ValidPointInTimeElement(c.pit); err != nil {
+		return nil, fmt.Errorf("emapi: %w", err)
 	}
 	if c.timeout <= 0 {
 		c.timeout = defaultTimeout
@@ -227,12 +238,17 @@ type request struct {
 	basicAuth  bool // logon
 	token      string
 	noRelogon  bool // logout: a 401 means the session is already gone
+	// pin, when set, is the logon SessionId the call must run in (a task read or delete). The call
+	// is not sent in any other session, and after a 401 it is not repeated in the new one: task
+	// IDs are numbered per session, so task-1 there is a different failover.
+	pin string
 }
 
 type response struct {
-	status int
-	header http.Header
-	body   []byte
+	status  int
+	header  http.Header
+	body    []byte
+	session string // SessionId of the logon session the answered attempt ran in
 }
 
 // do runs r: lazy logon, one re-logon and repeat on 401, backoff retries for idempotent calls.
@@ -241,11 +257,14 @@ type response struct {
 func (c *Client) do(ctx context.Context, r request) (*response, error) {
 	relogged, retries := false, 0
 	for {
-		tok, gen := r.token, uint64(0)
+		tok, sid, gen := r.token, "", uint64(0)
 		if !r.noAuth && !r.basicAuth && tok == "" {
 			var err error
-			if tok, gen, err = c.session(ctx, r.op); err != nil {
+			if tok, sid, gen, err = c.session(ctx, r.op); err != nil {
 				return nil, err
+			}
+			if r.pin != "" && sid != r.pin {
+				return nil, otherSession(r.op, r.pin, sid)
 			}
 		}
 		resp, err := c.attempt(ctx, r, tok)
@@ -262,6 +281,7 @@ func (c *Client) do(ctx context.Context, r request) (*response, error) {
 			}
 			return nil, err
 		}
+		resp.session = sid
 		switch {
 		case resp.status >= 200 && resp.status < 300:
 			return resp, nil
@@ -270,6 +290,10 @@ func (c *Client) do(ctx context.Context, r request) (*response, error) {
 			c.log.Info("EM session rejected; logging on again", "endpoint", r.endpoint)
 			if _, _, err := c.logonIfStale(ctx, gen, r.op); err != nil {
 				return nil, err
+			}
+			if r.pin != "" {
+				// The pinned session is gone, and with it the task: never ask the new session.
+				return nil, otherSession(r.op, r.pin, c.LogonSession())
 			}
 			continue
 		case resp.status == http.StatusServiceUnavailable && r.idempotent && retries < c.maxRetries:
@@ -375,4 +399,19 @@ func (c *Client) decodeError(op string, status int, err error) *Error {
 func (c *Client) Ping(ctx context.Context) error {
 	_, err := c.do(ctx, request{op: "ping", endpoint: "GET /", method: http.MethodGet, idempotent: true, noAuth: true})
 	return err
+}
+
+// ServerTime returns EM's clock as its Date header says (GET /api/, no logon needed), to compare
+// with ours: failover times are sent as zone-less UTC, so a skewed EM clock shifts them.
+func (c *Client) ServerTime(ctx context.Context) (time.Time, error) {
+	resp, err := c.do(ctx, request{op: "read EM's clock", endpoint: "GET /", method: http.MethodGet, idempotent: true, noAuth: true})
+	if err != nil {
+		return time.Time{}, err
+	}
+	d := resp.header.Get("Date")
+	t, perr := http.ParseTime(d)
+	if perr != nil {
+		return time.Time{}, &Error{Kind: KindUnknown, Op: "read EM's clock", StatusCode: resp.status, Message: "no readable Date header: " + quoteShort(d)}
+	}
+	return t.UTC(), nil
 }

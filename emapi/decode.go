@@ -215,6 +215,10 @@ func DecodeRestoreSession(data []byte, f Format) (*RestoreSession, error) {
 	if err := unmarshal(data, f, &w); err != nil {
 		return nil, fmt.Errorf("decode restore session: %w", err)
 	}
+	return restoreSessionFromWire(w)
+}
+
+func restoreSessionFromWire(w wireRestoreSession) (*RestoreSession, error) {
 	rs := &RestoreSession{
 		UID:            w.UID,
 		Name:           w.Name,
@@ -288,12 +292,16 @@ func decodeReplica(data []byte, f Format) (*Replica, error) {
 	if err := unmarshal(data, f, &w); err != nil {
 		return nil, fmt.Errorf("decode CDP replica: %w", err)
 	}
+	return replicaFromWire(w), nil
+}
+
+func replicaFromWire(w wireReplica) *Replica {
 	return &Replica{
 		ID: idOf(w.UID, w.Href), UID: w.UID, Name: w.Name,
 		PolicyName:   strings.TrimSpace(string(w.PolicyName)),
 		PolicyUID:    strings.TrimSpace(string(w.PolicyUID)),
 		BackupServer: strings.TrimSpace(string(w.BackupServer)),
-	}, nil
+	}
 }
 
 func decodeReplicaVM(data []byte, f Format) (*ReplicaVM, error) {

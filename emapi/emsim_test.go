@@ -249,7 +249,7 @@ func TestSimFailoverLifecycle(t *testing.T) {
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
-				env := newEMSimulator(t, f, emsim.Config{TaskScoped: true}, nil)
+				env := newEMSimulator(t, f, emsim.Config{}, nil)
 				c, ctx := env.client, t.Context()
 				target, name := finDB01ID, "fin-db01"
 				if tt.vapp {
@@ -385,10 +385,10 @@ func TestSimErrorKinds(t *testing.T) {
 			wantCode int
 			wantMsg  string // substring of Message
 		}{
-			{"non-admin account", emsim.Config{NonAdmin: true}, nil,
+			{"non-admin account", emsim.Config{Role: emsim.RolePortalUser}, nil,
 				func(c *Client, ctx context.Context) error { _, err := c.Replicas(ctx); return err },
 				KindForbidden, 403, "Access denied"},
-			{"non-admin failover", emsim.Config{NonAdmin: true}, nil,
+			{"non-admin failover", emsim.Config{Role: emsim.RolePortalUser}, nil,
 				func(c *Client, ctx context.Context) error {
 					_, err := c.StartVMFailover(ctx, finReplicaID, finDB01ID, RestoreIntent{Kind: IntentLatest})
 					return err
@@ -560,7 +560,7 @@ func TestSimSessionExpiry(t *testing.T) {
 		}
 	})
 	t.Run("failover after expiry is sent again once", func(t *testing.T) {
-		env := newEMSimulator(t, FormatXML, emsim.Config{TaskScoped: true}, nil)
+		env := newEMSimulator(t, FormatXML, emsim.Config{}, nil)
 		if _, err := env.client.Replicas(t.Context()); err != nil {
 			t.Fatal(err)
 		}
@@ -576,7 +576,7 @@ func TestSimSessionExpiry(t *testing.T) {
 		}
 	})
 	t.Run("task-scoped: task lost after re-logon, outcome found via restore sessions", func(t *testing.T) {
-		env := newEMSimulator(t, FormatXML, emsim.Config{TaskScoped: true}, nil)
+		env := newEMSimulator(t, FormatXML, emsim.Config{}, nil)
 		env.sim.SetDefaultScript(emsim.Script{Running: 10 * time.Second})
 		start := env.clock.Now()
 		task, err := env.client.StartVMFailover(t.Context(), finReplicaID, finDB01ID, RestoreIntent{Kind: IntentLatest})
@@ -676,7 +676,7 @@ func TestSimResolve(t *testing.T) {
 func BenchmarkFailoverPollRoundTrip(b *testing.B) {
 	for _, f := range []Format{FormatXML, FormatJSON} {
 		b.Run(f.String(), func(b *testing.B) {
-			env := newEMSimulator(b, f, emsim.Config{}, nil)
+			env := newEMSimulator(b, f, emsim.Config{AllowRepeatFailover: true}, nil) // the same VM, again and again
 			env.sim.SetDefaultScript(emsim.Script{Running: 10 * time.Second, Collect: 5 * time.Second})
 			ctx := context.Background()
 			if _, err := env.client.Replicas(ctx); err != nil {

@@ -195,3 +195,17 @@ func NotSent(err error) bool {
 	return errors.As(e.Err, &dns) || errors.As(e.Err, &cv) || errors.As(e.Err, &rh) ||
 		errors.As(e.Err, &ua) || errors.As(e.Err, &hn) || errors.As(e.Err, &ci)
 }
+
+// ErrOtherSession marks a task call that was not sent because the task belongs to another EM
+// logon session than the client's current one (after a re-logon or a restart). Its Error has
+// KindNotFound: in this session the task does not exist. Follow the restore session instead.
+var ErrOtherSession = errors.New("the task belongs to another EM logon session")
+
+func otherSession(op, pin, current string) *Error {
+	if current == "" {
+		current = "none"
+	}
+	return &Error{Kind: KindNotFound, Op: op, Err: ErrOtherSession,
+		Message: "the task was created in EM logon session " + pin + ", and this client is in session " + current +
+			"; EM numbers tasks per session, so it is not asked"}
+}

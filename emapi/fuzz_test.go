@@ -97,3 +97,20 @@ func FuzzDecodeEntityReferences(f *testing.F) {
 		}
 	})
 }
+
+func FuzzDecodeQueryResult(f *testing.F) {
+	seedCorpus(f, "query", `{"Refs":{"Refs":[{"UID":"urn:x:1"}]}}`, `<QueryResult><PagingInfo PageNum="x"/></QueryResult>`)
+	f.Fuzz(func(t *testing.T, data []byte, jsonFormat bool) {
+		p, err := DecodeQueryResult(data, formatOf(jsonFormat))
+		if err == nil && p == nil {
+			t.Fatal("nil page without error")
+		}
+		if err == nil {
+			for _, s := range p.Sessions {
+				if s.ID == "" {
+					t.Fatal("session without ID")
+				}
+			}
+		}
+	})
+}

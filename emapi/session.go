@@ -9,15 +9,37 @@ import (
 // logonPath asks for the newest API version the server has; the CDP calls exist from v1.6 on.
 const logonPath = "sessionMngr/?v=latest"
 
-// session returns the current token and its generation, logging on first if there is none.
-func (c *Client) session(ctx context.Context, op string) (string, uint64, error) {
+// session returns the current token, its logon SessionId and its generation, logging on first if
+// there is none.
+func (c *Client) session(ctx context.Context, op string) (string, string, uint64, error) {
 	c.mu.Lock()
-	tok, gen := c.token, c.gen
+	tok, sid, gen := c.token, c.sessionID, c.gen
 	c.mu.Unlock()
 	if tok != "" {
-		return tok, gen, nil
+		return tok, sid, gen, nil
 	}
-	return c.logonIfStale(ctx, gen, op)
+	tok, gen, err := c.logonIfStale(ctx, gen, op)
+	if err != nil {
+		return "", "", 0, err
+	}
+	c.mu.Lock()
+	if c.gen == gen {
+		sid = c.sessionID
+	} else {
+		sid = "" // a newer logon replaced it meanwhile; the caller's 401 handling copes
+	}
+	c.mu.Unlock()
+	return tok, sid, gen, nil
+}
+
+// LogonSession returns the SessionId (the GUID of the LogonSession document, not the token) of
+// the current EM logon session, or "" when not logged on. EM's task IDs mean something only
+// within the logon session that created them (task-1 exists again in the next one), so a task ID
+// is stored together with this value and read only through TaskIn, pinned to it.
+func (c *Client) LogonSession() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.sessionID
 }
 
 // logonIfStale logs on unless the token has changed since generation stale was handed out. It is
@@ -93,4 +115,15 @@ func (c *Client) Close(ctx context.Context) error {
 		return nil
 	}
 	return err
+}
+
+// Logon makes sure the client is logged on (logging on now if it is not) and returns the logon
+// session's SessionId. Calls log on lazily by themselves; this is for checks such as doctor.
+func (c *Client) Logon(ctx context.Context) (string, error) {
+	if _, sid, _, err := c.session(ctx, opLogon); err != nil {
+		return "", err
+	} else if sid != "" {
+		return sid, nil
+	}
+	return c.LogonSession(), nil
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -76,16 +77,32 @@ const (
 	specRestoreAtInterval = "RestoreAtInterval"
 )
 
-// Point-in-time element name, spelled differently per format on purpose. Both seed pages
-// (VM and vApp failover) print "RestoreAtPointinTime" (lower-case "in") in their element table and
-// "RestoreAtPointInTime" in their JSON example, and no public schema settles it. XML is validated
-// against RestAPI.xsd, so it follows the table; JSON is matched by name, so it follows the example.
-// If EM answers 400 to point-in-time failovers, the server's schema (RestAPI.xsd in Enterprise
-// Manager's schemas folder) spells it the other way; switching the body format is the workaround.
+// Point-in-time element name. Both seed pages (VM and vApp failover) print
+// "RestoreAtPointinTime" (lower-case "in") in their element table and "RestoreAtPointInTime" in
+// their JSON example, and no public schema settles it. It matters more than a 400 would suggest:
+// EM reads bodies with .NET's data-contract reader, which silently skips an element it does not
+// know, so a misspelt point-in-time element turns the failover into one with no date at all.
+// The spelling is therefore a setting (Config.PointInTimeElement, the bot's
+// EM_POINT_IN_TIME_ELEMENT), used for XML and JSON alike; the default is the table's. The
+// authority is the server's RestAPI.xsd in Enterprise Manager's schemas folder.
 const (
-	xmlRestoreAtPointInTime  = "RestoreAtPointinTime"
-	jsonRestoreAtPointInTime = "RestoreAtPointInTime"
+	PointInTimeTable   = "RestoreAtPointinTime" // the seeds' element table: the default
+	PointInTimeExample = "RestoreAtPointInTime" // the seeds' JSON examples
 )
+
+// ValidPointInTimeElement checks a configured point-in-time element name: an XML name of letters
+// and digits starting "RestoreAt", so a typo in the setting cannot produce a broken body.
+func ValidPointInTimeElement(name string) error {
+	if !strings.HasPrefix(name, "RestoreAt") || len(name) > 64 {
+		return fmt.Errorf("point-in-time element %q: want an element name such as %s or %s", truncate(name, 64), PointInTimeTable, PointInTimeExample)
+	}
+	for _, r := range name {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
+			return fmt.Errorf("point-in-time element %q: letters and digits only", truncate(name, 64))
+		}
+	}
+	return nil
+}
 
 // xmlSpecHeader is the prolog and root start tag exactly as Veeam's examples write them.
 const xmlSpecHeader = `<?xml version="1.0" encoding="utf-8"?>` + "\n" +
@@ -95,7 +112,15 @@ const xmlSpecHeader = `<?xml version="1.0" encoding="utf-8"?>` + "\n" +
 // (written by hand, not by a marshaller whose output could change): XML in schema order with one
 // space of indentation as in the seeds, or compact JSON with the same key order.
 func EncodeFailoverSpec(r RestoreIntent, f Format) ([]byte, error) {
+	return EncodeFailoverSpecWith(r, f, PointInTimeTable)
+}
+
+// EncodeFailoverSpecWith is EncodeFailoverSpec with the point-in-time element named pit.
+func EncodeFailoverSpecWith(r RestoreIntent, f Format, pit string) ([]byte, error) {
 	if err := r.Validate(); err != nil {
+		return nil, err
+	}
+	if err := ValidPointInTimeElement(pit); err != nil {
 		return nil, err
 	}
 	current, vss := false, false
@@ -108,10 +133,7 @@ func EncodeFailoverSpec(r RestoreIntent, f Format) ([]byte, error) {
 	case IntentInterval:
 		dateName, date = specRestoreAtInterval, r.Time.UTC().Format(emTimeLayout)
 	case IntentPointInTime:
-		dateName = xmlRestoreAtPointInTime
-		if f == FormatJSON {
-			dateName = jsonRestoreAtPointInTime
-		}
+		dateName = pit
 		date = r.Time.UTC().Format(emTimeLayout)
 	}
 	var b []byte

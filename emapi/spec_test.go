@@ -35,7 +35,7 @@ var specCases = []struct {
 		map[string]any{"RestoreCurrent": false, "RestoreCurrentVss": true}},
 	{"point_in_time", RestoreIntent{Kind: IntentPointInTime, Time: specTime},
 		[]string{"RestoreCurrent=false", "RestoreCurrentVss=false", "RestoreAtPointinTime=2021-02-17T15:31:40"},
-		map[string]any{"RestoreCurrent": false, "RestoreCurrentVss": false, "RestoreAtPointInTime": "2021-02-17T15:31:40"}},
+		map[string]any{"RestoreCurrent": false, "RestoreCurrentVss": false, "RestoreAtPointinTime": "2021-02-17T15:31:40"}},
 	{"interval", RestoreIntent{Kind: IntentInterval, Time: specTime},
 		[]string{"RestoreCurrent=false", "RestoreCurrentVss=false", "RestoreAtInterval=2021-02-17T15:31:40"},
 		map[string]any{"RestoreCurrent": false, "RestoreCurrentVss": false, "RestoreAtInterval": "2021-02-17T15:31:40"}},
@@ -185,5 +185,37 @@ func TestEncodeIntervalsSpec(t *testing.T) {
 	}
 	if _, err := encodeIntervalsSpec(to, from, FormatXML); err == nil {
 		t.Error("end before start: got nil, want an error")
+	}
+}
+
+// TestPointInTimeElementSetting: the configured spelling is the one element the body carries, in
+// both formats, and a setting that is not an element name is refused before anything is sent.
+func TestPointInTimeElementSetting(t *testing.T) {
+	at := time.Date(2021, 2, 17, 15, 31, 40, 0, time.UTC)
+	for _, pit := range []string{PointInTimeTable, PointInTimeExample} {
+		for _, f := range []Format{FormatXML, FormatJSON} {
+			body, err := EncodeFailoverSpecWith(RestoreIntent{Kind: IntentPointInTime, Time: at}, f, pit)
+			if err != nil {
+				t.Fatal(err)
+			}
+			other := PointInTimeExample
+			if pit == PointInTimeExample {
+				other = PointInTimeTable
+			}
+			if !bytes.Contains(body, []byte(pit)) || bytes.Contains(body, []byte(other)) {
+				t.Errorf("%s %s: body %s", pit, f, body)
+			}
+		}
+	}
+	for _, bad := range []string{"", "PointInTime", "RestoreAt<x>", "RestoreAt Point"} {
+		if _, err := EncodeFailoverSpecWith(RestoreIntent{Kind: IntentPointInTime, Time: at}, FormatXML, bad); err == nil {
+			t.Errorf("EncodeFailoverSpecWith(%q) accepted", bad)
+		}
+		if bad == "" {
+			continue // empty means the default in Config
+		}
+		if _, err := New(Config{BaseURL: "https://em:9398/api/", Username: "u", Password: "p", PointInTimeElement: bad}); err == nil {
+			t.Errorf("New accepted PointInTimeElement %q", bad)
+		}
 	}
 }

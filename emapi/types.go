@@ -91,7 +91,24 @@ type Task struct {
 	Success                    *bool  // nil until Result present
 	Message                    string // Result/Message
 	RestoreSessionID           string // GUID from the Rel="Related" Type="RestoreSession" link, "" if none
+	// LogonSession is the SessionId of the EM logon session the answer came from: the task ID
+	// means something only there.
+	LogonSession string
 }
+
+// Restore session states and results as EM reports them. Result is None while the session runs;
+// a Stopped session with Result None has no outcome yet (or lost it).
+const (
+	SessionStarting = "Starting"
+	SessionWorking  = "Working"
+	SessionStopping = "Stopping"
+	SessionStopped  = "Stopped"
+
+	ResultNone    = "None"
+	ResultSuccess = "Success"
+	ResultWarning = "Warning"
+	ResultFailed  = "Failed"
+)
 
 // RestoreSession is the real outcome of a failover.
 type RestoreSession struct {

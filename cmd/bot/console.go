@@ -48,7 +48,7 @@ func runConsole(ctx context.Context, cfg Config, stdin io.Reader, stdout io.Writ
 		cfg.Approvers = []string{consoleCast[1].ID, consoleCast[2].ID}
 	}
 	if cfg.EMURL == "" {
-		sim := emsim.New(emsim.Config{Username: "demo", Password: "demo", TaskScoped: true}, emsim.DemoInventory())
+		sim := emsim.New(emsim.Config{Username: "demo", Password: "demo"}, emsim.DemoInventory())
 		sim.SetDefaultScript(consoleScript)
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {

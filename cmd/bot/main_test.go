@@ -322,7 +322,7 @@ func TestShutdownDuringPollCycle(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a process")
 	}
-	sim := emsim.New(emsim.Config{Username: "svc", Password: "pw"}, emsim.DemoInventory())
+	sim := emsim.New(emsim.Config{Username: "svc", Password: "pw", AllowRepeatFailover: true}, emsim.DemoInventory())
 	sim.SetDefaultScript(emsim.Script{Running: time.Hour})
 	emSrv := httptest.NewServer(sim)
 	defer emSrv.Close()

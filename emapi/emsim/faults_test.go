@@ -146,7 +146,7 @@ func TestCountAndRequests(t *testing.T) {
 // run with -race it checks the locking, and the task numbering stays gap-free per session.
 func TestConcurrentTasks(t *testing.T) {
 	const workers, each = 8, 125
-	m := newSim(t, Config{TaskScoped: true})
+	m := newSim(t, Config{AllowRepeatFailover: true})
 	tok, _ := m.logon()
 	client := m.ts.Client()
 	post := func() error {
@@ -206,7 +206,7 @@ func TestConcurrentTasks(t *testing.T) {
 }
 
 func BenchmarkPollTask(b *testing.B) {
-	s := New(Config{Username: "u", Password: "p"}, DemoInventory())
+	s := New(Config{Username: "u", Password: "p", AllowRepeatFailover: true}, DemoInventory())
 	rec := &discardWriter{header: http.Header{}}
 	lr, _ := http.NewRequest("POST", "http://em/api/sessionMngr/?v=latest", nil)
 	lr.SetBasicAuth("u", "p")

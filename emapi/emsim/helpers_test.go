@@ -39,6 +39,7 @@ type sim struct {
 	s     *Server
 	ts    *httptest.Server
 	clock *fakeClock
+	tok   string // a token for tests that keep one on the sim
 }
 
 const (

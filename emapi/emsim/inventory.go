@@ -98,6 +98,19 @@ func indexInventory(in Inventory) inventory {
 	return inv
 }
 
+// hasTarget reports whether id is a VM or vApp of the inventory.
+func (inv *inventory) hasTarget(id string) bool {
+	if _, ok := inv.vappByID[id]; ok {
+		return true
+	}
+	for _, vms := range inv.vms {
+		if _, ok := vms[id]; ok {
+			return true
+		}
+	}
+	return false
+}
+
 // nameGUID derives a stable GUID from a name, for IDs the inventory does not carry (policy IDs,
 // restore point IDs, VM references).
 func nameGUID(parts ...string) string {
@@ -207,8 +220,13 @@ func (s *Server) getReplica(c *call) {
 		c.ok(http.StatusOK, entityRefDoc{ref: c.replicaRef(r)})
 		return
 	}
+	c.ok(http.StatusOK, cdpReplicaDoc{cdpReplicaBody: c.replicaBody(r)})
+}
+
+// replicaBody is the entity form of a CDP replica.
+func (c *call) replicaBody(r *Replica) cdpReplicaBody {
 	href := c.base + "/cdpReplicas/" + r.ID
-	c.ok(http.StatusOK, cdpReplicaDoc{
+	return cdpReplicaBody{
 		Href: href + "?format=Entity", Type: "CdpReplica", Name: r.Name, UID: "urn:veeam:CdpReplica:" + r.ID,
 		Links: []link{
 			{Rel: "Alternate", Href: href, Name: r.Name, Type: "CdpReplicaReference"},
@@ -217,7 +235,7 @@ func (s *Server) getReplica(c *call) {
 		PolicyName:   r.PolicyName,
 		PolicyUID:    nameGUID("policy", r.PolicyName),
 		BackupServer: backupServer,
-	})
+	}
 }
 
 func (s *Server) listReplicaVMs(c *call) {
@@ -326,7 +344,7 @@ type target struct {
 func (s *Server) postAction(c *call, lookup func() (target, bool)) {
 	switch a := c.r.URL.Query().Get("action"); a {
 	case "failover":
-		spec, ok := parseFailoverSpec(c)
+		asked, used, ok := parseFailoverSpec(c)
 		if !ok {
 			return
 		}
@@ -334,7 +352,7 @@ func (s *Server) postAction(c *call, lookup func() (target, bool)) {
 		if !ok {
 			return
 		}
-		s.startFailover(c, t, spec)
+		s.startFailover(c, t, asked, used)
 	case "intervals":
 		from, to, ok := parseIntervalsSpec(c)
 		if !ok {
@@ -353,11 +371,16 @@ func (s *Server) postAction(c *call, lookup func() (target, bool)) {
 	}
 }
 
-// cdpHistory is how far back a simulated CDP replica can restore; rpo is its short-term RPO.
+// cdpHistory is how far back a simulated CDP replica can restore; rpoSeconds is its short-term
+// RPO, written as an integer number of seconds like EM's Rpo.
 const (
 	cdpHistory = 24 * time.Hour
-	rpo        = "00:00:15"
+	rpoSeconds = 15
 )
+
+// restorePointIDLayout formats a restore point's time for deriving its ID, fixed so that IDs do
+// not change with the answer's DateTime form.
+const restorePointIDLayout = "2006-01-02T15:04:05Z"
 
 // intervals synthesises the restore history of a target: one RestoreAvailable interval covering
 // the last cdpHistory up to now, clipped to [from, to], with an application-consistent long-term
@@ -375,14 +398,14 @@ func intervals(targetID string, now, from, to time.Time) intervalsDoc {
 		return doc
 	}
 	doc.Intervals = append(doc.Intervals, intervalDoc{
-		StartDate: fmtTime(start), EndDate: fmtTime(end), Rpo: rpo, IntervalType: "RestoreAvailable",
+		StartDate: fmtTime(start), EndDate: fmtTime(end), Rpo: rpoSeconds, IntervalType: "RestoreAvailable",
 	})
 	for p := start.Truncate(time.Hour); !p.After(end); p = p.Add(time.Hour) {
 		if p.Before(start) {
 			continue
 		}
 		doc.RestorePoints = append(doc.RestorePoints, restorePtDoc{
-			ID: nameGUID("rp", targetID, fmtTime(p)), Date: fmtTime(p), IsApplicationConsistent: true,
+			ID: nameGUID("rp", targetID, p.UTC().Format(restorePointIDLayout)), Date: fmtTime(p), IsApplicationConsistent: true,
 		})
 	}
 	doc.HasApplicationConsistentState = len(doc.RestorePoints) > 0

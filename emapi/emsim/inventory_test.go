@@ -96,16 +96,16 @@ func TestIntervals(t *testing.T) {
 	}{
 		{"vm xml", req{path: "/api/cdpReplicas/" + finance + "/vms/" + finDB + "?action=intervals", body: specIntervals},
 			`<CdpReplicaIntervals xmlns="http://www.veeam.com/ent/v1.0"><HasApplicationConsistentState>true</HasApplicationConsistentState>` +
-				`<Intervals><Interval><StartDate>2021-02-17T13:00:00Z</StartDate><EndDate>2021-02-17T15:31:40Z</EndDate><Rpo>00:00:15</Rpo><IntervalType>RestoreAvailable</IntervalType></Interval></Intervals>` +
+				`<Intervals><Interval><StartDate>2021-02-17T13:00:00</StartDate><EndDate>2021-02-17T15:31:40</EndDate><Rpo>15</Rpo><IntervalType>RestoreAvailable</IntervalType></Interval></Intervals>` +
 				`<RestorePoints>` +
-				`<RestorePoint><Id>7965084b-23bd-5bfa-98f8-2dd458fa12cc</Id><Date>2021-02-17T13:00:00Z</Date><IsApplicationConsistent>true</IsApplicationConsistent></RestorePoint>` +
-				`<RestorePoint><Id>9cccdfa1-e3b9-5561-a850-6f4564bde4a0</Id><Date>2021-02-17T14:00:00Z</Date><IsApplicationConsistent>true</IsApplicationConsistent></RestorePoint>` +
-				`<RestorePoint><Id>78fa38aa-2750-5208-847a-008eb39a8117</Id><Date>2021-02-17T15:00:00Z</Date><IsApplicationConsistent>true</IsApplicationConsistent></RestorePoint>` +
+				`<RestorePoint><Id>7965084b-23bd-5bfa-98f8-2dd458fa12cc</Id><Date>2021-02-17T13:00:00</Date><IsApplicationConsistent>true</IsApplicationConsistent></RestorePoint>` +
+				`<RestorePoint><Id>9cccdfa1-e3b9-5561-a850-6f4564bde4a0</Id><Date>2021-02-17T14:00:00</Date><IsApplicationConsistent>true</IsApplicationConsistent></RestorePoint>` +
+				`<RestorePoint><Id>78fa38aa-2750-5208-847a-008eb39a8117</Id><Date>2021-02-17T15:00:00</Date><IsApplicationConsistent>true</IsApplicationConsistent></RestorePoint>` +
 				`</RestorePoints></CdpReplicaIntervals>`},
 		{"vapp json", req{path: "/api/cdpReplica/vApps/" + erp + "?action=intervals", accept: "application/json", contentType: "application/json",
 			body: `{"EndDate":"2021-02-17T14:00:00","StartDate":"2021-02-17T13:30:00"}`},
-			"\xEF\xBB\xBF" + `{"HasApplicationConsistentState":true,"Intervals":[{"StartDate":"2021-02-17T13:30:00Z","EndDate":"2021-02-17T14:00:00Z","Rpo":"00:00:15","IntervalType":"RestoreAvailable"}],` +
-				`"RestorePoints":[{"Id":"90e5c610-1c46-5943-9fb9-b3cfab634f60","Date":"2021-02-17T14:00:00Z","IsApplicationConsistent":true}]}`},
+			"\xEF\xBB\xBF" + `{"HasApplicationConsistentState":true,"Intervals":[{"StartDate":"2021-02-17T13:30:00","EndDate":"2021-02-17T14:00:00","Rpo":15,"IntervalType":"RestoreAvailable"}],` +
+				`"RestorePoints":[{"Id":"90e5c610-1c46-5943-9fb9-b3cfab634f60","Date":"2021-02-17T14:00:00","IsApplicationConsistent":true}]}`},
 		{"window before the history", req{path: "/api/cdpReplica/vApps/" + erp + "?action=intervals",
 			body: `<CdpIntervalsSpec xmlns="http://www.veeam.com/ent/v1.0"><StartDate>2020-01-01T00:00:00</StartDate><EndDate>2020-01-02T00:00:00</EndDate></CdpIntervalsSpec>`},
 			`<CdpReplicaIntervals xmlns="http://www.veeam.com/ent/v1.0"><HasApplicationConsistentState>false</HasApplicationConsistentState><Intervals></Intervals><RestorePoints></RestorePoints></CdpReplicaIntervals>`},
@@ -130,8 +130,8 @@ func TestIntervalsSpecErrors(t *testing.T) {
 			"StartDate must not be after EndDate"},
 		{"missing end", `<CdpIntervalsSpec xmlns="http://www.veeam.com/ent/v1.0"><StartDate>2021-02-17T14:00:00</StartDate></CdpIntervalsSpec>`,
 			"Required element &lt;EndDate&gt; is missing from &lt;CdpIntervalsSpec&gt;"},
-		{"zone suffix", `<CdpIntervalsSpec xmlns="http://www.veeam.com/ent/v1.0"><StartDate>2021-02-17T14:00:00Z</StartDate><EndDate>2021-02-17T15:00:00</EndDate></CdpIntervalsSpec>`,
-			"&lt;StartDate&gt; must be a UTC DateTime in the form 2006-01-02T15:04:05 without zone, got &#34;2021-02-17T14:00:00Z&#34;"},
+		{"zone offset", `<CdpIntervalsSpec xmlns="http://www.veeam.com/ent/v1.0"><StartDate>2021-02-17T14:00:00+01:00</StartDate><EndDate>2021-02-17T15:00:00</EndDate></CdpIntervalsSpec>`,
+			"&lt;StartDate&gt; must be a UTC DateTime (2021-02-17T15:31:40, 2021-02-17T15:31:40Z or 2021-02-17T15:31:40.123Z), got &#34;2021-02-17T14:00:00+01:00&#34;"},
 		{"wrong root", specLatest, "Unexpected root element &lt;CdpFailoverStartSpec&gt;: expected &lt;CdpIntervalsSpec&gt;"},
 	}
 	for _, tt := range tests {

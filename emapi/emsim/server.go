@@ -12,22 +12,57 @@ import (
 	"time"
 )
 
-// Config holds the simulated server's account and behaviour switches.
+// Config holds the simulated server's account and behaviour switches. The zero value of every
+// switch is EM's documented (or most likely) behaviour.
 type Config struct {
 	// Username and Password are the Basic credentials /sessionMngr accepts.
 	Username, Password string
-	// NonAdmin makes the account lack the Portal Administrator role: every CDP, task and restore
-	// session call answers 403 "Access denied", as EM does.
-	NonAdmin bool
+	// Role is the account's EM role: "" or RolePortalAdministrator (full access),
+	// RolePortalUser or RoleRestoreOperator. Per em-api.md's role table, /tasks, /tasks/{id} (GET
+	// and DELETE), /restoreSessions, /restoreSessions/{id} and /query?type=RestoreSession are
+	// open to every role; /cdpReplicas…, /cdpReplica/vApps… (the failover and intervals POSTs
+	// included) and /query?type=CdpReplica need the Portal Administrator role and answer the
+	// others 403 "Access denied". New panics on any other value.
+	Role string
 	// SessionIdle is how long a logon session may stay unused before its token is refused (401).
 	// Default 15m, EM's default.
 	SessionIdle time.Duration
-	// TaskScoped makes a task visible only to the logon session that created it (EM's behaviour).
-	// When false, a task ID is looked up across all sessions, newest first.
-	TaskScoped bool
+	// TasksAcrossSessions turns off EM's task scoping: a task ID is then looked up across all
+	// logon sessions, newest first, instead of only among the calling session's tasks. Task IDs
+	// are numbered per logon session either way (a new session's first task is task-1 again), and
+	// GET /tasks lists the calling session's tasks only.
+	TasksAcrossSessions bool
+	// Lenient reads CdpFailoverStartSpec and CdpIntervalsSpec bodies like EM's .NET data-contract
+	// reader: unknown elements (JSON keys) and out-of-order XML elements are skipped silently
+	// instead of answered 400, and what is left absent keeps its default; a malformed document is
+	// still a 400. A failover body that selects nothing after skipping still starts a failover,
+	// with the latest restore point (see Failover.Used).
+	Lenient bool
+	// PointInTimeElement is the point-in-time element name of CdpFailoverStartSpec the server
+	// understands, in XML and JSON bodies alike: PointInTimeTableSpelling ("RestoreAtPointinTime",
+	// the default) or PointInTimeExampleSpelling ("RestoreAtPointInTime"). The other spelling is
+	// an unknown element: 400 in strict mode, skipped in lenient mode. New panics on another value.
+	PointInTimeElement string
+	// DeleteOnlyRemoves makes DELETE /tasks/{id} remove the task (204; a later GET of it is a 404
+	// in that session) while the failover carries on to its scripted end: the v13 "Removes a task"
+	// reading. By default DELETE stops a running failover: task Finished Success=false "Stopped by
+	// user", restore session Stopped/Failed.
+	DeleteOnlyRemoves bool
+	// AllowRepeatFailover turns off the replica state check. By default a target whose failover
+	// is running, collecting, or ended Success or Warning (or without a result) is in the Failover
+	// state, not Ready, and a second failover POST of it answers 400; a failover that ended Failed,
+	// was stopped by DELETE, or was a Script.AsyncFailure leaves it Ready. See Server.Failback.
+	AllowRepeatFailover bool
 	// Now is the clock for session idleness and task life; tests inject a fake clock. Default time.Now.
 	Now func() time.Time
 }
+
+// EM roles for Config.Role.
+const (
+	RolePortalAdministrator = "PortalAdministrator"
+	RolePortalUser          = "PortalUser"
+	RoleRestoreOperator     = "RestoreOperator"
+)
 
 // Server is a strict, in-memory Veeam Backup Enterprise Manager REST API (the subset failover-bot
 // uses). It implements http.Handler; all methods are safe for concurrent use. Task and restore
@@ -46,7 +81,8 @@ type Server struct {
 	tasks           map[taskKey]*task
 	tasksByID       map[string][]*task // same task ID across sessions, in creation order
 	restoreSessions map[string]*run
-	runs            []*run // restore sessions in creation order, for GET /restoreSessions
+	runs            []*run            // restore sessions in creation order, for GET /restoreSessions
+	byTarget        map[string][]*run // failovers per target ID, for the Ready/Failover state
 	scripts         map[string]Script
 	defaultScript   *Script
 	failovers       []Failover
@@ -68,8 +104,21 @@ type Server struct {
 }
 
 // New returns a Server for the given account and inventory. It panics on an inventory with empty
-// or duplicate IDs: that is a broken test fixture, not a runtime condition.
+// or duplicate IDs, an unknown Role or PointInTimeElement: that is a broken test fixture, not a
+// runtime condition.
 func New(cfg Config, inv Inventory) *Server {
+	switch cfg.Role {
+	case "", RolePortalAdministrator, RolePortalUser, RoleRestoreOperator:
+	default:
+		panic(fmt.Sprintf("emsim: Config.Role %q: want %s, %s or %s", cfg.Role, RolePortalAdministrator, RolePortalUser, RoleRestoreOperator))
+	}
+	switch cfg.PointInTimeElement {
+	case "":
+		cfg.PointInTimeElement = PointInTimeTableSpelling
+	case PointInTimeTableSpelling, PointInTimeExampleSpelling:
+	default:
+		panic(fmt.Sprintf("emsim: Config.PointInTimeElement %q: want %s or %s", cfg.PointInTimeElement, PointInTimeTableSpelling, PointInTimeExampleSpelling))
+	}
 	if cfg.SessionIdle <= 0 {
 		cfg.SessionIdle = 15 * time.Minute
 	}
@@ -85,6 +134,7 @@ func New(cfg Config, inv Inventory) *Server {
 		tasks:           map[taskKey]*task{},
 		tasksByID:       map[string][]*task{},
 		restoreSessions: map[string]*run{},
+		byTarget:        map[string][]*run{},
 		scripts:         map[string]Script{},
 	}
 }
@@ -119,7 +169,7 @@ func (c *call) fail(status int, msg string) { writeError(c.w, status, msg, c.jso
 func (c *call) ok(status int, v any) { write(c.w, status, v, c.json) }
 
 // route is one resource: the handler per allowed method and whether it needs a session token and
-// the Portal Administrator role.
+// the Portal Administrator role (/query checks the role itself: it depends on the type).
 type route struct {
 	methods map[string]func(*call)
 	auth    bool
@@ -150,8 +200,13 @@ func (s *Server) match(path string) (*route, []string) {
 			return nil, nil
 		}
 	}
+	// get is a GET that needs the Portal Administrator role.
 	get := func(h func(*call)) *route {
 		return &route{methods: map[string]func(*call){http.MethodGet: h}, auth: true, admin: true}
+	}
+	// anyRole is a GET open to every role.
+	anyRole := func(h func(*call)) *route {
+		return &route{methods: map[string]func(*call){http.MethodGet: h}, auth: true}
 	}
 	switch {
 	case len(seg) == 1 && seg[0] == "sessionMngr":
@@ -171,13 +226,15 @@ func (s *Server) match(path string) (*route, []string) {
 	case len(seg) == 3 && seg[0] == "cdpReplica" && seg[1] == "vApps":
 		return &route{methods: map[string]func(*call){http.MethodGet: s.getVApp, http.MethodPost: s.postVApp}, auth: true, admin: true}, seg[2:]
 	case len(seg) == 1 && seg[0] == "tasks":
-		return get(s.listTasks), nil
+		return anyRole(s.listTasks), nil
 	case len(seg) == 2 && seg[0] == "tasks":
-		return &route{methods: map[string]func(*call){http.MethodGet: s.getTask, http.MethodDelete: s.deleteTask}, auth: true, admin: true}, seg[1:]
+		return &route{methods: map[string]func(*call){http.MethodGet: s.getTask, http.MethodDelete: s.deleteTask}, auth: true}, seg[1:]
 	case len(seg) == 1 && seg[0] == "restoreSessions":
-		return get(s.listRestoreSessions), nil
+		return anyRole(s.listRestoreSessions), nil
 	case len(seg) == 2 && seg[0] == "restoreSessions":
-		return get(s.getRestoreSession), seg[1:]
+		return anyRole(s.getRestoreSession), seg[1:]
+	case len(seg) == 1 && seg[0] == "query":
+		return anyRole(s.query), nil
 	}
 	return nil, nil
 }
@@ -217,6 +274,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // serve answers one request (after faults).
 func (s *Server) serve(w http.ResponseWriter, r *http.Request, body []byte) {
 	c := &call{s: s, w: w, r: r, now: s.cfg.Now(), body: body}
+	// EM's Date header is EM's clock: Config.Now, so a test can skew it against the client's.
+	w.Header().Set("Date", c.now.UTC().Format(http.TimeFormat))
 	c.json = acceptJSON(r.Header.Get("Accept"))
 	scheme := "http"
 	if r.TLS != nil {
@@ -242,19 +301,26 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, body []byte) {
 	}
 	c.params = params
 	if rt.auth {
-		sess, msg := s.authenticate(r.Header.Get(tokenHeader), c.now)
+		sess, msg := s.authenticate(requestToken(r), c.now)
 		if sess == nil {
 			c.fail(http.StatusUnauthorized, msg)
 			return
 		}
 		c.sess = sess
 	}
-	if rt.admin && s.cfg.NonAdmin {
-		c.fail(http.StatusForbidden, "Access denied")
+	if rt.admin && !s.isAdmin() {
+		c.forbidden()
 		return
 	}
 	h(c)
 }
+
+// isAdmin reports whether the account has the Portal Administrator role.
+func (s *Server) isAdmin() bool {
+	return s.cfg.Role == "" || s.cfg.Role == RolePortalAdministrator
+}
+
+func (c *call) forbidden() { c.fail(http.StatusForbidden, "Access denied") }
 
 // statusWriter remembers the status code for the request record.
 type statusWriter struct {

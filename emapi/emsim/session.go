@@ -8,9 +8,20 @@ import (
 )
 
 // tokenHeader carries the session token on every authenticated call (and in the logon answer).
-// Cookies are ignored: the simulator never sets or reads one, so a client relying on a cookie jar
-// fails here as it could on EM (which prefers a stale cookie over the header).
+// The logon answer also sets it as a cookie of the same name (Path=/api), and a request that
+// carries that cookie is served in the cookie's session even when the header names another, as
+// EM does: a client with a cookie jar that holds an old session's cookie acts in the wrong
+// session (or gets a 401 for an expired one).
 const tokenHeader = "X-RestSvcSessionId"
+
+// requestToken is the session token of r: the X-RestSvcSessionId cookie when present and
+// non-empty, else the header.
+func requestToken(r *http.Request) string {
+	if ck, err := r.Cookie(tokenHeader); err == nil && ck.Value != "" {
+		return ck.Value
+	}
+	return r.Header.Get(tokenHeader)
+}
 
 // supportedVersions are the API versions GET /api/ advertises and /sessionMngr/?v= accepts
 // (besides "latest").
@@ -70,6 +81,7 @@ func (s *Server) logon(c *call) {
 
 	href := c.base + "/logonSessions/" + sess.id
 	c.w.Header().Set(tokenHeader, sess.token)
+	http.SetCookie(c.w, &http.Cookie{Name: tokenHeader, Value: sess.token, Path: "/api"})
 	c.ok(http.StatusCreated, logonSessionDoc{
 		Href: href,
 		Type: "LogonSession",

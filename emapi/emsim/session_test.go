@@ -1,7 +1,9 @@
 package emsim
 
 import (
+	"io"
 	"net/http"
+	"net/http/cookiejar"
 	"strings"
 	"testing"
 	"time"
@@ -167,7 +169,6 @@ func TestAuthentication(t *testing.T) {
 			m.s.ExpireSessions()
 			return tok
 		}, 401, expired},
-		{"cookie is ignored", 0, func(m *sim, tok string) string { return "" }, 401, missing},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -178,7 +179,6 @@ func TestAuthentication(t *testing.T) {
 			if use != "" {
 				hr.Header.Set(tokenHeader, use)
 			}
-			hr.AddCookie(&http.Cookie{Name: tokenHeader, Value: tok})
 			res, err := m.ts.Client().Do(hr)
 			if err != nil {
 				t.Fatal(err)
@@ -194,36 +194,162 @@ func TestAuthentication(t *testing.T) {
 	}
 }
 
-func TestNonAdminIsForbidden(t *testing.T) {
-	m := newSim(t, Config{NonAdmin: true})
-	wantStatus(t, m.do(req{method: "GET", path: "/api/"}), http.StatusOK)
-	tok, id := m.logon()
-	calls := []struct{ method, path, body string }{
-		{"GET", "/api/cdpReplicas", ""},
-		{"GET", "/api/cdpReplicas/" + finance + "?format=Entity", ""},
-		{"GET", "/api/cdpReplicas/" + finance + "/vms", ""},
-		{"GET", "/api/cdpReplicas/" + finance + "/vms/" + finDB + "?format=Entity", ""},
-		{"POST", "/api/cdpReplicas/" + finance + "/vms/" + finDB + "?action=intervals", specIntervals},
-		{"POST", vmFailover, specLatest},
-		{"GET", "/api/cdpReplica/vApps", ""},
-		{"GET", "/api/cdpReplica/vApps/" + erp + "?format=Entity", ""},
-		{"POST", "/api/cdpReplica/vApps/" + erp + "?action=intervals", specIntervals},
-		{"POST", "/api/cdpReplica/vApps/" + erp + "?action=failover", specLatest},
-		{"GET", "/api/tasks", ""},
-		{"GET", "/api/tasks/task-1", ""},
-		{"DELETE", "/api/tasks/task-1", ""},
-		{"GET", "/api/restoreSessions", ""},
-		{"GET", "/api/restoreSessions/00000000-0000-4000-8000-000000000009?format=Entity", ""},
+// TestRoles follows em-api.md's role table: tasks, restore sessions and restore session queries
+// are open to every role, CDP resources and CDP replica queries need the Portal Administrator.
+func TestRoles(t *testing.T) {
+	calls := []struct {
+		method, path, body string
+		adminOnly          bool
+		want               int // status for the Portal Administrator
+	}{
+		{"GET", "/api/cdpReplicas", "", true, 200},
+		{"GET", "/api/cdpReplicas/" + finance + "?format=Entity", "", true, 200},
+		{"GET", "/api/cdpReplicas/" + finance + "/vms", "", true, 200},
+		{"GET", "/api/cdpReplicas/" + finance + "/vms/" + finDB + "?format=Entity", "", true, 200},
+		{"POST", "/api/cdpReplicas/" + finance + "/vms/" + finDB + "?action=intervals", specIntervals, true, 200},
+		{"POST", vmFailover, specLatest, true, 202},
+		{"GET", "/api/cdpReplica/vApps", "", true, 200},
+		{"GET", "/api/cdpReplica/vApps/" + erp + "?format=Entity", "", true, 200},
+		{"POST", "/api/cdpReplica/vApps/" + erp + "?action=intervals", specIntervals, true, 200},
+		{"POST", "/api/cdpReplica/vApps/" + erp + "?action=failover", specLatest, true, 202},
+		{"GET", "/api/query?type=CdpReplica", "", true, 200},
+		{"GET", "/api/tasks", "", false, 200},
+		{"GET", "/api/tasks/task-9", "", false, 404},
+		{"DELETE", "/api/tasks/task-9", "", false, 404},
+		{"GET", "/api/restoreSessions", "", false, 200},
+		{"GET", "/api/restoreSessions/00000000-0000-4000-8000-000000000009?format=Entity", "", false, 404},
+		{"GET", "/api/query?type=RestoreSession", "", false, 200},
 	}
-	for _, c := range calls {
-		t.Run(c.method+" "+c.path, func(t *testing.T) {
-			r := m.do(req{method: c.method, path: c.path, token: tok, body: c.body})
-			wantStatus(t, r, http.StatusForbidden)
-			wantBody(t, r, `<Error xmlns="http://www.veeam.com/ent/v1.0" Message="Access denied" StatusCode="403"></Error>`)
+	for _, role := range []string{"", RolePortalAdministrator, RolePortalUser, RoleRestoreOperator} {
+		t.Run("role "+role, func(t *testing.T) {
+			m := newSim(t, Config{Role: role})
+			wantStatus(t, m.do(req{method: "GET", path: "/api/"}), http.StatusOK)
+			tok, id := m.logon()
+			admin := role == "" || role == RolePortalAdministrator
+			for _, c := range calls {
+				r := m.do(req{method: c.method, path: c.path, token: tok, body: c.body})
+				if c.adminOnly && !admin {
+					wantStatus(t, r, http.StatusForbidden)
+					wantBody(t, r, `<Error xmlns="http://www.veeam.com/ent/v1.0" Message="Access denied" StatusCode="403"></Error>`)
+					continue
+				}
+				if r.status != c.want {
+					t.Errorf("%s %s: got %d %s, want %d", c.method, c.path, r.status, r.body, c.want)
+				}
+			}
+			if n, want := len(m.s.Failovers()), map[bool]int{true: 2, false: 0}[admin]; n != want {
+				t.Errorf("failovers: got %d, want %d", n, want)
+			}
+			wantStatus(t, m.do(req{method: "DELETE", path: "/api/logonSessions/" + id, token: tok}), http.StatusNoContent)
 		})
 	}
-	if n := len(m.s.Failovers()); n != 0 {
-		t.Errorf("failovers: got %d, want 0", n)
+}
+
+func TestRoleValidation(t *testing.T) {
+	defer func() {
+		if recover() == nil {
+			t.Error(`New with Role "Administrator" did not panic`)
+		}
+	}()
+	New(Config{Role: "Administrator"}, DemoInventory())
+}
+
+// TestSessionCookie: the logon answer sets the token as a cookie too, and a request carrying the
+// cookie is served in the cookie's session whatever the header says, as on EM.
+func TestSessionCookie(t *testing.T) {
+	m := newSim(t, Config{})
+	r := m.do(req{method: "POST", path: "/api/sessionMngr/?v=latest", user: testUser, pass: testPass})
+	wantStatus(t, r, http.StatusCreated)
+	tokA := r.header.Get(tokenHeader)
+	if got, want := r.header.Get("Set-Cookie"), tokenHeader+"="+tokA+"; Path=/api"; got != want {
+		t.Fatalf("Set-Cookie: got %q, want %q", got, want)
 	}
-	wantStatus(t, m.do(req{method: "DELETE", path: "/api/logonSessions/" + id, token: tok}), http.StatusNoContent)
+	m.failover(tokA, vmFailover) // A's task-1: fin-db01
+	tokB, _ := m.logon()
+	m.failover(tokB, "/api/cdpReplica/vApps/"+erp+"?action=failover") // B's task-1: erp-vapp
+	tokC, _ := m.logon()
+	m.s.ExpireSessions() // all three tokens dead
+	tokD, _ := m.logon()
+	m.failover(tokD, "/api/cdpReplicas/"+webRep+"/vms/fc2d6425-e96d-44e7-9d96-b7af5991adb3?action=failover") // D's task-1: web01
+	tokE, _ := m.logon()
+
+	tests := []struct {
+		name           string
+		header, cookie string
+		want           int
+		wantRS         string // Related restore session of task-1, for a 200
+	}{
+		{"header only", tokD, "", 200, "00000000-0000-4000-8000-000000000011"},
+		{"cookie only", "", tokD, 200, "00000000-0000-4000-8000-000000000011"},
+		{"cookie of another live session wins over the header", tokD, tokE, 404, ""},
+		{"header of another live session loses to the cookie", tokE, tokD, 200, "00000000-0000-4000-8000-000000000011"},
+		{"expired cookie wins over a live header", tokD, tokC, 401, ""},
+		{"empty cookie falls back to the header", tokD, "", 200, "00000000-0000-4000-8000-000000000011"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			hr, _ := http.NewRequest("GET", m.ts.URL+"/api/tasks/task-1", nil)
+			if tt.header != "" {
+				hr.Header.Set(tokenHeader, tt.header)
+			}
+			if tt.cookie != "" || tt.name == "empty cookie falls back to the header" {
+				hr.AddCookie(&http.Cookie{Name: tokenHeader, Value: tt.cookie})
+			}
+			res, err := m.ts.Client().Do(hr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var v taskView
+			b, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			if res.StatusCode != tt.want {
+				t.Fatalf("status: got %d %s, want %d", res.StatusCode, b, tt.want)
+			}
+			if tt.want != 200 {
+				return
+			}
+			if err := decodeAnswer(string(b), &v); err != nil {
+				t.Fatal(err)
+			}
+			if want := m.ts.URL + "/api/restoreSessions/" + tt.wantRS + "?format=Entity"; v.related() != want {
+				t.Errorf("Related: got %q, want %q", v.related(), want)
+			}
+		})
+	}
+
+	// A client with a cookie jar keeps the first session's cookie: after a re-logon it sends the
+	// new token in the header, but EM serves it in the old session and DELETEs the wrong task-1.
+	t.Run("cookie jar acts in the old session", func(t *testing.T) {
+		m := newSim(t, Config{SessionIdle: time.Hour})
+		jar, err := cookiejar.New(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		client := &http.Client{Jar: jar}
+		send := func(method, path, token, body string) int {
+			t.Helper()
+			hr, _ := http.NewRequest(method, m.ts.URL+path, strings.NewReader(body))
+			if token != "" {
+				hr.Header.Set(tokenHeader, token)
+			} else {
+				hr.SetBasicAuth(testUser, testPass)
+			}
+			res, err := client.Do(hr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res.Body.Close()
+			return res.StatusCode
+		}
+		m.s.SetDefaultScript(Script{Running: time.Minute})
+		send("POST", "/api/sessionMngr/?v=latest", "", "")                 // session A, cookie stored
+		tokB, _ := m.logon()                                               // session B, no cookie (other client)
+		if got := send("POST", vmFailover, tokB, specLatest); got != 202 { // meant for B, runs in A
+			t.Fatalf("failover: got %d, want 202", got)
+		}
+		if fo := m.s.Failovers(); fo[0].LogonSessionID != "00000000-0000-4000-8000-000000000001" {
+			t.Errorf("failover ran in session %s, want A (the cookie's)", fo[0].LogonSessionID)
+		}
+		wantStatus(t, m.get(tokB, "/api/tasks/task-1"), http.StatusNotFound) // B has no task
+	})
 }

@@ -1,7 +1,9 @@
 package emsim
 
 import (
+	"cmp"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 )
@@ -69,7 +71,7 @@ func TestTaskLife(t *testing.T) {
 		progress               int
 		failure                string
 	}
-	const end = "2021-02-17T15:33:20Z" // t0 + Running (100s)
+	const end = "2021-02-17T15:33:20" // t0 + Running (100s)
 	tests := []struct {
 		name   string
 		script Script
@@ -97,7 +99,7 @@ func TestTaskLife(t *testing.T) {
 			{at: 110 * time.Second, task: "Finished", success: "false", message: "Replica disk not found", rsState: "Stopped", rsResult: "Failed", progress: 100, end: end, failure: "Replica disk not found"},
 		}},
 		{"instant", Script{}, []point{
-			{at: 0, task: "Finished", success: "true", message: "Ok", rsState: "Stopped", rsResult: "Success", progress: 100, end: "2021-02-17T15:31:40Z"},
+			{at: 0, task: "Finished", success: "true", message: "Ok", rsState: "Stopped", rsResult: "Success", progress: 100, end: "2021-02-17T15:31:40"},
 		}},
 	}
 	for _, tt := range tests {
@@ -151,7 +153,7 @@ func TestTaskBodies(t *testing.T) {
 	wantBody(t, m.get(tok, "/api/restoreSessions/"+rs1+"?format=Entity"),
 		`<RestoreSession xmlns="http://www.veeam.com/ent/v1.0" Href="http://HOST/api/restoreSessions/`+rs1+`?format=Entity" Type="RestoreSession" Name="CDP failover fin-db01" UID="urn:veeam:RestoreSession:`+rs1+`" VmDisplayName="fin-db01"><Links>`+
 			`<Link Rel="Alternate" Href="http://HOST/api/restoreSessions/`+rs1+`" Name="CDP failover fin-db01" Type="RestoreSessionReference"></Link></Links>`+
-			`<JobType>CdpFailover</JobType><CreationTimeUTC>2021-02-17T15:31:40Z</CreationTimeUTC><State>Working</State><Result>None</Result><Progress>44</Progress></RestoreSession>`)
+			`<JobType>CdpFailover</JobType><CreationTimeUTC>2021-02-17T15:31:40</CreationTimeUTC><State>Working</State><Result>None</Result><Progress>44</Progress></RestoreSession>`)
 
 	m.clock.Advance(15 * time.Second)
 	wantBody(t, m.get(tok, "/api/tasks/task-1"),
@@ -168,7 +170,7 @@ func TestTaskBodies(t *testing.T) {
 		"\xEF\xBB\xBF"+`{"Href":"http://HOST/api/restoreSessions/00000000-0000-4000-8000-000000000004?format=Entity","Type":"RestoreSession","Name":"CDP failover erp-vapp",`+
 			`"UID":"urn:veeam:RestoreSession:00000000-0000-4000-8000-000000000004","VmDisplayName":"erp-vapp","Links":[`+
 			`{"Rel":"Alternate","Href":"http://HOST/api/restoreSessions/00000000-0000-4000-8000-000000000004","Name":"CDP failover erp-vapp","Type":"RestoreSessionReference"}],`+
-			`"JobType":"CdpFailover","CreationTimeUTC":"2021-02-17T15:31:40Z","EndTimeUTC":"2021-02-17T15:32:00Z","State":"Stopped","Result":"Failed","Progress":100,"FailureMessage":"Failed to power on"}`)
+			`"JobType":"CdpFailover","CreationTimeUTC":"2021-02-17T15:31:40","EndTimeUTC":"2021-02-17T15:32:00","State":"Stopped","Result":"Failed","Progress":100,"FailureMessage":"Failed to power on"}`)
 
 	wantBody(t, m.get(tok, "/api/tasks"),
 		`<Tasks xmlns="http://www.veeam.com/ent/v1.0">`+
@@ -194,7 +196,7 @@ func TestTaskBodies(t *testing.T) {
 }
 
 func TestDeleteTask(t *testing.T) {
-	const end = "2021-02-17T15:33:20Z" // t0 + 100s
+	const end = "2021-02-17T15:33:20" // t0 + 100s
 	tests := []struct {
 		name     string
 		deleteAt time.Duration
@@ -202,9 +204,9 @@ func TestDeleteTask(t *testing.T) {
 		wantRS   sessionView
 	}{
 		{"while running stops it", 50 * time.Second, finished(false, "Stopped by user"),
-			sessionView{State: "Stopped", Result: "Failed", Progress: 100, EndTimeUTC: "2021-02-17T15:32:30Z", FailureMessage: "Stopped by user"}},
+			sessionView{State: "Stopped", Result: "Failed", Progress: 100, EndTimeUTC: "2021-02-17T15:32:30", FailureMessage: "Stopped by user"}},
 		{"while starting stops it", time.Second, finished(false, "Stopped by user"),
-			sessionView{State: "Stopped", Result: "Failed", Progress: 100, EndTimeUTC: "2021-02-17T15:31:41Z", FailureMessage: "Stopped by user"}},
+			sessionView{State: "Stopped", Result: "Failed", Progress: 100, EndTimeUTC: "2021-02-17T15:31:41", FailureMessage: "Stopped by user"}},
 		{"after the operation finished changes nothing", 105 * time.Second, finished(true, "Ok"),
 			sessionView{State: "Stopped", Result: "Success", Progress: 100, EndTimeUTC: end}},
 		{"after it finished changes nothing", 200 * time.Second, finished(true, "Ok"),
@@ -212,7 +214,7 @@ func TestDeleteTask(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			m := newSim(t, Config{TaskScoped: true, SessionIdle: 1000 * time.Hour})
+			m := newSim(t, Config{SessionIdle: 1000 * time.Hour})
 			m.s.SetScript(finDB, Script{Running: 100 * time.Second, Collect: 10 * time.Second})
 			tok, _ := m.logon()
 			m.failover(tok, vmFailover)
@@ -267,7 +269,7 @@ func TestTaskScope(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			m := newSim(t, Config{TaskScoped: tt.scoped})
+			m := newSim(t, Config{TasksAcrossSessions: !tt.scoped, AllowRepeatFailover: true})
 			tok := map[string]string{}
 			tok["A"], _ = m.logon()
 			tok["B"], _ = m.logon()
@@ -311,7 +313,7 @@ func TestTaskListIsPerSession(t *testing.T) {
 }
 
 func TestForget(t *testing.T) {
-	m := newSim(t, Config{TaskScoped: true})
+	m := newSim(t, Config{AllowRepeatFailover: true})
 	tok, _ := m.logon()
 	m.failover(tok, vmFailover)
 	m.s.Forget()
@@ -430,4 +432,308 @@ func TestSetScriptRejectsUnknownResult(t *testing.T) {
 		}
 	}()
 	New(Config{}, DemoInventory()).SetScript(finDB, Script{Result: "Succeeded"})
+}
+
+// TestScriptSwitches: the task and restore session over time for each script switch.
+func TestScriptSwitches(t *testing.T) {
+	type point struct {
+		at       time.Duration
+		task     string // task State
+		success  string // "", "true", "false": task Result
+		message  string
+		related  bool         // the task carries the Related link
+		rs       *sessionView // nil: no restore session exists
+		listed   int          // restore sessions GET /restoreSessions lists
+		rsStatus int          // GET /restoreSessions/{rs1}
+	}
+	const end = "2021-02-17T15:33:20" // t0 + Running (100s)
+	rs := func(state, result string, progress int, end, failure string) *sessionView {
+		return &sessionView{State: state, Result: result, Progress: progress, EndTimeUTC: end, FailureMessage: failure}
+	}
+	tests := []struct {
+		name   string
+		script Script
+		points []point
+	}{
+		{"NoRelatedLink", Script{Running: 100 * time.Second, Collect: 10 * time.Second, NoRelatedLink: true}, []point{
+			{at: 0, task: "Running", rs: rs("Starting", "None", 0, "", "")},
+			{at: 55 * time.Second, task: "Running", rs: rs("Working", "None", 49, "", "")},
+			{at: 105 * time.Second, task: "OperationFinished", rs: rs("Stopped", "Success", 100, end, "")},
+			{at: 110 * time.Second, task: "Finished", success: "true", message: "Ok", rs: rs("Stopped", "Success", 100, end, "")},
+		}},
+		{"TaskFinishesEarly", Script{Running: 100 * time.Second, Collect: 10 * time.Second, Result: ResultFailed, Message: "Datastore full", TaskFinishesEarly: true}, []point{
+			{at: 9 * time.Second, task: "Running", related: true, rs: rs("Starting", "None", 0, "", "")},
+			{at: 10 * time.Second, task: "Finished", success: "true", message: "Ok", related: true, rs: rs("Working", "None", 0, "", "")},
+			{at: 55 * time.Second, task: "Finished", success: "true", message: "Ok", related: true, rs: rs("Working", "None", 49, "", "")},
+			{at: 100 * time.Second, task: "Finished", success: "true", message: "Ok", related: true, rs: rs("Stopped", "Failed", 100, end, "Datastore full")},
+			{at: time.Hour, task: "Finished", success: "true", message: "Ok", related: true, rs: rs("Stopped", "Failed", 100, end, "Datastore full")},
+		}},
+		{"AsyncFailure", Script{Running: 100 * time.Second, Collect: 10 * time.Second, AsyncFailure: "Replica VM fin-db01 is not ready"}, []point{
+			{at: 0, task: "Running"},
+			{at: 99 * time.Second, task: "Running"},
+			{at: 100 * time.Second, task: "Finished", success: "false", message: "Replica VM fin-db01 is not ready"},
+			{at: time.Hour, task: "Finished", success: "false", message: "Replica VM fin-db01 is not ready"},
+		}},
+		{"StoppedNoResult", Script{Running: 100 * time.Second, Collect: 10 * time.Second, Result: ResultFailed, Message: "ignored", StoppedNoResult: true}, []point{
+			{at: 55 * time.Second, task: "Running", related: true, rs: rs("Working", "None", 49, "", "")},
+			{at: 100 * time.Second, task: "OperationFinished", related: true, rs: rs("Stopped", "None", 100, end, "")},
+			{at: 110 * time.Second, task: "Finished", success: "true", message: "ignored", related: true, rs: rs("Stopped", "None", 100, end, "")},
+		}},
+		{"StoppedNoResult default message", Script{Running: 100 * time.Second, StoppedNoResult: true}, []point{
+			{at: 100 * time.Second, task: "Finished", success: "true", message: "Ok", related: true, rs: rs("Stopped", "None", 100, end, "")},
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := newSim(t, Config{SessionIdle: 1000 * time.Hour})
+			m.s.SetScript(finDB, tt.script)
+			tok, _ := m.logon()
+			m.failover(tok, vmFailover)
+			at := time.Duration(0)
+			for _, p := range tt.points {
+				m.clock.Advance(p.at - at)
+				at = p.at
+				tv := m.task(tok, "task-1")
+				success, message := "", ""
+				if tv.Result != nil {
+					success, message = map[bool]string{true: "true", false: "false"}[tv.Result.Success], tv.Result.Message
+				}
+				if tv.State != p.task || success != p.success || message != p.message {
+					t.Errorf("at %v: task got %s/%q/%q, want %s/%q/%q", p.at, tv.State, success, message, p.task, p.success, p.message)
+				}
+				if got := tv.related() != ""; got != p.related {
+					t.Errorf("at %v: Related link present %v, want %v", p.at, got, p.related)
+				}
+				var refs struct {
+					Refs []struct{} `xml:"Ref"`
+				}
+				if err := decodeAnswer(m.get(tok, "/api/restoreSessions").body, &refs); err != nil {
+					t.Fatal(err)
+				}
+				if p.rs == nil {
+					wantStatus(t, m.get(tok, "/api/restoreSessions/"+rs1+"?format=Entity"), http.StatusNotFound)
+					if len(refs.Refs) != 0 {
+						t.Errorf("at %v: %d restore sessions listed, want none", p.at, len(refs.Refs))
+					}
+					if fo := m.s.Failovers(); fo[0].RestoreSessionID != "" {
+						t.Errorf("Failover.RestoreSessionID: got %q, want none", fo[0].RestoreSessionID)
+					}
+					continue
+				}
+				if len(refs.Refs) != 1 {
+					t.Errorf("at %v: %d restore sessions listed, want 1", p.at, len(refs.Refs))
+				}
+				if got := m.restoreSession(tok, rs1); got != *p.rs {
+					t.Errorf("at %v: restore session got %+v, want %+v", p.at, got, *p.rs)
+				}
+			}
+		})
+	}
+}
+
+// TestDeleteModes: by default DELETE stops a running failover; with DeleteOnlyRemoves it only
+// removes the task and the failover carries on.
+func TestDeleteModes(t *testing.T) {
+	const end = "2021-02-17T15:33:20"
+	tests := []struct {
+		name     string
+		cfg      Config
+		script   Script
+		deleteAt time.Duration
+		want     *taskView // nil: the task is gone (404)
+		wantRS   sessionView
+	}{
+		{"default stops a running failover", Config{}, Script{Running: 100 * time.Second}, 50 * time.Second, ptr(finished(false, "Stopped by user")),
+			sessionView{State: "Stopped", Result: "Failed", Progress: 100, EndTimeUTC: "2021-02-17T15:32:30", FailureMessage: "Stopped by user"}},
+		{"default after an early finish changes nothing", Config{}, Script{Running: 100 * time.Second, TaskFinishesEarly: true}, 50 * time.Second, ptr(finished(true, "Ok")),
+			sessionView{State: "Stopped", Result: "Success", Progress: 100, EndTimeUTC: end}},
+		{"DeleteOnlyRemoves while running", Config{DeleteOnlyRemoves: true}, Script{Running: 100 * time.Second}, 50 * time.Second, nil,
+			sessionView{State: "Stopped", Result: "Success", Progress: 100, EndTimeUTC: end}},
+		{"DeleteOnlyRemoves a failing one: it still fails", Config{DeleteOnlyRemoves: true}, Script{Running: 100 * time.Second, Result: ResultFailed}, 5 * time.Second, nil,
+			sessionView{State: "Stopped", Result: "Failed", Progress: 100, EndTimeUTC: end, FailureMessage: "Failover failed"}},
+		{"DeleteOnlyRemoves after it finished", Config{DeleteOnlyRemoves: true}, Script{Running: 100 * time.Second}, 200 * time.Second, nil,
+			sessionView{State: "Stopped", Result: "Success", Progress: 100, EndTimeUTC: end}},
+		{"DeleteOnlyRemoves across sessions", Config{DeleteOnlyRemoves: true, TasksAcrossSessions: true}, Script{Running: 100 * time.Second}, 50 * time.Second, nil,
+			sessionView{State: "Stopped", Result: "Success", Progress: 100, EndTimeUTC: end}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.cfg.SessionIdle = 1000 * time.Hour
+			m := newSim(t, tt.cfg)
+			m.s.SetScript(finDB, tt.script)
+			tok, _ := m.logon()
+			m.failover(tok, vmFailover)
+			m.clock.Advance(tt.deleteAt)
+			r := m.do(req{method: "DELETE", path: "/api/tasks/task-1", token: tok})
+			wantStatus(t, r, http.StatusNoContent)
+			wantBody(t, r, "")
+			m.clock.Advance(time.Hour)
+			if tt.want == nil {
+				wantStatus(t, m.get(tok, "/api/tasks/task-1"), http.StatusNotFound)
+				wantStatus(t, m.do(req{method: "DELETE", path: "/api/tasks/task-1", token: tok}), http.StatusNotFound)
+				wantBody(t, m.get(tok, "/api/tasks"), `<Tasks xmlns="http://www.veeam.com/ent/v1.0"></Tasks>`)
+			} else if got := m.task(tok, "task-1"); got.State != tt.want.State || *got.Result != *tt.want.Result {
+				t.Errorf("task: got %s %+v, want %s %+v", got.State, *got.Result, tt.want.State, *tt.want.Result)
+			}
+			if rs := m.restoreSession(tok, rs1); rs != tt.wantRS {
+				t.Errorf("restore session: got %+v, want %+v", rs, tt.wantRS)
+			}
+		})
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// TestAddRestoreSession: a planted restore session of another kind shows everywhere a failover's
+// does, in creation order, and is not a failover.
+func TestAddRestoreSession(t *testing.T) {
+	m := newSim(t, Config{SessionIdle: 1000 * time.Hour})
+	flr := m.s.AddRestoreSession(RestoreSessionSeed{VMName: "fin-db01", JobType: "FileLevelRestore", Created: t0.Add(-time.Hour), Ended: t0.Add(-50 * time.Minute), Progress: 100})
+	working := m.s.AddRestoreSession(RestoreSessionSeed{VMName: "FIN-DB01", JobType: "InstantRecovery", Name: "Instant recovery", State: "Working", Result: "None", Progress: 30, Created: t0.Add(-2 * time.Hour)})
+	old := m.s.AddRestoreSession(RestoreSessionSeed{VMName: "fin-db01", JobType: "FileLevelRestore", Created: t0.Add(-31 * 24 * time.Hour), Result: "Failed", FailureMessage: "gone"})
+	tok, _ := m.logon()
+	m.failover(tok, vmFailover) // fin-db01 is still Ready: planted sessions are no failovers
+	fo := m.s.Failovers()
+	if len(fo) != 1 {
+		t.Fatalf("failovers: got %d, want 1", len(fo))
+	}
+
+	wantBody(t, m.get(tok, "/api/restoreSessions/"+flr+"?format=Entity"),
+		`<RestoreSession xmlns="http://www.veeam.com/ent/v1.0" Href="http://HOST/api/restoreSessions/`+flr+`?format=Entity" Type="RestoreSession" Name="FileLevelRestore fin-db01" UID="urn:veeam:RestoreSession:`+flr+`" VmDisplayName="fin-db01"><Links>`+
+			`<Link Rel="Alternate" Href="http://HOST/api/restoreSessions/`+flr+`" Name="FileLevelRestore fin-db01" Type="RestoreSessionReference"></Link></Links>`+
+			`<JobType>FileLevelRestore</JobType><CreationTimeUTC>2021-02-17T14:31:40</CreationTimeUTC><EndTimeUTC>2021-02-17T14:41:40</EndTimeUTC><State>Stopped</State><Result>Success</Result><Progress>100</Progress></RestoreSession>`)
+	if got, want := m.restoreSession(tok, working), (sessionView{State: "Working", Result: "None", Progress: 30}); got != want {
+		t.Errorf("working session: got %+v, want %+v", got, want)
+	}
+	// Stays as planted whatever the clock does.
+	m.clock.Advance(time.Hour)
+	if got, want := m.restoreSession(tok, working), (sessionView{State: "Working", Result: "None", Progress: 30}); got != want {
+		t.Errorf("working session an hour later: got %+v, want %+v", got, want)
+	}
+	if got := m.restoreSession(tok, old); got.Result != "Failed" || got.FailureMessage != "gone" {
+		t.Errorf("old session: got %+v", got)
+	}
+
+	var refs struct {
+		Refs []struct {
+			UID string `xml:"UID,attr"`
+		} `xml:"Ref"`
+	}
+	if err := decodeAnswer(m.get(tok, "/api/restoreSessions").body, &refs); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range refs.Refs {
+		got = append(got, strings.TrimPrefix(r.UID, "urn:veeam:RestoreSession:"))
+	}
+	if want := []string{working, flr, fo[0].RestoreSessionID}; strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("listed (oldest first, 30 days): got %v, want %v", got, want)
+	}
+
+	for name, seed := range map[string]RestoreSessionSeed{
+		"no VMName":    {JobType: "FileLevelRestore"},
+		"no JobType":   {VMName: "x"},
+		"bad State":    {VMName: "x", JobType: "y", State: "Done"},
+		"bad Result":   {VMName: "x", JobType: "y", Result: "Succeeded"},
+		"bad Progress": {VMName: "x", JobType: "y", Progress: 101},
+	} {
+		t.Run(name+" panics", func(t *testing.T) {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("AddRestoreSession(%+v) did not panic", seed)
+				}
+			}()
+			m.s.AddRestoreSession(seed)
+		})
+	}
+}
+
+// TestReplicaState: a target that failed over (or is failing over) is in the Failover state and a
+// second failover of it answers 400; a failed, stopped or asynchronously failed one is Ready again.
+func TestReplicaState(t *testing.T) {
+	const (
+		vmBusy   = "Cannot start failover of fin-db01: the CDP replica is in the Failover state; failover needs the Ready state"
+		vappBusy = "Cannot start failover of erp-vapp: the CDP replica is in the Failover state; failover needs the Ready state"
+		vappPath = "/api/cdpReplica/vApps/" + erp + "?action=failover"
+	)
+	run := Script{Running: 100 * time.Second, Collect: 10 * time.Second}
+	with := func(f func(*Script)) Script { sc := run; f(&sc); return sc }
+	tests := []struct {
+		name    string
+		cfg     Config
+		script  Script
+		first   string        // path of the first failover, default vmFailover
+		between func(m *sim)  // after the first failover, before the wait
+		wait    time.Duration // after the first failover
+		second  string        // path of the second failover, default vmFailover
+		wantMsg string        // "" for a 202
+	}{
+		{name: "while starting", script: run, wait: time.Second, wantMsg: vmBusy},
+		{name: "while running", script: run, wait: 50 * time.Second, wantMsg: vmBusy},
+		{name: "after success", script: run, wait: time.Hour, wantMsg: vmBusy},
+		{name: "after warning", script: with(func(s *Script) { s.Result = ResultWarning }), wait: time.Hour, wantMsg: vmBusy},
+		{name: "after a stop without result", script: with(func(s *Script) { s.StoppedNoResult = true }), wait: time.Hour, wantMsg: vmBusy},
+		{name: "while collecting a failed one", script: with(func(s *Script) { s.Result = ResultFailed }), wait: 105 * time.Second, wantMsg: vmBusy},
+		{name: "after failed", script: with(func(s *Script) { s.Result = ResultFailed }), wait: 110 * time.Second},
+		{name: "early-finished task, failing session still working", script: with(func(s *Script) { s.Result = ResultFailed; s.TaskFinishesEarly = true }), wait: 50 * time.Second, wantMsg: vmBusy},
+		{name: "early-finished task, session failed", script: with(func(s *Script) { s.Result = ResultFailed; s.TaskFinishesEarly = true }), wait: 100 * time.Second},
+		{name: "while an async failure runs", script: with(func(s *Script) { s.AsyncFailure = "no" }), wait: 50 * time.Second, wantMsg: vmBusy},
+		{name: "after an async failure", script: with(func(s *Script) { s.AsyncFailure = "no" }), wait: 100 * time.Second},
+		{name: "after a DELETE stop", script: run, between: func(m *sim) {
+			m.clock.Advance(10 * time.Second)
+			wantStatus(m.t, m.do(req{method: "DELETE", path: "/api/tasks/task-1", token: m.tok}), http.StatusNoContent)
+		}},
+		{name: "after a DELETE that only removes", cfg: Config{DeleteOnlyRemoves: true}, script: run, between: func(m *sim) {
+			wantStatus(m.t, m.do(req{method: "DELETE", path: "/api/tasks/task-1", token: m.tok}), http.StatusNoContent)
+		}, wait: time.Hour, wantMsg: vmBusy},
+		{name: "after Failback", script: run, wait: time.Hour, between: func(m *sim) { m.s.Failback(finDB) }},
+		{name: "Failback of another target changes nothing", script: run, wait: time.Hour, between: func(m *sim) { m.s.Failback(erp) }, wantMsg: vmBusy},
+		{name: "a failover after Failback holds it again", script: run, wait: time.Hour, between: func(m *sim) {
+			m.s.Failback(finDB)
+			m.failover(m.tok, vmFailover)
+		}, wantMsg: vmBusy},
+		{name: "another target is Ready", script: run, wait: time.Second, second: vappPath},
+		{name: "vApp", script: run, first: vappPath, wait: time.Hour, second: vappPath, wantMsg: vappBusy},
+		{name: "a rejected start holds nothing", script: with(func(s *Script) { s.RejectStart = 500 }), between: func(m *sim) {
+			m.s.SetScript(finDB, run)
+		}},
+		{name: "AllowRepeatFailover", cfg: Config{AllowRepeatFailover: true}, script: run, wait: time.Hour},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.cfg.SessionIdle = 1000 * time.Hour
+			m := newSim(t, tt.cfg)
+			m.s.SetDefaultScript(tt.script)
+			m.tok, _ = m.logon()
+			first, second := cmp.Or(tt.first, vmFailover), cmp.Or(tt.second, vmFailover)
+			r := m.do(req{method: "POST", path: first, token: m.tok, body: specLatest})
+			if tt.script.RejectStart == 0 {
+				wantStatus(t, r, http.StatusAccepted)
+			}
+			if tt.between != nil {
+				tt.between(m)
+			}
+			m.clock.Advance(tt.wait)
+			n := len(m.s.Failovers())
+			r = m.do(req{method: "POST", path: second, token: m.tok, body: specLatest})
+			if tt.wantMsg == "" {
+				wantStatus(t, r, http.StatusAccepted)
+				return
+			}
+			wantStatus(t, r, http.StatusBadRequest)
+			wantBody(t, r, `<Error xmlns="http://www.veeam.com/ent/v1.0" Message="`+tt.wantMsg+`" StatusCode="400"></Error>`)
+			if got := len(m.s.Failovers()); got != n {
+				t.Errorf("failovers: got %d, want %d (a refused POST starts nothing)", got, n)
+			}
+		})
+	}
+}
+
+func TestFailbackUnknownTarget(t *testing.T) {
+	defer func() {
+		if recover() == nil {
+			t.Error("Failback of a replica ID (not a VM or vApp) did not panic")
+		}
+	}()
+	New(Config{}, DemoInventory()).Failback(finance)
 }

@@ -1,6 +1,7 @@
 package emsim
 
 import (
+	"bytes"
 	"encoding/json"
 	"encoding/xml"
 	"net/http"
@@ -11,10 +12,10 @@ import (
 // Namespace is the XML namespace of every EM REST document, requests and answers alike.
 const Namespace = "http://www.veeam.com/ent/v1.0"
 
-// timeLayout is how the simulator writes DateTime values in answers: UTC with a "Z" suffix,
-// second precision. EM's own answers carry a zone designator; request bodies must not (see
-// specTimeLayout), so a client that parses both with one layout is caught.
-const timeLayout = "2006-01-02T15:04:05Z"
+// timeLayout is how the simulator writes DateTime values in answers: UTC without a zone suffix,
+// second precision (2025-02-17T15:31:40), as EM's answers do. A client must read them as UTC,
+// not as local time.
+const timeLayout = "2006-01-02T15:04:05"
 
 // bom is the UTF-8 byte-order mark EM puts in front of JSON answers; clients must strip it.
 const bom = "\xEF\xBB\xBF"
@@ -81,15 +82,21 @@ type entityRefDoc struct {
 }
 
 type cdpReplicaDoc struct {
-	XMLName      xml.Name `xml:"http://www.veeam.com/ent/v1.0 CdpReplica" json:"-"`
-	Href         string   `xml:"Href,attr" json:"Href"`
-	Type         string   `xml:"Type,attr" json:"Type"`
-	Name         string   `xml:"Name,attr" json:"Name"`
-	UID          string   `xml:"UID,attr" json:"UID"`
-	Links        []link   `xml:"Links>Link" json:"Links"`
-	PolicyName   string   `xml:"PolicyName" json:"PolicyName"`
-	PolicyUID    string   `xml:"PolicyUid" json:"PolicyUid"`
-	BackupServer string   `xml:"BackupServer" json:"BackupServer"`
+	XMLName xml.Name `xml:"http://www.veeam.com/ent/v1.0 CdpReplica" json:"-"`
+	cdpReplicaBody
+}
+
+// cdpReplicaBody is a CDP replica entity's content; inside a <QueryResult> it is written without
+// repeating the namespace.
+type cdpReplicaBody struct {
+	Href         string `xml:"Href,attr" json:"Href"`
+	Type         string `xml:"Type,attr" json:"Type"`
+	Name         string `xml:"Name,attr" json:"Name"`
+	UID          string `xml:"UID,attr" json:"UID"`
+	Links        []link `xml:"Links>Link" json:"Links"`
+	PolicyName   string `xml:"PolicyName" json:"PolicyName"`
+	PolicyUID    string `xml:"PolicyUid" json:"PolicyUid"`
+	BackupServer string `xml:"BackupServer" json:"BackupServer"`
 }
 
 // cdpReplicaVMDoc follows em-api.md's table (root <CdpReplicaVm>). Veeam's "Mapping Link Types to
@@ -129,7 +136,7 @@ type intervalsDoc struct {
 type intervalDoc struct {
 	StartDate    string `xml:"StartDate" json:"StartDate"`
 	EndDate      string `xml:"EndDate" json:"EndDate"`
-	Rpo          string `xml:"Rpo" json:"Rpo"`
+	Rpo          int    `xml:"Rpo" json:"Rpo"` // seconds
 	IntervalType string `xml:"IntervalType" json:"IntervalType"`
 }
 
@@ -167,30 +174,76 @@ type tasksDoc struct {
 }
 
 type restoreSessionDoc struct {
-	XMLName         xml.Name `xml:"http://www.veeam.com/ent/v1.0 RestoreSession" json:"-"`
-	Href            string   `xml:"Href,attr" json:"Href"`
-	Type            string   `xml:"Type,attr" json:"Type"`
-	Name            string   `xml:"Name,attr" json:"Name"`
-	UID             string   `xml:"UID,attr" json:"UID"`
-	VMDisplayName   string   `xml:"VmDisplayName,attr" json:"VmDisplayName"`
-	Links           []link   `xml:"Links>Link" json:"Links"`
-	JobType         string   `xml:"JobType" json:"JobType"`
-	CreationTimeUTC string   `xml:"CreationTimeUTC" json:"CreationTimeUTC"`
-	EndTimeUTC      string   `xml:"EndTimeUTC,omitempty" json:"EndTimeUTC,omitempty"`
-	State           string   `xml:"State" json:"State"`
-	Result          string   `xml:"Result" json:"Result"`
-	Progress        int      `xml:"Progress" json:"Progress"`
-	FailureMessage  string   `xml:"FailureMessage,omitempty" json:"FailureMessage,omitempty"`
+	XMLName xml.Name `xml:"http://www.veeam.com/ent/v1.0 RestoreSession" json:"-"`
+	restoreSessionBody
 }
 
-// encode renders v in the negotiated format. JSON answers start with a UTF-8 BOM, as EM's do.
+// restoreSessionBody is a restore session entity's content; inside a <QueryResult> it is written
+// without repeating the namespace.
+type restoreSessionBody struct {
+	Href            string `xml:"Href,attr" json:"Href"`
+	Type            string `xml:"Type,attr" json:"Type"`
+	Name            string `xml:"Name,attr" json:"Name"`
+	UID             string `xml:"UID,attr" json:"UID"`
+	VMDisplayName   string `xml:"VmDisplayName,attr" json:"VmDisplayName"`
+	Links           []link `xml:"Links>Link" json:"Links"`
+	JobType         string `xml:"JobType" json:"JobType"`
+	CreationTimeUTC string `xml:"CreationTimeUTC" json:"CreationTimeUTC"`
+	EndTimeUTC      string `xml:"EndTimeUTC,omitempty" json:"EndTimeUTC,omitempty"`
+	State           string `xml:"State" json:"State"`
+	Result          string `xml:"Result" json:"Result"`
+	Progress        int    `xml:"Progress" json:"Progress"`
+	FailureMessage  string `xml:"FailureMessage,omitempty" json:"FailureMessage,omitempty"`
+}
+
+// queryResultDoc is the /query answer. References sit in <Refs><Ref/>…</Refs>, entities in
+// <Entities><RestoreSessions><RestoreSession/>…</RestoreSessions></Entities> (or CdpReplicas);
+// in JSON every list is nested twice, {"Refs":{"Refs":[…]}} and
+// {"Entities":{"RestoreSessions":{"RestoreSessions":[…]}}}, as EM writes it.
+type queryResultDoc struct {
+	XMLName    xml.Name        `xml:"http://www.veeam.com/ent/v1.0 QueryResult" json:"-"`
+	Refs       *queryRefs      `xml:"Refs,omitempty" json:"Refs,omitempty"`
+	Entities   *queryEntities  `xml:"Entities,omitempty" json:"Entities,omitempty"`
+	PagingInfo queryPagingInfo `xml:"PagingInfo" json:"PagingInfo"`
+}
+
+type queryRefs struct {
+	Refs []ref `xml:"Ref" json:"Refs"`
+}
+
+type queryEntities struct {
+	RestoreSessions *queryRestoreSessions `xml:"RestoreSessions,omitempty" json:"RestoreSessions,omitempty"`
+	CdpReplicas     *queryCdpReplicas     `xml:"CdpReplicas,omitempty" json:"CdpReplicas,omitempty"`
+}
+
+type queryRestoreSessions struct {
+	RestoreSessions []restoreSessionBody `xml:"RestoreSession" json:"RestoreSessions"`
+}
+
+type queryCdpReplicas struct {
+	CdpReplicas []cdpReplicaBody `xml:"CdpReplica" json:"CdpReplicas"`
+}
+
+type queryPagingInfo struct {
+	PageNum    int    `xml:"PageNum,attr" json:"PageNum"`
+	PageSize   int    `xml:"PageSize,attr" json:"PageSize"`
+	PagesCount int    `xml:"PagesCount,attr" json:"PagesCount"`
+	Links      []link `xml:"Links>Link" json:"Links"`
+}
+
+// encode renders v in the negotiated format. JSON answers start with a UTF-8 BOM, as EM's do,
+// and write "&", "<" and ">" as themselves (as .NET does), not as \u0026 escapes: a paging link's
+// Href then reads ...?type=RestoreSession&format=... in JSON, and &amp; only in XML.
 func encode(v any, jsonFormat bool) ([]byte, error) {
 	if jsonFormat {
-		b, err := json.Marshal(v)
-		if err != nil {
+		var b bytes.Buffer
+		b.WriteString(bom)
+		e := json.NewEncoder(&b)
+		e.SetEscapeHTML(false)
+		if err := e.Encode(v); err != nil {
 			return nil, err
 		}
-		return append([]byte(bom), b...), nil
+		return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
 	}
 	return xml.Marshal(v)
 }

@@ -28,10 +28,13 @@ type EM interface {
 	VApps(ctx context.Context) ([]emapi.Ref, error)
 	StartVMFailover(ctx context.Context, replicaID, vmID string, r emapi.RestoreIntent) (*emapi.Task, error)
 	StartVAppFailover(ctx context.Context, vappID string, r emapi.RestoreIntent) (*emapi.Task, error)
-	Task(ctx context.Context, id string) (*emapi.Task, error)
-	StopTask(ctx context.Context, id string) error
+	// TaskIn and StopTaskIn act only within the EM logon session the task was created in
+	// (task IDs are numbered per session); LogonSession names the current one.
+	TaskIn(ctx context.Context, session, id string) (*emapi.Task, error)
+	StopTaskIn(ctx context.Context, session, id string) error
+	LogonSession() string
 	RestoreSession(ctx context.Context, id string) (*emapi.RestoreSession, error)
-	RestoreSessions(ctx context.Context) ([]emapi.Ref, error)
+	QueryRestoreSessions(ctx context.Context, since time.Time, names []string) ([]emapi.RestoreSession, error)
 	Ping(ctx context.Context) error
 }
 
@@ -101,6 +104,14 @@ type Options struct {
 	// SubmitGrace is how long a request may stay "submitting" with no task ID before the poller
 	// looks for its restore session and, failing that, declares the outcome unknown (default 2m).
 	SubmitGrace time.Duration
+	// OutcomeGrace is how long EM may leave a failover without a readable outcome — a finished
+	// task that names no restore session while none can be found, or a restore session Stopped
+	// with Result None — before the request is declared unknown and the thread says so
+	// (default 10m).
+	OutcomeGrace time.Duration
+	// StopApprovals is how many people must confirm the stop dialog before a running failover
+	// is stopped: 1 (default) or 2 (a second person, requester or approver, confirms).
+	StopApprovals int
 	// Timeouts for work done after an acknowledgement.
 	EMTimeout    time.Duration // default 30s per EM call sequence
 	SlackTimeout time.Duration // default 10s per Slack call
@@ -126,10 +137,14 @@ type Bot struct {
 	inv      *inventory
 	sessions *sessionIndex // restore sessions, read once per poll cycle when needed
 	peers    peerIndex     // recent requests by target, read once per poll cycle when needed
-	auth     *authoriser
-	ctx      context.Context // background work; cancelled by Close
-	cancel   context.CancelFunc
-	wg       sync.WaitGroup
+	// waiting holds, per request and condition, when EM was first seen giving no outcome (see
+	// OutcomeGrace). In memory: after a restart the grace starts again, which errs on waiting.
+	waitMu  sync.Mutex
+	waiting map[string]time.Time
+	auth    *authoriser
+	ctx     context.Context // background work; cancelled by Close
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
 
 	pollMu   sync.Mutex // held by the running poll cycle
 	mu       sync.Mutex
@@ -164,6 +179,12 @@ func New(em EM, st Store, api SlackAPI, opt Options) (*Bot, error) {
 	if opt.SubmitGrace <= 0 {
 		opt.SubmitGrace = 2 * time.Minute
 	}
+	if opt.StopApprovals <= 0 {
+		opt.StopApprovals = 1
+	}
+	if opt.OutcomeGrace <= 0 {
+		opt.OutcomeGrace = 10 * time.Minute
+	}
 	if opt.EMTimeout <= 0 {
 		opt.EMTimeout = 30 * time.Second
 	}
@@ -195,7 +216,8 @@ func New(em EM, st Store, api SlackAPI, opt Options) (*Bot, error) {
 	b.deliver = newDelivery(b)
 	b.deliver.start()
 	b.inv = newInventory(em, opt.Now)
-	b.sessions = &sessionIndex{em: em, limit: opt.PollConcurrency}
+	b.sessions = &sessionIndex{em: em}
+	b.waiting = map[string]time.Time{}
 	b.auth = newAuthoriser(api, opt, opt.Now)
 	return b, nil
 }

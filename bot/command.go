@@ -34,6 +34,7 @@ const (
 	SubStatus = "status"
 	SubList   = "list"
 	SubCancel = "cancel"
+	SubStop   = "stop"
 	SubHelp   = "help"
 )
 
@@ -49,7 +50,7 @@ const futureSlack = time.Minute
 // Command is one parsed /failover invocation. Names are kept as typed: the flow resolves
 // them through EM (GUID or name) before an approver is asked anything.
 type Command struct {
-	Sub       string // SubVM, SubVApp, SubStatus, SubList, SubCancel or SubHelp
+	Sub       string // SubVM, SubVApp, SubStatus, SubList, SubCancel, SubStop or SubHelp
 	Replica   string // vm: CDP replica, GUID or name as typed
 	VM        string // vm: VM, GUID or name as typed
 	VApp      string // vapp: vApp, GUID or name as typed
@@ -76,6 +77,7 @@ const (
 	usageStatus = `/failover status <request-id>`
 	usageList   = `/failover list`
 	usageCancel = `/failover cancel <request-id>`
+	usageStop   = `/failover stop <request-id>`
 	usageHelp   = `/failover help`
 )
 
@@ -85,6 +87,7 @@ var usages = map[string]string{
 	SubStatus: usageStatus,
 	SubList:   usageList,
 	SubCancel: usageCancel,
+	SubStop:   usageStop,
 	SubHelp:   usageHelp,
 }
 
@@ -106,7 +109,8 @@ var helpText = "*/failover* asks for a Veeam CDP replica failover; a second auth
 	usageVApp + "\n" +
 	fmt.Sprintf("%-32s (one request)\n", usageStatus) +
 	fmt.Sprintf("%-32s (pending and active requests)\n", usageList) +
-	fmt.Sprintf("%-32s (withdraw a pending request, or stop a running failover)\n", usageCancel) +
+	fmt.Sprintf("%-32s (withdraw a pending request; nothing was sent yet)\n", usageCancel) +
+	fmt.Sprintf("%-32s (stop a running failover: asks you to confirm; no undo)\n", usageStop) +
 	usageHelp + "\n" +
 	"```\n" +
 	"• `<replica>`, `<vm>`, `<vapp>`: a GUID or a name (quote names with spaces).\n" +
@@ -145,13 +149,13 @@ func ParseCommand(text string, now time.Time) (Command, error) {
 			return Command{}, usageErr(sub, "`list` takes no arguments, but got %s.", quoteList(rest))
 		}
 		return Command{Sub: SubList}, nil
-	case SubStatus, SubCancel:
+	case SubStatus, SubCancel, SubStop:
 		return parseIDCommand(sub, rest)
 	case SubVM, SubVApp:
 		return parseFailover(sub, rest, now)
 	default:
 		return Command{}, &UsageError{
-			Msg:   fmt.Sprintf("Unknown subcommand %q: use one of vm, vapp, status, list, cancel or help.", truncate(args[0], 40)),
+			Msg:   fmt.Sprintf("Unknown subcommand %q: use one of vm, vapp, status, list, cancel, stop or help.", truncate(args[0], 40)),
 			Usage: HelpText(),
 		}
 	}

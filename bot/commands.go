@@ -64,6 +64,21 @@ func (b *Bot) HandleCommand(ctx context.Context, sc slack.SlashCommand) Response
 			return b.replayed(err)
 		}
 		return b.cancelRequest(ctx, sc, cmd)
+	case SubStop:
+		if err := b.st.Remember(commandReplayKey(sc), replayWindow); err != nil {
+			return b.replayed(err)
+		}
+		r, err := b.st.Get(cmd.RequestID)
+		if err != nil {
+			return ephemeral(describe(err))
+		}
+		if why := b.stopRefusal(ctx, r, sc.UserID); why != "" {
+			b.met.Refusals.WithLabelValues("stop").Inc()
+			return ephemeral(why)
+		}
+		trigger, channel, user := sc.TriggerID, sc.ChannelID, sc.UserID
+		b.goBackground(func(ctx context.Context) { b.openStop(ctx, r.ID, user, channel, trigger) })
+		return ephemeral("Confirm the stop of " + r.ID + " in the dialog. Nothing is stopped until you submit it.")
 	}
 	return ephemeral(HelpText())
 }
@@ -143,8 +158,8 @@ func (b *Bot) refuse(err error) Response {
 	return ephemeral(describe(err))
 }
 
-// cancel withdraws a pending request (requester only) or asks EM to stop a running task
-// (requester or approver). EM REST has no undo for a failover; the answer says so.
+// cancelRequest withdraws a pending request (requester only). It never stops a running failover:
+// that is /failover stop, behind a confirmation dialog.
 func (b *Bot) cancelRequest(ctx context.Context, sc slack.SlashCommand, cmd Command) Response {
 	r, err := b.st.Get(cmd.RequestID)
 	if err != nil {
@@ -159,21 +174,9 @@ func (b *Bot) cancelRequest(ctx context.Context, sc slack.SlashCommand, cmd Comm
 		b.met.Requests.WithLabelValues("withdrawn").Inc()
 		return ephemeral(w.ID + " is withdrawn. Nothing was sent to Enterprise Manager.")
 	case store.Running:
-		if sc.UserID != r.Requester {
-			if err := b.auth.canApprove(ctx, sc.UserID); err != nil {
-				return ephemeral("Only the requester or an approver can stop " + r.ID + ". " + describe(err))
-			}
-		}
-		s, err := b.st.Transition(store.Change{ID: r.ID, Version: r.Version, From: []store.State{store.Running},
-			To: store.Stopping, Actor: sc.UserID, Action: "stop", Details: "stop requested; EM task " + r.TaskID,
-			Thread: fmt.Sprintf(":octagonal_sign: <@%s> asked Enterprise Manager to stop task %s (best effort, not an undo). I will report how it ends.", sc.UserID, r.TaskID)})
-		if err != nil {
-			return ephemeral(describe(err))
-		}
-		b.goBackground(func(ctx context.Context) { b.stop(ctx, s) })
-		return ephemeral(fmt.Sprintf("Asking Enterprise Manager to stop task %s of %s. This is a best-effort stop, not an undo: whatever the failover already did stays done.", r.TaskID, r.ID))
+		return ephemeral(fmt.Sprintf("%s is running in Enterprise Manager, so there is nothing to withdraw: `cancel` is only for requests that were not sent yet. To stop the running failover, use `/failover stop %s`: it shows what is running and asks you to confirm, because EM cannot undo a stop.", r.ID, r.ID))
 	case store.Approved, store.Submitting:
-		return ephemeral(r.ID + " is being sent to Enterprise Manager right now. Wait for its task to appear in the thread, then cancel again to stop it.")
+		return ephemeral(r.ID + " is being sent to Enterprise Manager right now, so it can no longer be withdrawn. Once its task appears in the thread, `/failover stop " + r.ID + "` can stop it.")
 	case store.Stopping:
 		return ephemeral(r.ID + " is already being stopped.")
 	}
@@ -181,17 +184,6 @@ func (b *Bot) cancelRequest(ctx context.Context, sc slack.SlashCommand, cmd Comm
 		return ephemeral(fmt.Sprintf("%s is already %s; nothing was sent to Enterprise Manager, so there is nothing to cancel.", r.ID, stateWords(r.State)))
 	}
 	return ephemeral(fmt.Sprintf("%s is already %s; there is nothing to cancel. Enterprise Manager's REST API cannot undo or fail back a CDP failover: use the Veeam console or PowerShell for that.", r.ID, stateWords(r.State)))
-}
-
-// stop sends the task deletion that EM documents as "stops the task".
-func (b *Bot) stop(ctx context.Context, r *store.Request) {
-	ctx, cancel := context.WithTimeout(ctx, b.opt.EMTimeout)
-	defer cancel()
-	if err := b.em.StopTask(ctx, r.TaskID); err != nil {
-		b.reqLog(r.ID).Error("stopping the task failed", "error", err, "task", r.TaskID)
-		b.note(r, "em", "stop-failed", fmt.Sprintf("stop of task %s failed: %s", r.TaskID, describe(err)),
-			fmt.Sprintf(":warning: Enterprise Manager did not accept the stop of task %s: %s I keep following the task.", r.TaskID, describe(err)))
-	}
 }
 
 // respond tells the sender of a slash command something after the acknowledgement. The

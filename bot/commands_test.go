@@ -141,8 +141,13 @@ func TestNoSecretsInSlackOrAudit(t *testing.T) {
 		h := newHarness(t)
 		r := h.runningDB01()
 		h.em.ExpireSessions()
-		mustContain(t, "cancel", h.command(Requester, "cancel "+r.ID), "best-effort")
+		mustContain(t, "stop", h.command(Requester, "stop "+r.ID), "Confirm the stop")
 		h.idle()
+		meta, _ := h.stopDialog()
+		h.submitStop(Requester, meta, "test")
+		// The DELETE meets the expired session: the client logs on again, and the task (of the
+		// old session) is not stopped from the new one. The thread says so.
+		mustContain(t, "thread", h.threadText(r.ID), "did not reach Enterprise Manager", "earlier EM logon session")
 		h.poll()
 		for _, text := range []string{"status " + r.ID, "list"} {
 			mustNotContain(t, text, h.command(Requester, text), secrets...)

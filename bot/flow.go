@@ -50,7 +50,7 @@ func (b *Bot) blockAction(cb slack.InteractionCallback) any {
 			b.log.Warn("ignoring an approve click with a malformed value", "user", user)
 			return nil
 		}
-	case actionReject:
+	case actionReject, actionStop:
 		id = act.Value
 	default:
 		b.log.Warn("ignoring an unknown action", "action", act.ActionID, "user", user)
@@ -76,9 +76,12 @@ func (b *Bot) blockAction(cb slack.InteractionCallback) any {
 		if !b.clickOnItsCard(id, channel, msgTS, user) {
 			return
 		}
-		if act.ActionID == actionApprove {
+		switch act.ActionID {
+		case actionApprove:
 			b.approve(ctx, id, digest, user, channel)
-		} else {
+		case actionStop:
+			b.openStop(ctx, id, user, channel, trigger)
+		default:
 			b.openReject(ctx, id, user, channel, trigger)
 		}
 	})
@@ -123,6 +126,9 @@ func (b *Bot) clickOnItsCard(id, channel, ts, user string) bool {
 }
 
 func (b *Bot) viewSubmission(cb slack.InteractionCallback) any {
+	if cb.View.CallbackID == callbackStop {
+		return b.stopSubmission(cb)
+	}
 	if cb.View.CallbackID != callbackReject {
 		b.log.Info("ignoring a view submission of an unknown dialog", "callback", cb.View.CallbackID)
 		return nil
@@ -313,8 +319,8 @@ func (b *Bot) submit(ctx context.Context, id string) {
 		Actor: "em", Action: "submitted", Details: "EM task " + task.ID + " " + task.State,
 		Thread: fmt.Sprintf(":rocket: Enterprise Manager accepted the failover: task %s is %s. I will post every change here.", task.ID, task.State),
 		Apply: func(r *store.Request) {
-			r.TaskID, r.EMState, r.EMMessage = task.ID, task.State, ""
-			if task.RestoreSessionID != "" {
+			r.TaskID, r.EMSession, r.EMState, r.EMMessage = task.ID, task.LogonSession, task.State, ""
+			if task.RestoreSessionID != "" && r.RestoreSessionID == "" {
 				r.RestoreSessionID = task.RestoreSessionID
 			}
 		}})

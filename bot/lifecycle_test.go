@@ -163,10 +163,11 @@ func TestCancelPending(t *testing.T) {
 	}
 }
 
-// TestCancelRunning: the requester or an approver asks EM to stop a running failover: the
-// request goes stopping, EM receives exactly one DELETE of the task, and the next poll records
-// how it ended. The thread says it is a best-effort stop, not an undo.
-func TestCancelRunning(t *testing.T) {
+// TestStopRunning: the requester or an approver stops a running failover through the stop
+// dialog: the request goes stopping, EM receives exactly one DELETE of the task, and the next
+// poll records how it ended (which may be success, when EM had already finished). The thread
+// says it is a best-effort stop, not an undo.
+func TestStopRunning(t *testing.T) {
 	cases := []struct {
 		name   string
 		by     string
@@ -184,23 +185,24 @@ func TestCancelRunning(t *testing.T) {
 			r := h.runningDB01()
 			h.clock.Advance(2 * time.Minute) // past the short script's run
 
-			ack := h.command(tc.by, "cancel "+r.ID)
-			mustContain(t, "cancel answer", ack, "stop task "+r.TaskID, "best-effort stop, not an undo")
+			mustContain(t, "stop answer", h.command(tc.by, "stop "+r.ID), "Confirm the stop of "+r.ID)
 			h.idle()
+			meta, _ := h.stopDialog()
+			h.submitStop(tc.by, meta, "operator error")
 			h.wantState(r.ID, store.Stopping)
 			if n := h.em.Count(http.MethodDelete, "/tasks/"+r.TaskID); n != 1 {
 				t.Fatalf("DELETE /tasks/%s sent %d times, want 1", r.TaskID, n)
 			}
-			mustContain(t, "cancel again", h.command(tc.by, "cancel "+r.ID), "already being stopped")
+			mustContain(t, "stop again", h.command(tc.by, "stop "+r.ID), "already being stopped")
 
 			h.poll()
 			h.wantState(r.ID, tc.want)
 			if n := h.em.Count(http.MethodDelete, "/tasks/"); n != 1 {
 				t.Fatalf("DELETEs of tasks = %d, want 1", n)
 			}
-			mustContain(t, "thread", h.threadText(r.ID), "asked Enterprise Manager to stop task "+r.TaskID, "best effort, not an undo")
-			mustContain(t, "audit channel", h.auditText(), r.ID+" stop requested by <@"+tc.by+">", "EM task "+r.TaskID)
-			mustContain(t, "cancel after the end", h.command(tc.by, "cancel "+r.ID), "nothing to cancel", "REST API cannot undo")
+			mustContain(t, "thread", h.threadText(r.ID), "asked Enterprise Manager to stop task "+r.TaskID, "best-effort stop, not an undo")
+			mustContain(t, "audit channel", h.auditText(), r.ID, "<@"+tc.by+">", "EM task "+r.TaskID)
+			mustContain(t, "stop after the end", h.command(tc.by, "stop "+r.ID), "nothing to stop", "REST API cannot undo")
 			if n := h.failoverPOSTs(); n != 1 {
 				t.Fatalf("failover POSTs = %d, want 1", n)
 			}
@@ -208,17 +210,21 @@ func TestCancelRunning(t *testing.T) {
 	}
 }
 
-// TestCancelRunningRefused: someone who is neither the requester nor an approver cannot stop a
-// running failover.
-func TestCancelRunningRefused(t *testing.T) {
+// TestStopRunningRefused: someone who is neither the requester nor an approver cannot stop a
+// running failover, and cancel never stops one.
+func TestStopRunningRefused(t *testing.T) {
 	h := newHarness(t)
 	r := h.runningDB01()
 	for _, who := range []string{Outsider, Guest} {
-		mustContain(t, "cancel by "+who, h.command(who, "cancel "+r.ID), "Only the requester or an approver can stop "+r.ID)
+		mustContain(t, "stop by "+who, h.command(who, "stop "+r.ID), "Only the requester or an approver can stop "+r.ID)
 	}
+	mustContain(t, "cancel of a running failover", h.command(Requester, "cancel "+r.ID), "nothing to withdraw", "/failover stop "+r.ID)
 	h.idle()
 	h.wantState(r.ID, store.Running)
 	if n := h.em.Count(http.MethodDelete, "/tasks/"); n != 0 {
 		t.Fatalf("DELETEs of tasks = %d, want 0", n)
+	}
+	if n := len(h.slack.CallsTo("views.open")); n != 0 {
+		t.Fatalf("%d dialogs opened for refused stops, want 0", n)
 	}
 }

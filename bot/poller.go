@@ -52,7 +52,6 @@ func (b *Bot) Poll(ctx context.Context) {
 		return
 	}
 	defer b.pollMu.Unlock()
-	b.sessions.reset()
 	start := time.Now()
 	defer func() { b.met.PollDuration.Observe(time.Since(start).Seconds()) }()
 	reqs, err := b.st.Active()
@@ -61,6 +60,7 @@ func (b *Bot) Poll(ctx context.Context) {
 		return
 	}
 	b.met.Active.Set(float64(len(reqs)))
+	b.sessions.reset(reqs)
 	b.peers.reset(reqs, b.opt.RequestTTL)
 	g, ctx := errgroup.WithContext(ctx)
 	g.SetLimit(b.opt.PollConcurrency)
@@ -111,66 +111,115 @@ type observation struct {
 }
 
 // follow reads a request's task and restore session and records any change.
+//
+// A task ID means something only in the EM logon session that created it (EM numbers tasks
+// per session, so after a re-logon task-1 is someone else's failover): the task is read only
+// while the client is still in that session, and a task read never replaces a restore session
+// ID already stored. Without a usable task the restore session is followed; without a known
+// restore session it is looked for by query (VM name, created after the submission, failover job
+// type). When EM gives no outcome for longer than OutcomeGrace, the request becomes unknown and
+// the thread says why.
 func (b *Bot) follow(ctx context.Context, r *store.Request) {
-	if r.TaskID == "" {
-		b.followSession(ctx, r, r.RestoreSessionID)
-		return
-	}
-	task, err := b.em.Task(ctx, r.TaskID)
-	if err != nil {
-		if emapi.KindOf(err) == emapi.KindNotFound {
-			// EM keeps tasks per logon session: after a restart or re-logon the ID may be gone.
-			// The restore session is the way back to the outcome.
-			b.followSession(ctx, r, r.RestoreSessionID)
+	var task *emapi.Task
+	if r.TaskID != "" && r.EMSession != "" && r.EMSession == b.em.LogonSession() {
+		t, err := b.em.TaskIn(ctx, r.EMSession, r.TaskID)
+		switch {
+		case err == nil:
+			task = t
+		case emapi.KindOf(err) == emapi.KindNotFound:
+			// Gone with its logon session (re-logon, EM restart) or removed by a DELETE.
+		default:
+			b.emTrouble(r, err)
 			return
 		}
-		b.emTrouble(r, err)
-		return
 	}
-	sid := task.RestoreSessionID
-	if sid == "" {
-		sid = r.RestoreSessionID
+	sid := r.RestoreSessionID
+	if sid == "" && task != nil {
+		sid = task.RestoreSessionID
 	}
 	var rs *emapi.RestoreSession
-	if sid != "" {
-		if rs, err = b.em.RestoreSession(ctx, sid); err != nil {
+	switch {
+	case sid != "":
+		s, err := b.em.RestoreSession(ctx, sid)
+		switch {
+		case err == nil:
+			rs = s
+		case task != nil:
 			b.reqLog(r.ID).Warn("restore session unreadable; using the task alone", "session", sid, "error", err)
-			rs = nil
+		case emapi.KindOf(err) == emapi.KindNotFound:
+			b.markUnknown(r, "Enterprise Manager no longer knows restore session "+sid+", and the task that started it belongs to an earlier EM logon session.")
+			return
+		default:
+			b.emTrouble(r, err)
+			return
 		}
-	}
-	b.emRecovered(r)
-	b.record(r, observe(r, task, rs, sid))
-}
-
-// followSession follows a request through its restore session alone (the task is gone). Without
-// a session ID it looks for a session created for the target since the submission.
-func (b *Bot) followSession(ctx context.Context, r *store.Request, sid string) {
-	if sid == "" {
+	case task == nil || task.Done:
+		// No session known, and no live task to wait on: find it. (A running task may simply
+		// not show its Related link yet.)
 		found, err := b.findSession(ctx, r)
 		if err != nil {
 			b.emTrouble(r, err)
 			return
 		}
-		if found == nil {
-			b.markUnknown(r, "Enterprise Manager no longer knows task "+orDash(r.TaskID)+" (tasks belong to the EM logon session that started them) and lists no restore session for "+r.Target.Name+" since the submission.")
-			return
+		if found != nil {
+			rs, sid = found, found.ID
 		}
-		// The index read this session during this cycle: no need to ask EM again.
-		b.emRecovered(r)
-		b.record(r, observe(r, nil, found, found.ID))
-		return
-	}
-	rs, err := b.em.RestoreSession(ctx, sid)
-	if err != nil {
-		if emapi.KindOf(err) == emapi.KindNotFound {
-			b.markUnknown(r, "Enterprise Manager knows neither task "+orDash(r.TaskID)+" nor restore session "+sid+".")
-			return
-		}
-		b.emTrouble(r, err)
-		return
 	}
 	b.emRecovered(r)
-	b.record(r, observe(r, nil, rs, sid))
+	o := observe(r, task, rs, sid)
+	if why := b.noOutcome(r, task, rs, o); why != "" {
+		b.markUnknown(r, why)
+		return
+	}
+	b.record(r, o)
+}
+
+// noOutcome returns why r must be declared unknown now: EM has given no readable outcome for
+// longer than OutcomeGrace. "" while there is an outcome, or while the grace lasts.
+func (b *Bot) noOutcome(r *store.Request, task *emapi.Task, rs *emapi.RestoreSession, o observation) string {
+	var key, why string
+	switch {
+	case o.state.Terminal():
+	case rs == nil && task == nil:
+		key = "lost"
+		why = "Enterprise Manager does not show task " + orDash(r.TaskID) + " in this logon session (tasks belong to the EM logon session that started them), and lists no failover restore session for " + r.Target.Name + " since the submission."
+	case rs == nil && task.Done:
+		key = "unlinked"
+		why = "Enterprise Manager's task " + task.ID + " finished (success " + successWord(task) + ") but names no restore session, and none for " + r.Target.Name + " since the submission can be found."
+	case rs != nil && rs.State == emapi.SessionStopped && (rs.Result == emapi.ResultNone || rs.Result == ""):
+		key = "no-result"
+		why = "Enterprise Manager's restore session " + rs.ID + " stopped without a result (Result None)."
+	}
+	b.waitMu.Lock()
+	defer b.waitMu.Unlock()
+	for _, k := range []string{"lost", "unlinked", "no-result"} {
+		if k != key {
+			delete(b.waiting, r.ID+"/"+k)
+		}
+	}
+	if key == "" {
+		return ""
+	}
+	first, ok := b.waiting[r.ID+"/"+key]
+	if !ok {
+		b.waiting[r.ID+"/"+key] = b.now()
+		return ""
+	}
+	if b.now().Sub(first) < b.opt.OutcomeGrace {
+		return ""
+	}
+	delete(b.waiting, r.ID+"/"+key)
+	return fmt.Sprintf("%s I kept asking for %s.", why, b.opt.OutcomeGrace)
+}
+
+func successWord(t *emapi.Task) string {
+	if t.Success == nil {
+		return "not stated"
+	}
+	if *t.Success {
+		return "true"
+	}
+	return "false"
 }
 
 // reconcile settles a request found "submitting" with no submission under way: the POST may or
@@ -205,17 +254,15 @@ func (b *Bot) reconcile(ctx context.Context, r *store.Request) {
 // session it created for it.
 const sessionSkew = 2 * time.Minute
 
-// findSession looks for the restore session of r's failover: the newest one EM lists for r's
-// target since the submission that no other request follows. A retry of a failed failover of the
-// same VM minutes later is common in a DR event, and adopting the earlier request's session would
-// report its outcome as this one's; while another request's session for the target is not known
-// yet, it finds nothing (the caller looks again, or declares the outcome unknown).
+// findSession looks for the restore session of r's failover: the newest failover session EM
+// shows for r's target created since the submission that no other request follows. A same-named
+// VM's other restore kinds (file-level restore, instant recovery) never match: the job type must
+// be a failover's. A retry of a failed failover of the same VM minutes later is common in a DR
+// event, and adopting the earlier request's session would report its outcome as this one's; while
+// another request's session for the target is not known yet, it finds nothing (the caller looks
+// again, or declares the outcome unknown).
 func (b *Bot) findSession(ctx context.Context, r *store.Request) (*emapi.RestoreSession, error) {
-	since := r.SubmittedAt
-	if since.IsZero() {
-		since = r.StateAt
-	}
-	from := since.Add(-sessionSkew)
+	from := searchFrom(r)
 	taken, known := b.sessionsOfOthers(r, from)
 	if !known {
 		b.reqLog(r.ID).Info("restore session not attributable yet: another request for the same target is unresolved")
@@ -228,7 +275,7 @@ func (b *Bot) findSession(ctx context.Context, r *store.Request) (*emapi.Restore
 	var best *emapi.RestoreSession
 	for i := range list {
 		s := &list[i]
-		if taken[s.ID] || !s.For(r.Target.Name, from) {
+		if taken[s.ID] || !s.For(r.Target.Name, from) || !emapi.IsFailoverJob(s.JobType) {
 			continue
 		}
 		if best == nil || s.Created.After(best.Created) {
@@ -238,31 +285,62 @@ func (b *Bot) findSession(ctx context.Context, r *store.Request) (*emapi.Restore
 	return best, nil
 }
 
-// sessionIndex is EM's restore sessions, read at most once per poll cycle. After an EM restart or
-// re-logon every running request may need its session found at once; asking EM per request would
-// list and fetch every session once per request (1,000 tasks: a million calls). Stopped sessions
-// never change, so they are kept across cycles and fetched only once.
+// searchFrom is the earliest creation time of a restore session that can be r's.
+func searchFrom(r *store.Request) time.Time {
+	since := r.SubmittedAt
+	if since.IsZero() {
+		since = r.StateAt
+	}
+	return since.Add(-sessionSkew)
+}
+
+// needsSearch reports whether a poll cycle may have to look for r's restore session.
+func needsSearch(r *store.Request) bool {
+	switch r.State {
+	case store.Submitting, store.Running, store.Stopping:
+		return r.RestoreSessionID == ""
+	}
+	return false
+}
+
+// sessionIndex is EM's recent failover restore sessions, read with at most one query per poll
+// cycle (GET /query?type=RestoreSession, paged) for every request that needs its session found:
+// after an EM restart or re-logon 1,000 running requests may all need it at once, and asking per
+// request would cost 1,000 queries.
 type sessionIndex struct {
-	em    EM
-	limit int
+	em EM
 
-	mu      sync.Mutex
-	read    bool // this cycle's listing is done (err says how it went)
-	list    []emapi.RestoreSession
-	err     error
-	stopped map[string]emapi.RestoreSession
+	mu    sync.Mutex
+	since time.Time // earliest creation time any request of this cycle may need
+	names []string  // targets whose sessions may be needed
+	read  bool      // this cycle's query is done (err says how it went)
+	list  []emapi.RestoreSession
+	err   error
 }
 
-// reset starts a new poll cycle: the next all() reads EM again.
-func (x *sessionIndex) reset() {
+// reset starts a new poll cycle over active: the next all() queries EM again, for the targets
+// of the requests that may need a search.
+func (x *sessionIndex) reset(active []*store.Request) {
 	x.mu.Lock()
-	x.read, x.list, x.err = false, nil, nil
-	x.mu.Unlock()
+	defer x.mu.Unlock()
+	x.read, x.list, x.err, x.names, x.since = false, nil, nil, nil, time.Time{}
+	seen := map[string]bool{}
+	for _, r := range active {
+		if !needsSearch(r) {
+			continue
+		}
+		if from := searchFrom(r); x.since.IsZero() || from.Before(x.since) {
+			x.since = from
+		}
+		if !seen[r.Target.Name] {
+			seen[r.Target.Name] = true
+			x.names = append(x.names, r.Target.Name)
+		}
+	}
 }
 
-// all returns every restore session EM lists (its last 30 days), fetching the ones not known to
-// have stopped with bounded concurrency. A failure is remembered for the rest of the cycle so a
-// struggling EM is not asked again by every request.
+// all returns the restore sessions of this cycle's query. A failure is remembered for the rest
+// of the cycle so a struggling EM is not asked again by every request.
 func (x *sessionIndex) all(ctx context.Context) ([]emapi.RestoreSession, error) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
@@ -270,51 +348,11 @@ func (x *sessionIndex) all(ctx context.Context) ([]emapi.RestoreSession, error) 
 		return x.list, x.err
 	}
 	x.read = true
-	refs, err := x.em.RestoreSessions(ctx)
-	if err != nil {
-		x.err = err
-		return nil, err
+	if len(x.names) == 0 {
+		return nil, nil // nobody in this cycle's snapshot needs one (a request newer than it waits a cycle)
 	}
-	if x.stopped == nil {
-		x.stopped = map[string]emapi.RestoreSession{}
-	}
-	list := make([]emapi.RestoreSession, len(refs))
-	keep := make([]bool, len(refs))
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(x.limit)
-	for i, ref := range refs {
-		if s, ok := x.stopped[ref.ID]; ok {
-			list[i], keep[i] = s, true
-			continue
-		}
-		g.Go(func() error {
-			s, err := x.em.RestoreSession(gctx, ref.ID)
-			if err != nil {
-				switch emapi.KindOf(err) {
-				case emapi.KindNotFound, emapi.KindBadRequest:
-					return nil // gone between the listing and the read, or a ref with no usable ID
-				}
-				return err
-			}
-			list[i], keep[i] = *s, true
-			return nil
-		})
-	}
-	if err := g.Wait(); err != nil {
-		x.err = err
-		return nil, err
-	}
-	out := list[:0]
-	for i := range list {
-		if keep[i] {
-			out = append(out, list[i])
-			if list[i].State == "Stopped" {
-				x.stopped[list[i].ID] = list[i]
-			}
-		}
-	}
-	x.list = out
-	return out, nil
+	x.list, x.err = x.em.QueryRestoreSessions(ctx, x.since, x.names)
+	return x.list, x.err
 }
 
 // sessionsOfOthers returns the restore sessions followed by the other requests for r's target
@@ -415,18 +453,22 @@ func observe(r *store.Request, t *emapi.Task, rs *emapi.RestoreSession, sid stri
 		if rs.FailureMessage != "" {
 			o.message = rs.FailureMessage
 		}
-		if rs.State == "Stopped" {
+		if rs.State == emapi.SessionStopped {
 			switch rs.Result {
-			case "Success":
+			case emapi.ResultSuccess:
 				o.state = store.Succeeded
-			case "Warning":
+			case emapi.ResultWarning:
 				o.state = store.Warning
-			default:
+			case emapi.ResultFailed:
 				o.state = store.Failed
 			}
+			// Result None (or absent) on a stopped session is no outcome: noOutcome waits.
 		}
 	}
-	if t != nil && t.Done && t.Success != nil && !*t.Success && (rs == nil || rs.State == "Stopped") {
+	if t != nil && t.Done && t.Success != nil && !*t.Success &&
+		(rs == nil || rs.State == emapi.SessionStopped && (rs.Result == emapi.ResultNone || rs.Result == "")) {
+		// EM failed the task and no session says otherwise (an asynchronous refusal creates none).
+		o.state = store.Failed
 		o.state = store.Failed
 	}
 	if r.State == store.Stopping && o.state == store.Failed {
@@ -443,7 +485,7 @@ func (b *Bot) record(r *store.Request, o observation) {
 	}
 	apply := func(q *store.Request) {
 		q.EMState, q.EMProgress, q.EMResult, q.EMMessage = o.emState, o.progress, o.result, o.message
-		if o.session != "" {
+		if o.session != "" && q.RestoreSessionID == "" {
 			q.RestoreSessionID = o.session
 		}
 	}
@@ -459,6 +501,9 @@ func (b *Bot) record(r *store.Request, o observation) {
 	}
 	if stateChanged || next.EMProgress/progressStep != r.EMProgress/progressStep {
 		line = updateLine(&next)
+		if r.State == store.Stopping && (next.State == store.Succeeded || next.State == store.Warning) {
+			line = ":warning: Enterprise Manager finished the failover despite the stop request (the DELETE did not stop it). " + line
+		}
 	}
 	n, err := b.st.Transition(store.Change{ID: r.ID, Version: r.Version, To: o.state, Actor: "em", Action: action,
 		Details: fmt.Sprintf("%s %d%% %s %s", o.emState, o.progress, o.result, truncate(o.message, 200)),

@@ -79,6 +79,9 @@ func statusLine(r *store.Request) string {
 	case store.Submitting:
 		return ":outbox_tray: " + approvedBy(r) + " — sending the failover to Enterprise Manager"
 	case store.Running:
+		if r.Stop != nil {
+			return fmt.Sprintf(":arrows_counterclockwise: Failover running — %s — <@%s> asked to stop it at %s; waiting for a second person to confirm", emText(r), r.Stop.User, r.Stop.At.UTC().Format(clockFormat))
+		}
 		return ":arrows_counterclockwise: Failover running — " + emText(r)
 	case store.Stopping:
 		return fmt.Sprintf(":octagonal_sign: Stop requested by <@%s> at %s — %s", r.StateBy, r.StateAt.UTC().Format(clockFormat), emText(r))
@@ -155,7 +158,8 @@ func stripEmoji(s string) string {
 	return s
 }
 
-// cardBlocks renders the approval card. Buttons exist only while the request is pending.
+// cardBlocks renders the approval card. Approve and Reject exist only while the request is
+// pending; Stop (which opens a confirmation dialog) only while its failover runs.
 func cardBlocks(r *store.Request) []slack.Block {
 	md := func(s string) *slack.TextBlockObject {
 		return slack.NewTextBlockObject(slack.MarkdownType, s, false, false)
@@ -187,6 +191,14 @@ func cardBlocks(r *store.Request) []slack.Block {
 			WithStyle(slack.StylePrimary).WithConfirm(confirm)
 		reject := slack.NewButtonBlockElement(actionReject, r.ID, pt("Reject")).WithStyle(slack.StyleDanger)
 		blocks = append(blocks, slack.NewActionBlock(blockActions, approve, reject))
+	}
+	if r.State == store.Running && r.TaskID != "" {
+		// Opens the stop dialog; nothing is stopped by the click itself.
+		label := "Stop…"
+		if r.Stop != nil {
+			label = "Confirm stop…"
+		}
+		blocks = append(blocks, slack.NewActionBlock(blockActions, slack.NewButtonBlockElement(actionStop, r.ID, pt(label)).WithStyle(slack.StyleDanger)))
 	}
 	return blocks
 }

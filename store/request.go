@@ -138,6 +138,9 @@ type Request struct {
 	EMProgress       int    `json:"em_progress,omitempty"`
 	EMResult         string `json:"em_result,omitempty"`
 	EMMessage        string `json:"em_message,omitempty"`
+	// Stop records a deliberate stop of the running failover: who asked, why, and who
+	// confirmed it when a second person must. Nil while nobody asked.
+	Stop *StopRequest `json:"stop,omitempty"`
 
 	CreatedAt   time.Time `json:"created_at"`
 	ExpiresAt   time.Time `json:"expires_at"`
@@ -148,9 +151,22 @@ type Request struct {
 	UpdatedAt   time.Time `json:"updated_at"`
 }
 
+// StopRequest is a request to stop a running failover (DELETE of its EM task).
+type StopRequest struct {
+	User        string    `json:"user"`
+	Reason      string    `json:"reason"`
+	At          time.Time `json:"at"`
+	ConfirmedBy string    `json:"confirmed_by,omitempty"` // the second person, when one is required
+	ConfirmedAt time.Time `json:"confirmed_at,omitzero"`
+}
+
 // clone returns a deep copy, so a caller's Apply cannot alias stored slices.
 func (r *Request) clone() *Request {
 	c := *r
+	if r.Stop != nil {
+		st := *r.Stop
+		c.Stop = &st
+	}
 	if r.Approvals != nil {
 		c.Approvals = append([]Approval(nil), r.Approvals...)
 	}

@@ -400,10 +400,14 @@ func transition(r *Request, c Change, now time.Time) (audit, error) {
 	if !byTransition(r.State, c.To) {
 		return audit{}, conflict(r, op, ReasonState)
 	}
+	before := r.Stop
 	if c.Apply != nil {
 		if err := applyEM(r, c.Apply); err != nil {
 			return audit{}, fmt.Errorf("transition %s: %w", r.ID, err)
 		}
+	}
+	if err := checkStop(r, before, c); err != nil {
+		return audit{}, fmt.Errorf("transition %s: %w", r.ID, err)
 	}
 	if c.To != r.State {
 		r.State, r.StateBy, r.StateAt = c.To, c.Actor, now
@@ -419,6 +423,31 @@ func transition(r *Request, c Change, now time.Time) (audit, error) {
 	return audit{actor: c.Actor, action: op, details: c.Details, thread: c.Thread}, nil
 }
 
+// checkStop enforces the rules of a stop request: it is recorded only on a running failover
+// that has a task, by the change's actor; it cannot be taken back; and a confirmation must come
+// from a second person.
+func checkStop(r *Request, before *StopRequest, c Change) error {
+	after := r.Stop
+	if reflect.DeepEqual(before, after) {
+		return nil
+	}
+	switch {
+	case r.State != Running || (c.To != Running && c.To != Stopping):
+		return fmt.Errorf("%w: a stop is recorded only on a running failover, moving to running or stopping", ErrInvalid)
+	case r.TaskID == "":
+		return fmt.Errorf("%w: a failover without a task cannot be stopped", ErrInvalid)
+	case after == nil:
+		return fmt.Errorf("%w: a stop request cannot be taken back", ErrInvalid)
+	case before == nil && (after.User != c.Actor || after.ConfirmedBy != ""):
+		return fmt.Errorf("%w: a new stop request is the actor's own and unconfirmed", ErrInvalid)
+	case before != nil && (after.User != before.User || after.Reason != before.Reason || !after.At.Equal(before.At)):
+		return fmt.Errorf("%w: a stop request cannot be rewritten", ErrInvalid)
+	case before != nil && (after.ConfirmedBy != c.Actor || after.ConfirmedBy == before.User):
+		return fmt.Errorf("%w: a stop is confirmed by a second person, as the change's actor", ErrInvalid)
+	}
+	return nil
+}
+
 // applyEM runs apply on a copy and keeps only the fields it is allowed to set, failing
 // loudly if it touched others: silently dropping a write would hide a bot bug, and
 // honouring it would let the bot bypass the state machine or rewrite approved content.
@@ -428,11 +457,13 @@ func applyEM(r *Request, apply func(*Request)) error {
 	check := cp.clone()
 	check.TaskID, check.EMSession, check.RestoreSessionID = r.TaskID, r.EMSession, r.RestoreSessionID
 	check.EMState, check.EMProgress, check.EMResult, check.EMMessage = r.EMState, r.EMProgress, r.EMResult, r.EMMessage
+	check.Stop = r.Stop
 	if !reflect.DeepEqual(check, r) {
-		return fmt.Errorf("%w: Apply may change only TaskID, EMSession, RestoreSessionID and EM* fields", ErrInvalid)
+		return fmt.Errorf("%w: Apply may change only TaskID, EMSession, RestoreSessionID, EM* and Stop fields", ErrInvalid)
 	}
 	r.TaskID, r.EMSession, r.RestoreSessionID = cp.TaskID, cp.EMSession, cp.RestoreSessionID
 	r.EMState, r.EMProgress, r.EMResult, r.EMMessage = cp.EMState, cp.EMProgress, cp.EMResult, cp.EMMessage
+	r.Stop = cp.Stop
 	return nil
 }
 

@@ -88,7 +88,7 @@ func TestHistoryWithMetadataAndPaging(t *testing.T) {
 	s, api := newClient(t)
 	for i := range 5 {
 		_, ts, err := api.PostMessage("C1", slack.MsgOptionText(fmt.Sprint("card ", i), false),
-			slack.MsgOptionBlocks(slack.NewActionBlock("a", slack.NewButtonBlockElement("b", "v", slack.NewTextBlockObject(slack.PlainTextType, "B", false, false)))),
+			slack.MsgOptionBlocks(slack.NewActionBlock("a", slack.NewButtonBlockElement("fo_approve", "v", slack.NewTextBlockObject(slack.PlainTextType, "B", false, false)))),
 			slack.MsgOptionMetadata(slack.SlackMetadata{EventType: "failover_card", EventPayload: map[string]any{"request_id": fmt.Sprint("FO-", i)}}))
 		if err != nil {
 			t.Fatal(err)

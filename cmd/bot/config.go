@@ -15,6 +15,8 @@ import (
 
 	"github.com/caarlos0/env/v11"
 	"github.com/robfig/cron/v3"
+
+	"github.com/failover-bot/failover-bot/emapi"
 )
 
 // Secret is a configuration value that must never be printed or logged: its String,
@@ -67,6 +69,13 @@ type Config struct {
 	EMMaxConcurrentFailovers int `env:"EM_MAX_CONCURRENT_FAILOVERS" envDefault:"8"`
 	// SubmitRetryFor is how long an approved failover that cannot reach EM is retried.
 	SubmitRetryFor time.Duration `env:"SUBMIT_RETRY_FOR" envDefault:"15m"`
+	// EMPointInTimeElement names the point-in-time element of failover bodies; read it from
+	// the server's RestAPI.xsd (README, troubleshooting).
+	EMPointInTimeElement string `env:"EM_POINT_IN_TIME_ELEMENT" envDefault:"RestoreAtPointinTime"`
+	// OutcomeGrace is how long EM may give no readable outcome before a request is unknown.
+	OutcomeGrace time.Duration `env:"OUTCOME_GRACE" envDefault:"10m"`
+	// StopApprovals is how many people confirm a stop: 1, or 2 for a second person.
+	StopApprovals int `env:"STOP_APPROVALS" envDefault:"1"`
 
 	// DBPath defaults to failover-bot.db, except in console mode where empty means a
 	// temporary store.
@@ -350,6 +359,15 @@ func (c Config) Validate(console bool) error {
 	if c.SubmitRetryFor <= 0 {
 		p.add("SUBMIT_RETRY_FOR must be a positive duration, e.g. 15m")
 	}
+	if err := emapi.ValidPointInTimeElement(c.EMPointInTimeElement); err != nil {
+		p.add("EM_POINT_IN_TIME_ELEMENT: %v (read the spelling from the server's RestAPI.xsd)", err)
+	}
+	if c.OutcomeGrace <= 0 {
+		p.add("OUTCOME_GRACE must be a positive duration, e.g. 10m")
+	}
+	if c.StopApprovals != 1 && c.StopApprovals != 2 {
+		p.add("STOP_APPROVALS must be 1 (the person who confirms the stop dialog) or 2 (a second person confirms too)")
+	}
 	if c.EMTimeout <= 0 {
 		p.add("EM_TIMEOUT must be a positive duration, e.g. 30s")
 	}
@@ -510,6 +528,9 @@ func (c Config) attrs() []slog.Attr {
 		slog.Duration("EM_TIMEOUT", c.EMTimeout),
 		slog.Int("EM_MAX_CONCURRENT_FAILOVERS", c.EMMaxConcurrentFailovers),
 		slog.Duration("SUBMIT_RETRY_FOR", c.SubmitRetryFor),
+		slog.String("EM_POINT_IN_TIME_ELEMENT", c.EMPointInTimeElement),
+		slog.Duration("OUTCOME_GRACE", c.OutcomeGrace),
+		slog.Int("STOP_APPROVALS", c.StopApprovals),
 		slog.String("DB_PATH", c.DBPath),
 		slog.String("APPROVERS", list(c.Approvers)),
 		slog.String("APPROVER_GROUP", c.ApproverGroup),

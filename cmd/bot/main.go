@@ -1,6 +1,6 @@
 // Command failover-bot serves the /failover Slack command: two-person-approved Veeam CDP
 // failovers through Enterprise Manager's REST API. main only wires: configuration → store → EM
-// client → bot → run, plus the operator subcommands (audit, backup, healthcheck, version).
+// client → bot → run, plus the operator subcommands (audit, backup, doctor, healthcheck, version).
 package main
 
 import (
@@ -14,6 +14,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // version is set at build time: -ldflags "-X main.version=v1.2.3".
@@ -131,6 +132,24 @@ func subcommand(args []string, stdout, stderr io.Writer, lookup func(string) (st
 			return fail(exitFail, err)
 		}
 		return exitOK
+	case "doctor":
+		vm, timeout, err := parseDoctorFlags(args[1:], stderr)
+		if err != nil {
+			return fail(exitConfig, err)
+		}
+		// Slack settings do not matter here; EM's are checked as the bot would.
+		if err := cfg.Validate(true); err != nil {
+			return fail(exitConfig, err)
+		}
+		if cfg.EMURL == "" {
+			return fail(exitConfig, errors.New("EM_URL is required: doctor checks that Enterprise Manager"))
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		defer cancel()
+		if n := runDoctor(ctx, cfg, vm, stdout, time.Now); n > 0 {
+			return fail(exitFail, fmt.Errorf("%d check(s) failed", n))
+		}
+		return exitOK
 	case "backup":
 		if len(args) != 2 {
 			return fail(exitConfig, errors.New("usage: failover-bot backup <path>"))
@@ -165,7 +184,7 @@ func subcommand(args []string, stdout, stderr io.Writer, lookup func(string) (st
 		}
 		return fail(exitConfig, fmt.Errorf("unknown audit command %q: use export or verify", args[1]))
 	}
-	return fail(exitConfig, fmt.Errorf("unknown command %q (commands: version, healthcheck, backup, audit; run with -h for help)", args[0]))
+	return fail(exitConfig, fmt.Errorf("unknown command %q (commands: version, healthcheck, doctor, backup, audit; run with -h for help)", args[0]))
 }
 
 func usage(w io.Writer, fs *flag.FlagSet) {
@@ -176,6 +195,8 @@ Usage:
   failover-bot -console             the whole flow in this terminal, no accounts needed
   failover-bot audit export [--since <RFC 3339 time>] [--format jsonl|csv]
   failover-bot audit verify         check the audit log's hash chain; exit 1 naming the first bad event
+  failover-bot doctor [--vm <replica>/<vm>]  read-only checks of EM: logon, role, inventory,
+                                    intervals, restore-session query, clock; one line each
   failover-bot backup <path>        write a consistent copy of the store (works while the bot runs)
   failover-bot healthcheck          GET /healthz on LISTEN_ADDR; exit 0 when healthy (for containers)
   failover-bot version
@@ -196,6 +217,11 @@ Environment (every secret also accepts NAME_FILE, read from a file):
   EM_INSECURE_SKIP_VERIFY  skip TLS verification (logged loudly)  default false
   EM_FORMAT                xml or json body format             default xml
   EM_TIMEOUT               per-call timeout                    default 30s
+  EM_MAX_CONCURRENT_FAILOVERS  failover POSTs in flight at once  default 8
+  EM_POINT_IN_TIME_ELEMENT point-in-time element name (see RestAPI.xsd)  default RestoreAtPointinTime
+  SUBMIT_RETRY_FOR         retry a failover EM never received for  default 15m
+  OUTCOME_GRACE            wait this long for an outcome EM does not give  default 10m
+  STOP_APPROVALS           people who confirm a stop: 1 or 2     default 1
   DB_PATH                  bbolt file                          default failover-bot.db
   APPROVERS                comma-separated Slack user IDs allowed to approve
   APPROVER_GROUP           Slack user group ID whose members may approve

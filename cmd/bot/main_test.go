@@ -358,7 +358,7 @@ func TestShutdownDuringPollCycle(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err = st.Transition(store.Change{ID: r.ID, To: store.Running, Actor: "em", Apply: func(q *store.Request) { q.TaskID = task.ID }}); err != nil {
+		if _, err = st.Transition(store.Change{ID: r.ID, To: store.Running, Actor: "em", Apply: func(q *store.Request) { q.TaskID, q.EMSession = task.ID, task.LogonSession }}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -378,9 +378,11 @@ func TestShutdownDuringPollCycle(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
 
-	// The boot-time poll cycle reads the tasks; signal once EM has received one of its calls.
+	// The boot-time poll cycle looks for the failovers' restore sessions (their tasks belong to
+	// the seeding's logon session, so the child never reads them); signal once EM has received
+	// one of its calls.
 	deadline := time.After(20 * time.Second)
-	for sim.Count(http.MethodGet, "/tasks/") == 0 {
+	for sim.Count(http.MethodGet, "/query") == 0 {
 		select {
 		case err := <-done:
 			t.Fatalf("the bot exited before polling: %v\n%s", err, stderr.String())

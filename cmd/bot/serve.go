@@ -60,6 +60,7 @@ func open(cfg Config, log *slog.Logger, reg *prometheus.Registry, met *bot.Metri
 	}
 	opt.RequestTTL, opt.EMTimeout = cfg.RequestTTL, cfg.EMTimeout
 	opt.MaxConcurrentFailovers, opt.SubmitRetryFor = cfg.EMMaxConcurrentFailovers, cfg.SubmitRetryFor
+	opt.OutcomeGrace, opt.StopApprovals = cfg.OutcomeGrace, cfg.StopApprovals
 	opt.ApprovalsRequired = cfg.ApprovalsRequired
 	opt.Logger, opt.Metrics = log, a.met
 	b, err := bot.New(em, st, api, opt)
@@ -106,6 +107,7 @@ func newEMClient(cfg Config, log *slog.Logger, observe func(string, int, time.Du
 		BaseURL: cfg.EMURL, Username: cfg.EMUsername, Password: cfg.EMPassword.Value(),
 		CAFile: cfg.EMCAFile, InsecureSkipVerify: cfg.EMInsecureSkipVerify,
 		Timeout: cfg.EMTimeout, Format: format, Logger: log, Observe: observe,
+		PointInTimeElement: cfg.EMPointInTimeElement,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("EM_URL: %w", err)

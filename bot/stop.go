@@ -1,0 +1,221 @@
+package bot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/slack-go/slack"
+
+	"github.com/failover-bot/failover-bot/emapi"
+	"github.com/failover-bot/failover-bot/store"
+)
+
+// Stopping a running failover is a deliberate act, unlike withdrawing a pending request: EM's
+// REST API has no undo, and a failover stopped half-way can leave a VM part failed over. So a
+// stop is never one mistyped word. /failover stop or the card's Stop button opens a dialog that
+// names what is running and says there is no undo; only its submission (with a reason) asks EM to
+// stop, and with Options.StopApprovals 2 a second authorised person must confirm the same way.
+// The stop is DELETE /tasks/{ID} in the EM logon session that created the task; afterwards the
+// bot keeps following the restore session and reports what EM says happened, not what was asked.
+
+const (
+	actionStop      = "fo_stop"
+	callbackStop    = "fo_stop_modal"
+	blockStopWhy    = "fo_stop_reason"
+	actionStopWhy   = "fo_stop_reason_input"
+	stopNoUndoWords = "Enterprise Manager has *no undo* through this API: stopping does not fail back. Whatever the failover already did stays done, and the VM may be left part-way; check it in the Veeam console afterwards."
+)
+
+// stopRefusal says why r cannot be stopped by user now, or "" when a stop dialog may open.
+func (b *Bot) stopRefusal(ctx context.Context, r *store.Request, user string) string {
+	switch r.State {
+	case store.Running:
+	case store.Pending:
+		return fmt.Sprintf("%s has not been sent to Enterprise Manager: there is nothing to stop. To withdraw it, use `/failover cancel %s`.", r.ID, r.ID)
+	case store.Approved, store.Submitting:
+		return fmt.Sprintf("%s is being sent to Enterprise Manager right now. Wait for its task to appear in the thread, then stop it.", r.ID)
+	case store.Stopping:
+		return fmt.Sprintf("%s is already being stopped (asked by <@%s>). I am following what Enterprise Manager does.", r.ID, r.StateBy)
+	default:
+		return fmt.Sprintf("%s is already %s; there is nothing to stop. Enterprise Manager's REST API cannot undo or fail back a CDP failover: use the Veeam console or PowerShell for that.", r.ID, stateWords(r.State))
+	}
+	if user != r.Requester {
+		if err := b.auth.canApprove(ctx, user); err != nil {
+			return "Only the requester or an approver can stop " + r.ID + ". " + describe(err)
+		}
+	}
+	if r.TaskID == "" {
+		return fmt.Sprintf("I cannot stop %s: Enterprise Manager never gave me its task (I follow it through restore session %s), and EM stops a failover only through its task. Stop it in the Veeam console.", r.ID, orDash(r.RestoreSessionID))
+	}
+	if r.EMSession == "" || r.EMSession != b.em.LogonSession() {
+		return fmt.Sprintf("I cannot stop %s: its task %s belongs to an earlier Enterprise Manager logon session (the bot or EM restarted, or the session expired), and EM lets only that session stop it. Stop it in the Veeam console; I keep following its restore session.", r.ID, r.TaskID)
+	}
+	if b.opt.StopApprovals > 1 && r.Stop != nil && r.Stop.User == user {
+		return fmt.Sprintf("You asked to stop %s already; a second person (the requester or an approver, not you) must confirm it.", r.ID)
+	}
+	return ""
+}
+
+// openStop opens the stop dialog for user, or tells them why not.
+func (b *Bot) openStop(ctx context.Context, id, user, channel, trigger string) {
+	log := b.reqLog(id).With("user", user)
+	r, err := b.st.Get(id)
+	if err != nil {
+		b.out.Ephemeral(channel, user, describe(err))
+		return
+	}
+	if why := b.stopRefusal(ctx, r, user); why != "" {
+		b.met.Refusals.WithLabelValues("stop").Inc()
+		log.Info("stop refused", "why", why)
+		b.out.Ephemeral(channel, user, why)
+		return
+	}
+	if _, err := b.api.OpenViewContext(ctx, trigger, stopModal(r, b.opt.StopApprovals)); err != nil {
+		log.Warn("stop dialog could not be opened", "error", err)
+		b.out.Ephemeral(channel, user, fmt.Sprintf("I could not open the stop dialog (%v). Nothing was stopped; try again.", err))
+	}
+}
+
+// stopModal names what is running and what a stop cannot do. private_metadata ties the answer to
+// this request and task, so a dialog left open cannot stop a later task.
+func stopModal(r *store.Request, approvals int) slack.ModalViewRequest {
+	pt := func(s string) *slack.TextBlockObject {
+		return slack.NewTextBlockObject(slack.PlainTextType, s, false, false)
+	}
+	md := func(s string) *slack.TextBlockObject {
+		return slack.NewTextBlockObject(slack.MarkdownType, s, false, false)
+	}
+	what := fmt.Sprintf("*Stop the running failover %s?*\nFailover of %s to the %s, requested by <@%s>; %s.\nNow: %s.",
+		r.ID, targetText(r), restoreText(r.Intent, r.RestoreTime), r.Requester, approvedBy(r), emText(r))
+	who := "Submitting asks Enterprise Manager to stop it now."
+	switch {
+	case approvals > 1 && r.Stop == nil:
+		who = "A second person (the requester or an approver, not you) must confirm before the stop is sent."
+	case approvals > 1:
+		who = fmt.Sprintf("<@%s> asked to stop it: “%s”. Submitting confirms, and the stop is sent now.", r.Stop.User, esc(truncate(r.Stop.Reason, 300)))
+	}
+	input := slack.NewPlainTextInputBlockElement(pt("Why stop it?"), actionStopWhy)
+	input.Multiline = true
+	input.MaxLength = 500
+	return slack.ModalViewRequest{
+		Type:            slack.VTModal,
+		CallbackID:      callbackStop,
+		PrivateMetadata: r.ID + "|" + r.TaskID,
+		Title:           pt("Stop " + r.ID),
+		Submit:          pt("Stop the failover"),
+		Close:           pt("Keep it running"),
+		Blocks: slack.Blocks{BlockSet: []slack.Block{
+			slack.NewSectionBlock(md(what), nil, nil),
+			slack.NewSectionBlock(md(":warning: "+stopNoUndoWords), nil, nil),
+			slack.NewContextBlock("fo_stop_who", md(who)),
+			slack.NewInputBlock(blockStopWhy, pt("Reason"), nil, input),
+		}},
+	}
+}
+
+// stopSubmission answers the stop dialog's submission.
+func (b *Bot) stopSubmission(cb slack.InteractionCallback) any {
+	id, task, _ := strings.Cut(cb.View.PrivateMetadata, "|")
+	user := cb.User.ID
+	var reason string
+	if cb.View.State != nil {
+		if v, ok := cb.View.State.Values[blockStopWhy][actionStopWhy]; ok {
+			reason = strings.TrimSpace(v.Value)
+		}
+	}
+	if id == "" || task == "" || user == "" {
+		b.log.Warn("ignoring a stop dialog without its request, task or user")
+		return nil
+	}
+	if reason == "" {
+		return slack.NewErrorsViewSubmissionResponse(map[string]string{blockStopWhy: "Say why, so everyone in the thread knows."})
+	}
+	if err := b.st.Remember(viewReplayKey(cb), replayWindow); err != nil {
+		b.log.Warn("stop dialog not acted on", "reason", err, "user", user, "request", id)
+		return nil
+	}
+	b.goBackground(func(ctx context.Context) { b.requestStop(ctx, id, task, user, reason) })
+	return nil
+}
+
+// requestStop records a confirmed stop dialog: the first of two people when a second is
+// required, else the stop itself, sent to EM at once.
+func (b *Bot) requestStop(ctx context.Context, id, task, user, reason string) {
+	log := b.reqLog(id).With("user", user)
+	r, err := b.st.Get(id)
+	if err != nil {
+		log.Info("stop not recorded", "reason", err)
+		return
+	}
+	tell := func(text string) {
+		if r.Channel != "" {
+			b.out.Ephemeral(r.Channel, user, text)
+		}
+	}
+	if why := b.stopRefusal(ctx, r, user); why != "" {
+		log.Info("stop refused", "why", why)
+		tell(why)
+		return
+	}
+	if r.TaskID != task {
+		tell(fmt.Sprintf("That stop dialog was for task %s, but %s now follows task %s. Nothing was stopped; open the dialog again.", task, r.ID, r.TaskID))
+		return
+	}
+	now := b.now()
+	if b.opt.StopApprovals > 1 && r.Stop == nil {
+		_, err := b.st.Transition(store.Change{ID: r.ID, Version: r.Version, From: []store.State{store.Running}, To: store.Running,
+			Actor: user, Action: "stop-requested", Details: "asked to stop EM task " + r.TaskID + ": " + truncate(reason, 300),
+			Thread: fmt.Sprintf(":octagonal_sign: <@%s> asks to stop this failover: “%s”. Nothing is stopped yet: a second person (the requester or an approver) must confirm with *Confirm stop* on the card or `/failover stop %s`.", user, esc(truncate(reason, 300)), r.ID),
+			Apply:  func(q *store.Request) { q.Stop = &store.StopRequest{User: user, Reason: reason, At: now} }})
+		if err != nil {
+			log.Info("stop request not recorded", "reason", err)
+			tell(fmt.Sprintf("I could not record your stop request (%s). Nothing was stopped; try again.", describe(err)))
+			return
+		}
+		log.Info("stop requested; waiting for a second person")
+		return
+	}
+	line := fmt.Sprintf(":octagonal_sign: <@%s> asked Enterprise Manager to stop task %s: “%s”. This is a best-effort stop, not an undo. I will report what EM says happened.", user, r.TaskID, esc(truncate(reason, 300)))
+	details := "stop EM task " + r.TaskID + ": " + truncate(reason, 300)
+	if r.Stop != nil {
+		line = fmt.Sprintf(":octagonal_sign: <@%s> confirmed the stop <@%s> asked for; I asked Enterprise Manager to stop task %s (best effort, not an undo). I will report what EM says happened.", user, r.Stop.User, r.TaskID)
+		details = "stop EM task " + r.TaskID + " confirmed; asked by " + r.Stop.User + ": " + truncate(r.Stop.Reason, 300)
+	}
+	s, err := b.st.Transition(store.Change{ID: r.ID, Version: r.Version, From: []store.State{store.Running}, To: store.Stopping,
+		Actor: user, Action: "stop", Details: details, Thread: line,
+		Apply: func(q *store.Request) {
+			if q.Stop == nil {
+				q.Stop = &store.StopRequest{User: user, Reason: reason, At: now}
+			} else {
+				q.Stop.ConfirmedBy, q.Stop.ConfirmedAt = user, now
+			}
+		}})
+	if err != nil {
+		log.Info("stop not recorded", "reason", err)
+		tell(fmt.Sprintf("I could not record the stop (%s). Nothing was stopped; try again.", describe(err)))
+		return
+	}
+	b.met.Requests.WithLabelValues("stop").Inc()
+	log.Info("stop recorded; asking EM", "task", s.TaskID)
+	b.stop(ctx, s)
+}
+
+// stop sends DELETE /tasks/{ID} in the task's own logon session. EM documents it both as "stops
+// the task" and as "removes a task", so the outcome is whatever the restore session then says.
+func (b *Bot) stop(ctx context.Context, r *store.Request) {
+	ctx, cancel := context.WithTimeout(ctx, b.opt.EMTimeout)
+	defer cancel()
+	err := b.em.StopTaskIn(ctx, r.EMSession, r.TaskID)
+	if err == nil {
+		return
+	}
+	b.reqLog(r.ID).Error("stopping the task failed", "error", err, "task", r.TaskID)
+	why := describe(err)
+	if errors.Is(err, emapi.ErrOtherSession) {
+		why = "its task belongs to an earlier EM logon session, which alone can stop it, so nothing was sent. Stop it in the Veeam console."
+	}
+	b.note(r, "em", "stop-failed", fmt.Sprintf("stop of task %s failed: %s", r.TaskID, why),
+		fmt.Sprintf(":warning: The stop of task %s did not reach Enterprise Manager: %s I keep following the failover and will report how it ends.", r.TaskID, why))
+}

@@ -1,0 +1,75 @@
+package store
+
+import (
+	"errors"
+	"testing"
+	"time"
+)
+
+// TestStopRules: a stop request is recorded only on a running failover with a task, by its
+// actor; it cannot be rewritten or taken back; and its confirmation comes from a second person.
+func TestStopRules(t *testing.T) {
+	s := mustOpenStore(t, Options{})
+	at := s.clock.Now()
+	running := func(t *testing.T, task string) *Request {
+		t.Helper()
+		r := reach(t, s, Running)
+		if task != "" {
+			r = mustTransition(t, s, Change{ID: r.ID, To: Running, Apply: func(q *Request) { q.TaskID, q.EMSession = task, "sess-1" }})
+		}
+		return r
+	}
+	ask := func(user string) func(*Request) {
+		return func(q *Request) { q.Stop = &StopRequest{User: user, Reason: "wrong point", At: at} }
+	}
+	cases := []struct {
+		name  string
+		task  string
+		first *Change // applied before the change under test
+		c     Change
+		ok    bool
+	}{
+		{name: "one person stops", task: "task-1", c: Change{To: Stopping, Actor: "U1", Apply: ask("U1")}, ok: true},
+		{name: "first of two stays running", task: "task-1", c: Change{To: Running, Actor: "U1", Apply: ask("U1")}, ok: true},
+		{name: "no task", c: Change{To: Stopping, Actor: "U1", Apply: ask("U1")}},
+		{name: "on behalf of someone else", task: "task-1", c: Change{To: Stopping, Actor: "U2", Apply: ask("U1")}},
+		{name: "second person confirms", task: "task-1", first: &Change{To: Running, Actor: "U1", Apply: ask("U1")},
+			c: Change{To: Stopping, Actor: "U2", Apply: func(q *Request) { q.Stop.ConfirmedBy, q.Stop.ConfirmedAt = "U2", at }}, ok: true},
+		{name: "same person confirms", task: "task-1", first: &Change{To: Running, Actor: "U1", Apply: ask("U1")},
+			c: Change{To: Stopping, Actor: "U1", Apply: func(q *Request) { q.Stop.ConfirmedBy, q.Stop.ConfirmedAt = "U1", at }}},
+		{name: "rewritten reason", task: "task-1", first: &Change{To: Running, Actor: "U1", Apply: ask("U1")},
+			c: Change{To: Stopping, Actor: "U2", Apply: func(q *Request) { q.Stop.Reason, q.Stop.ConfirmedBy = "other", "U2" }}},
+		{name: "taken back", task: "task-1", first: &Change{To: Running, Actor: "U1", Apply: ask("U1")},
+			c: Change{To: Running, Actor: "U2", Apply: func(q *Request) { q.Stop = nil }}},
+		{name: "recorded while finishing", task: "task-1", c: Change{To: Succeeded, Actor: "U1", Apply: ask("U1")}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := running(t, tc.task)
+			if tc.first != nil {
+				f := *tc.first
+				f.ID = r.ID
+				r = mustTransition(t, s, f)
+			}
+			c := tc.c
+			c.ID = r.ID
+			s.clock.Advance(time.Second)
+			got, err := s.Transition(c)
+			if tc.ok {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				if got.Stop == nil || got.State != c.To {
+					t.Errorf("got %s with stop %+v", got.State, got.Stop)
+				}
+				return
+			}
+			if !errors.Is(err, ErrInvalid) {
+				t.Fatalf("got %v, want ErrInvalid", err)
+			}
+			if after, _ := s.Get(r.ID); after.Version != r.Version {
+				t.Errorf("a refused stop changed the request")
+			}
+		})
+	}
+}

@@ -15,8 +15,8 @@ import (
 // answering slowly, never have more than MaxConcurrentFailovers POSTs in flight, and each is
 // sent exactly once.
 func TestConcurrentFailoversAreCapped(t *testing.T) {
-	const n, cap = 40, 4
-	// 40 requests over a few VMs: EM's refusal of a VM already failed over is not the point here.
+	const n, cap = 200, 8
+	// 200 requests over a few VMs: EM's refusal of a VM already failed over is not the point here.
 	h := newHarness(t, withOptions(func(o *bot.Options) { o.MaxConcurrentFailovers = cap }),
 		func(c *harnessConfig) { c.emCfg.AllowRepeatFailover = true })
 	inv := demo

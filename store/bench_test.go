@@ -24,7 +24,7 @@ func seedPending(tb testing.TB, s *Store, n int) []*Request {
 			r := &Request{Kind: nr.Kind, Target: nr.Target, Intent: nr.Intent, Reason: nr.Reason,
 				Requester: nr.Requester, Channel: nr.Channel, ApprovalsRequired: 1, State: Pending,
 				StateBy: nr.Requester, StateAt: now, CreatedAt: now, ExpiresAt: now.Add(nr.TTL)}
-			r.Digest = r.computeDigest()
+			r.Digest = r.ComputeDigest()
 			if err := s.createRequest(tx, r, now); err != nil {
 				return err
 			}

@@ -15,7 +15,7 @@ func sampleRequest() *Request {
 		Approvals: []Approval{{User: "U200", At: t0}}, Rejection: &Rejection{User: "U3", Reason: "x", At: t0},
 		State: Running, StateBy: "bot", StateAt: t0, Version: 9, TaskID: "task-1", EMProgress: 40,
 		CreatedAt: t0, ExpiresAt: t0.Add(time.Minute), UpdatedAt: t0}
-	r.Digest = r.computeDigest()
+	r.Digest = r.ComputeDigest()
 	return r
 }
 

@@ -4,12 +4,12 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"reflect"
-	"slices"
 	"strings"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/failover-bot/failover-bot/store/failover"
 )
 
 // Create records a new pending request, gives it the next ID and appends a "requested"
@@ -40,7 +40,7 @@ func (s *Store) Create(nr NewRequest) (*Request, error) {
 		CreatedAt:         now,
 		ExpiresAt:         now.Add(nr.TTL),
 	}
-	base.Digest = base.computeDigest()
+	base.Digest = base.ComputeDigest()
 
 	var out *Request
 	// A group commit may run this function more than once (when another function in the
@@ -208,31 +208,7 @@ func (s *Store) Approve(id, user, digest string) (*Request, error) {
 		return nil, fmt.Errorf("%w: approve %s: user is required", ErrInvalid, id)
 	}
 	return s.modify(id, func(_ *bolt.Tx, r *Request, now time.Time) (audit, error) {
-		const op = "approve"
-		if r.State != Pending {
-			return audit{}, conflict(r, op, ReasonState)
-		}
-		// The stored fields are rehashed too: a record edited on disk no longer matches
-		// the digest its approvers were shown.
-		if digest != r.Digest || r.computeDigest() != r.Digest {
-			return audit{}, conflict(r, op, ReasonDigest)
-		}
-		if user == r.Requester {
-			return audit{}, conflict(r, op, ReasonSelfApproval)
-		}
-		if i := slices.IndexFunc(r.Approvals, func(a Approval) bool { return a.User == user }); i >= 0 {
-			e := conflict(r, op, ReasonDuplicateApproval)
-			e.By, e.At = r.Approvals[i].User, r.Approvals[i].At
-			return audit{}, e
-		}
-		r.Approvals = append(r.Approvals, Approval{User: user, At: now})
-		if len(r.Approvals) < r.ApprovalsRequired {
-			return audit{actor: user, action: "approval",
-				details: fmt.Sprintf("%d of %d approvals", len(r.Approvals), r.ApprovalsRequired)}, nil
-		}
-		r.State, r.StateBy, r.StateAt, r.DecidedAt = Approved, user, now, now
-		return audit{actor: user, action: "approved",
-			details: fmt.Sprintf("%d of %d approvals", len(r.Approvals), r.ApprovalsRequired)}, nil
+		return effect(failover.Approve(r, user, digest, now))
 	})
 }
 
@@ -243,29 +219,14 @@ func (s *Store) Reject(id, user, reason string) (*Request, error) {
 		return nil, fmt.Errorf("%w: reject %s: user and reason are required", ErrInvalid, id)
 	}
 	return s.modify(id, func(_ *bolt.Tx, r *Request, now time.Time) (audit, error) {
-		if r.State != Pending {
-			return audit{}, conflict(r, "reject", ReasonState)
-		}
-		r.Rejection = &Rejection{User: user, Reason: reason, At: now}
-		r.State, r.StateBy, r.StateAt, r.DecidedAt, r.FinishedAt = Rejected, user, now, now, now
-		return audit{actor: user, action: "rejected", details: "reason: " + reason}, nil
+		return effect(failover.Reject(r, user, reason, now))
 	})
 }
 
 // Withdraw lets the requester take back a request nobody has decided yet.
 func (s *Store) Withdraw(id, user string) (*Request, error) {
 	return s.modify(id, func(_ *bolt.Tx, r *Request, now time.Time) (audit, error) {
-		const op = "withdraw"
-		if r.State != Pending {
-			return audit{}, conflict(r, op, ReasonState)
-		}
-		if user != r.Requester {
-			e := conflict(r, op, ReasonNotRequester)
-			e.By, e.At = r.Requester, r.CreatedAt
-			return audit{}, e
-		}
-		r.State, r.StateBy, r.StateAt, r.FinishedAt = Withdrawn, user, now, now
-		return audit{actor: user, action: "withdrawn"}, nil
+		return effect(failover.Withdraw(r, user, now))
 	})
 }
 
@@ -282,7 +243,7 @@ func (s *Store) WithdrawUndeliverable(id, why string) (*Request, error) {
 	}
 	return s.modify(id, func(tx *bolt.Tx, r *Request, now time.Time) (audit, error) {
 		if r.State != Pending {
-			return audit{}, conflict(r, "withdraw", ReasonState)
+			return audit{}, failover.Conflict(r, "withdraw", ReasonState)
 		}
 		st, err := readCardState(tx, r.Seq)
 		if err != nil {
@@ -295,8 +256,7 @@ func (s *Store) WithdrawUndeliverable(id, why string) (*Request, error) {
 		if err := setCardDue(tx, r, false); err != nil {
 			return audit{}, err
 		}
-		r.State, r.StateBy, r.StateAt, r.FinishedAt = Withdrawn, UndeliverableActor, now, now
-		return audit{actor: UndeliverableActor, action: "withdrawn-undeliverable", details: why}, nil
+		return effect(failover.WithdrawUndeliverable(r, UndeliverableActor, why, now))
 	})
 }
 
@@ -337,138 +297,52 @@ const ExpiryActor = "bot"
 // Expire ends a pending request whose approval window has passed (now >= ExpiresAt).
 func (s *Store) Expire(id string) (*Request, error) {
 	return s.modify(id, func(_ *bolt.Tx, r *Request, now time.Time) (audit, error) {
-		const op = "expire"
-		if r.State != Pending {
-			return audit{}, conflict(r, op, ReasonState)
-		}
-		if now.Before(r.ExpiresAt) {
-			e := conflict(r, op, ReasonNotExpired)
-			e.At = r.ExpiresAt
-			return audit{}, e
-		}
-		r.State, r.StateBy, r.StateAt, r.FinishedAt = Expired, ExpiryActor, now, now
-		return audit{actor: ExpiryActor, action: "expired",
-			details: fmt.Sprintf("%d of %d approvals by %s", len(r.Approvals), r.ApprovalsRequired, r.ExpiresAt.Format(time.RFC3339))}, nil
+		return effect(failover.Expire(r, ExpiryActor, now))
 	})
-}
-
-// Change is a guarded write made with Transition.
-type Change struct {
-	ID      string
-	Version uint64  // must equal the stored version; 0 = any
-	From    []State // allowed current states; empty = whatever the state machine allows
-	To      State
-	Actor   string // Slack user ID, "bot", "poller", "em"
-	Action  string // audit action, e.g. "submitted", "em-state", "stop", "error"; default To
-	Details string // audit details, human readable, no secrets
-	// Thread is the line this change owes the card's thread; empty leaves it to the store's
-	// Options.Thread projection.
-	Thread string
-	// Apply, when set, runs inside the transaction and may change only TaskID, EMSession,
-	// RestoreSessionID and the EM* fields; changing anything else fails with ErrInvalid.
-	// Concurrent writes share commits, so Apply may run more than once (each time on a fresh
-	// copy of the stored request): it must only set fields, with no other side effects.
-	Apply func(*Request)
 }
 
 // Transition is the one guarded write for everything after approval: submitting, running,
 // stopping, outcomes, unknown, and same-state EM progress updates (To == current state,
 // allowed for running and stopping). It checks Version and From, then the state machine.
 func (s *Store) Transition(c Change) (*Request, error) {
-	if !c.To.known() {
+	if !c.To.Known() {
 		return nil, fmt.Errorf("%w: transition %s: unknown target state %q", ErrInvalid, c.ID, c.To)
 	}
 	if c.Actor == "" {
 		return nil, fmt.Errorf("%w: transition %s: actor is required", ErrInvalid, c.ID)
 	}
 	return s.modify(c.ID, func(_ *bolt.Tx, r *Request, now time.Time) (audit, error) {
-		return transition(r, c, now)
+		return effect(failover.Transition(r, c, now))
 	})
-}
-
-func transition(r *Request, c Change, now time.Time) (audit, error) {
-	op := c.Action
-	if op == "" {
-		op = string(c.To)
-	}
-	if c.Version != 0 && c.Version != r.Version {
-		return audit{}, conflict(r, op, ReasonStale)
-	}
-	if len(c.From) > 0 && !slices.Contains(c.From, r.State) {
-		return audit{}, conflict(r, op, ReasonState)
-	}
-	if !byTransition(r.State, c.To) {
-		return audit{}, conflict(r, op, ReasonState)
-	}
-	before := r.Stop
-	if c.Apply != nil {
-		if err := applyEM(r, c.Apply); err != nil {
-			return audit{}, fmt.Errorf("transition %s: %w", r.ID, err)
-		}
-	}
-	if err := checkStop(r, before, c); err != nil {
-		return audit{}, fmt.Errorf("transition %s: %w", r.ID, err)
-	}
-	if c.To != r.State {
-		r.State, r.StateBy, r.StateAt = c.To, c.Actor, now
-		switch {
-		case c.To == Submitting:
-			r.SubmittedAt = now
-		case c.To == Running:
-			r.StartedAt = now
-		case c.To.Terminal():
-			r.FinishedAt = now
-		}
-	}
-	return audit{actor: c.Actor, action: op, details: c.Details, thread: c.Thread}, nil
-}
-
-// checkStop enforces the rules of a stop request: it is recorded only on a running failover
-// that has a task, by the change's actor; it cannot be taken back; and a confirmation must come
-// from a second person.
-func checkStop(r *Request, before *StopRequest, c Change) error {
-	after := r.Stop
-	if reflect.DeepEqual(before, after) {
-		return nil
-	}
-	switch {
-	case r.State != Running || (c.To != Running && c.To != Stopping):
-		return fmt.Errorf("%w: a stop is recorded only on a running failover, moving to running or stopping", ErrInvalid)
-	case r.TaskID == "":
-		return fmt.Errorf("%w: a failover without a task cannot be stopped", ErrInvalid)
-	case after == nil:
-		return fmt.Errorf("%w: a stop request cannot be taken back", ErrInvalid)
-	case before == nil && (after.User != c.Actor || after.ConfirmedBy != ""):
-		return fmt.Errorf("%w: a new stop request is the actor's own and unconfirmed", ErrInvalid)
-	case before != nil && (after.User != before.User || after.Reason != before.Reason || !after.At.Equal(before.At)):
-		return fmt.Errorf("%w: a stop request cannot be rewritten", ErrInvalid)
-	case before != nil && (after.ConfirmedBy != c.Actor || after.ConfirmedBy == before.User):
-		return fmt.Errorf("%w: a stop is confirmed by a second person, as the change's actor", ErrInvalid)
-	}
-	return nil
-}
-
-// applyEM runs apply on a copy and keeps only the fields it is allowed to set, failing
-// loudly if it touched others: silently dropping a write would hide a bot bug, and
-// honouring it would let the bot bypass the state machine or rewrite approved content.
-func applyEM(r *Request, apply func(*Request)) error {
-	cp := r.clone()
-	apply(cp)
-	check := cp.clone()
-	check.TaskID, check.EMSession, check.RestoreSessionID = r.TaskID, r.EMSession, r.RestoreSessionID
-	check.EMState, check.EMProgress, check.EMResult, check.EMMessage = r.EMState, r.EMProgress, r.EMResult, r.EMMessage
-	check.Stop = r.Stop
-	if !reflect.DeepEqual(check, r) {
-		return fmt.Errorf("%w: Apply may change only TaskID, EMSession, RestoreSessionID, EM* and Stop fields", ErrInvalid)
-	}
-	r.TaskID, r.EMSession, r.RestoreSessionID = cp.TaskID, cp.EMSession, cp.RestoreSessionID
-	r.EMState, r.EMProgress, r.EMResult, r.EMMessage = cp.EMState, cp.EMProgress, cp.EMResult, cp.EMMessage
-	r.Stop = cp.Stop
-	return nil
 }
 
 // audit is what a write tells the audit log; an empty action means nothing changed.
 type audit struct{ actor, action, details, thread string }
+
+// Change is a guarded write made with Transition (see failover.Change).
+type Change = failover.Change
+
+// ConflictError and its reasons are the model's (see package failover).
+type ConflictError = failover.ConflictError
+
+// Reasons carried by ConflictError.Reason.
+const (
+	ReasonStale             = failover.ReasonStale
+	ReasonState             = failover.ReasonState
+	ReasonSelfApproval      = failover.ReasonSelfApproval
+	ReasonDuplicateApproval = failover.ReasonDuplicateApproval
+	ReasonNotRequester      = failover.ReasonNotRequester
+	ReasonDigest            = failover.ReasonDigest
+	ReasonNotExpired        = failover.ReasonNotExpired
+)
+
+// effect turns a rule's outcome into what modify records.
+func effect(e failover.Effect, err error) (audit, error) {
+	if err != nil {
+		return audit{}, err
+	}
+	return audit{actor: e.Actor, action: e.Action, details: e.Details, thread: e.Thread}, nil
+}
 
 // modify is the shape of every write to an existing request: one read-write transaction
 // that loads the request, lets fn check and change it, then saves it with its audit event.

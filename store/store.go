@@ -8,6 +8,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/failover-bot/failover-bot/store/failover"
 	bolterrors "go.etcd.io/bbolt/errors"
 )
 
@@ -23,8 +25,9 @@ var (
 	// it anyway could misread or damage it.
 	ErrSchema = errors.New("unsupported database schema")
 	// ErrInvalid means the caller passed arguments the store cannot accept (a missing
-	// reason, an unknown state, an Apply that touches fields it must not).
-	ErrInvalid = errors.New("invalid argument")
+	// reason, an unknown state, an Apply that touches fields it must not). It is the model's
+	// failover.ErrInvalid, so a rule's refusal and the store's are the same error.
+	ErrInvalid = failover.ErrInvalid
 )
 
 // schemaVersion is the on-disk format this code reads and writes. Bump it, with a

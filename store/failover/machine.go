@@ -1,4 +1,4 @@
-package store
+package failover
 
 import (
 	"fmt"
@@ -18,12 +18,12 @@ var next = map[State][]State{
 	Stopping:   {Stopping, Stopped, Succeeded, Warning, Failed, Unknown},
 }
 
-// legal reports whether the state machine allows from -> to at all.
-func legal(from, to State) bool { return slices.Contains(next[from], to) }
+// Legal reports whether the state machine allows from -> to at all.
+func Legal(from, to State) bool { return slices.Contains(next[from], to) }
 
 // byTransition reports whether Transition may make the move. Leaving pending is reserved
 // for Approve, Reject, Withdraw and Expire, which enforce the rules that go with it.
-func byTransition(from, to State) bool { return from != Pending && legal(from, to) }
+func byTransition(from, to State) bool { return from != Pending && Legal(from, to) }
 
 // Reasons carried by ConflictError.Reason.
 const (
@@ -87,7 +87,7 @@ func byAt(verb, by string, at time.Time) string {
 	return ""
 }
 
-// conflict builds the usual ConflictError: the request's state and who put it there.
-func conflict(r *Request, op, reason string) *ConflictError {
+// Conflict builds the usual ConflictError: the request's state and who put it there.
+func Conflict(r *Request, op, reason string) *ConflictError {
 	return &ConflictError{ID: r.ID, State: r.State, By: r.StateBy, At: r.StateAt, Op: op, Reason: reason}
 }

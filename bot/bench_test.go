@@ -260,7 +260,7 @@ func seedRunning(tb testing.TB, h *harness, n int) []string {
 	for range 64 {
 		wg.Go(func() {
 			for i := int(next.Add(1)) - 1; i < n; i = int(next.Add(1)) - 1 {
-				vm := rep.VMs[i%len(rep.VMs)]
+				vm := rep.VMs[i%len(rep.VMs)] // callers bring at least n VMs
 				task, err := h.client.StartVMFailover(ctx, rep.ID, vm.ID, emapi.RestoreIntent{Kind: emapi.IntentLatest})
 				if err != nil {
 					fail(err)
@@ -303,9 +303,15 @@ func seedRunning(tb testing.TB, h *harness, n int) []string {
 // session would turn every task read into a re-logon and a search by restore session.
 // Seeding fails the same few VMs over many times, which EM refuses once a VM is failed over, so
 // the simulator's replica-state check is off here.
+// They also need a VM per running request (one active request per target): 1,000 VMs unless a
+// test brings its own inventory.
 func keepEMSession(c *harnessConfig) {
 	c.emCfg.SessionIdle = 1 << 62
 	c.emCfg.AllowRepeatFailover = true
+	if c.inventory == nil {
+		inv := bigInventory(1000)
+		c.inventory = &inv
+	}
 }
 
 // countStates counts the given requests by state.
@@ -470,9 +476,10 @@ func buildHistory(tb testing.TB, path string, n int) {
 	var failed atomic.Value
 	for range 256 {
 		wg.Go(func() {
-			for next.Add(1) <= int64(n) && failed.Load() == nil {
+			for k := next.Add(1); k <= int64(n) && failed.Load() == nil; k = next.Add(1) {
+				// One active request per target: concurrent history needs a target each.
 				r, err := st.Create(store.NewRequest{Kind: store.KindVM,
-					Target: store.Target{ReplicaID: rep.ID, ReplicaName: rep.Name, ID: vm.ID, Name: vm.Name},
+					Target: store.Target{ReplicaID: rep.ID, ReplicaName: rep.Name, ID: fmt.Sprintf("%s-%d", vm.ID, k), Name: vm.Name},
 					Intent: store.IntentLatest, Reason: "quarterly DR test of the finance database",
 					Requester: Requester, Channel: Channel, TTL: time.Hour})
 				// As the bot leaves them: the card posted, then brought up to the rejection.

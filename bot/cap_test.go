@@ -16,14 +16,14 @@ import (
 // sent exactly once.
 func TestConcurrentFailoversAreCapped(t *testing.T) {
 	const n, cap = 200, 8
-	// 200 requests over a few VMs: EM's refusal of a VM already failed over is not the point here.
+	// 200 requests, one per VM of a big replica (one active request per target).
+	inv := bigInventory(n)
 	h := newHarness(t, withOptions(func(o *bot.Options) { o.MaxConcurrentFailovers = cap }),
-		func(c *harnessConfig) { c.emCfg.AllowRepeatFailover = true })
-	inv := demo
+		func(c *harnessConfig) { c.inventory = &inv })
 	rep := inv.Replicas[0]
 	var ids []string
 	for i := range n {
-		vm := rep.VMs[i%len(rep.VMs)]
+		vm := rep.VMs[i]
 		r, err := h.st.Create(store.NewRequest{Kind: store.KindVM,
 			Target: store.Target{ReplicaID: rep.ID, ReplicaName: rep.Name, ID: vm.ID, Name: vm.Name},
 			Intent: store.IntentLatest, Reason: "site down", Requester: Requester, Channel: Channel, TTL: time.Hour})

@@ -124,6 +124,12 @@ func (b *Bot) request(ctx context.Context, sc slack.SlashCommand, cmd Command) R
 	if errors.Is(err, store.ErrReplay) {
 		return b.replayed(err)
 	}
+	var busy *store.ConflictError
+	if errors.As(err, &busy) && busy.Reason == store.ReasonTargetBusy {
+		b.met.Refusals.WithLabelValues("target-busy").Inc()
+		b.log.Info("request refused: target held by another active request", "user", sc.UserID, "target", nr.Target.Name, "holder", busy.Holder)
+		return ephemeral(describeConflict(busy))
+	}
 	if err != nil {
 		b.log.Error("storing a request failed", "error", err, "user", sc.UserID)
 		return ephemeral("I could not record the request (" + err.Error() + "). Nothing was sent to Enterprise Manager; try again.")

@@ -95,6 +95,13 @@ func describeConflict(e *store.ConflictError) string {
 		return "Only the person who requested " + e.ID + " can withdraw it; approvers can reject it with the Reject button."
 	case "digest":
 		return e.ID + " changed since this card was shown, so the approval was not recorded. Look at the current card and approve again."
+	case store.ReasonTargetBusy:
+		who := ""
+		if e.By != "" {
+			who = " by <@" + e.By + ">"
+		}
+		return fmt.Sprintf("%s already has an active request: *%s* (%s, requested%s at %s). One failover request per VM or vApp at a time, so the same machine is never failed over twice: follow %s (`/failover status %s`), or withdraw it with `/failover cancel %s` if it should not go ahead. Nothing was recorded.",
+			esc(e.Target), e.Holder, stateWords(e.State), who, e.At.UTC().Format(clockFormat), e.Holder, e.Holder, e.Holder)
 	}
 	who := ""
 	if e.By != "" && e.By != "bot" && e.By != "poller" && e.By != "em" {

@@ -233,8 +233,8 @@ func TestReconcileDoesNotAdoptAnotherRequestsSession(t *testing.T) {
 	}{
 		{"retry after a failed failover", true, false},
 		{"retry after a failed failover, with a restart", true, true},
-		{"second request while the first runs unpolled", false, false},
-		{"second request while the first runs unpolled, with a restart", false, true},
+		// A second request while the first runs is refused outright (one active request per
+		// target): TestOneActiveRequestPerTarget.
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -280,5 +280,38 @@ func TestReconcileDoesNotAdoptAnotherRequestsSession(t *testing.T) {
 				t.Fatalf("failover POSTs = %d, want 2 (one per request)", n)
 			}
 		})
+	}
+}
+
+// TestOneActiveRequestPerTarget: a second request for a VM that an active request holds is
+// refused with the holder named and nothing recorded, whether the first waits for approval or
+// runs; once the first has finished, the VM can be asked for again.
+func TestOneActiveRequestPerTarget(t *testing.T) {
+	h := newHarness(t)
+	h.em.SetScript(finDB01, emsim.Script{Running: time.Minute, Result: emsim.ResultFailed, Message: "datastore full"})
+	id := h.requestDB01()
+	again := func(what string) {
+		t.Helper()
+		ack := h.command(Approver2, `vm CDP-Finance fin-db01 --reason "also asking"`)
+		mustContain(t, what, ack, "fin-db01 already has an active request: *"+id+"*", "/failover status "+id, "Nothing was recorded")
+		mustNotContain(t, what, ack, "Recorded *FO-2*")
+	}
+	again("while pending")
+	h.approve(Approver1, id)
+	h.idle()
+	h.wantState(id, store.Running)
+	again("while running")
+	if _, err := h.st.Get("FO-2"); err == nil {
+		t.Fatal("FO-2 exists: a second request for fin-db01 was recorded")
+	}
+	h.clock.Advance(2 * time.Minute)
+	h.poll()
+	h.wantState(id, store.Failed)
+	second := h.request(Requester, `vm CDP-Finance fin-db01 --reason "retry after datastore full"`)
+	if second != "FO-2" {
+		t.Fatalf("retry after the end recorded as %s", second)
+	}
+	if n := h.failoverPOSTs(); n != 1 {
+		t.Fatalf("failover POSTs = %d, want 1", n)
 	}
 }

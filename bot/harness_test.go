@@ -474,3 +474,13 @@ func (h *harness) checkNoSecretsSent() {
 		h.t.Errorf("reading the audit log: %v", err)
 	}
 }
+
+// bigInventory is one replica, CDP-Big, with n VMs vm-0000, vm-0001, …: tests that run many
+// requests at once need a target each (one active request per target).
+func bigInventory(n int) emsim.Inventory {
+	inv := emsim.Inventory{Replicas: []emsim.Replica{{ID: "7665222c-2e99-4a3f-b892-1827ba8d1eee", Name: "CDP-Big", PolicyName: "Big"}}}
+	for i := range n {
+		inv.Replicas[0].VMs = append(inv.Replicas[0].VMs, emsim.VM{ID: fmt.Sprintf("00000000-0000-4000-8000-%012d", i), Name: fmt.Sprintf("vm-%04d", i)})
+	}
+	return inv
+}

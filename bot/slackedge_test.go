@@ -163,11 +163,12 @@ func TestOutboxCoalescesBurst(t *testing.T) {
 // TestSlackBurstEndToEnd: ten requests at once while Slack rate-limits: every card is posted and
 // every audit event reaches the audit channel, in order per request; none is dropped.
 func TestSlackBurstEndToEnd(t *testing.T) {
-	h := newHarness(t)
+	inv := bigInventory(10)
+	h := newHarness(t, func(c *harnessConfig) { c.inventory = &inv })
 	h.slack.RateLimit("chat.postMessage", 1, time.Second)
 	const n = 10
-	for range n {
-		mustContain(t, "ack", h.command(Requester, `vm CDP-Finance fin-db01 --reason "burst"`), "Recorded")
+	for i := range n {
+		mustContain(t, "ack", h.command(Requester, fmt.Sprintf(`vm CDP-Big vm-%04d --reason "burst"`, i)), "Recorded")
 	}
 	h.idle()
 	audit := h.auditText()

@@ -69,9 +69,8 @@ func BenchmarkCreateParallel(b *testing.B) {
 			b.SetParallelism(p)
 			b.ReportAllocs()
 			b.RunParallel(func(pb *testing.PB) {
-				nr := validNewRequest()
 				for pb.Next() {
-					if _, err := s.Create(nr); err != nil {
+					if _, err := s.Create(validNewRequest()); err != nil {
 						b.Error(err)
 						return
 					}

@@ -124,6 +124,7 @@ func crashChild(path string) {
 			for i := 0; time.Now().Before(deadline); i++ {
 				nr := validNewRequest()
 				nr.Reason = fmt.Sprintf("worker %d request %d", w, i)
+				nr.Target.ID = fmt.Sprintf("vm-%d-%d-%d", os.Getpid(), w, i) // rounds share the file
 				nr.TTL = time.Nanosecond
 				r := ack(s.Create(nr))
 				r = ack(s.SetMessage(r.ID, "C1", fmt.Sprintf("%d.%d.%d", os.Getpid(), w, i), 0))

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/failover-bot/failover-bot/store/failover"
 )
 
 // The transactional outbox. Every Slack message a change owes is written in the same
@@ -519,6 +521,29 @@ func migrate(tx *bolt.Tx, from uint64, path string) error {
 			}
 		}
 		from = 2
+	}
+	if from == 2 {
+		// Version 3 adds the target index (one active request per target). A store written
+		// before it may hold two active requests for one target: the oldest holds it, and the
+		// other stays active to be finished as it is.
+		if _, err := tx.CreateBucketIfNotExists(bucketTargets); err != nil {
+			return fmt.Errorf("open %s: migrate: %w", path, err)
+		}
+		c := tx.Bucket(bucketActive).Cursor()
+		for k, _ := c.First(); k != nil; k, _ = c.Next() {
+			r, err := requestBySeq(tx, binary.BigEndian.Uint64(k))
+			if err != nil {
+				return fmt.Errorf("open %s: migrate: %w", path, err)
+			}
+			b := tx.Bucket(bucketTargets)
+			key := []byte(failover.TargetKey(r.Kind, r.Target))
+			if b.Get(key) == nil {
+				if err := b.Put(key, seqKey(r.Seq)); err != nil {
+					return fmt.Errorf("open %s: migrate: %w", path, err)
+				}
+			}
+		}
+		from = 3
 	}
 	var v [8]byte
 	binary.BigEndian.PutUint64(v[:], from)

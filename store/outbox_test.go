@@ -331,6 +331,18 @@ func TestMigrateRound1Store(t *testing.T) {
 	if r, _ := s.Get("FO-4"); r.State != Succeeded {
 		t.Fatalf("FO-4 is %s", r.State)
 	}
+	// Version 3: the migrated active requests hold their targets.
+	for _, r := range act {
+		nr := validNewRequest()
+		nr.Kind, nr.Target = r.Kind, r.Target
+		if nr.Kind == KindVApp {
+			nr.Target.ReplicaID, nr.Target.ReplicaName = "", ""
+		}
+		var ce *ConflictError
+		if _, err := s.Create(nr); !errors.As(err, &ce) || ce.Reason != ReasonTargetBusy || ce.Holder != r.ID {
+			t.Errorf("a new request for %s's target: %v, want target-busy naming it", r.ID, err)
+		}
+	}
 	var head uint64
 	s.Events(0, time.Time{}, func(e Event) error { head = e.Seq; return nil })
 	if c, _ := s.AuditCursor("CAUDIT"); c != head {

@@ -75,11 +75,19 @@ func (s *Store) Create(nr NewRequest) (*Request, error) {
 }
 
 func (s *Store) createRequest(tx *bolt.Tx, r *Request, now time.Time) error {
+	if holder, err := targetHolder(tx, r); err != nil {
+		return err
+	} else if holder != nil {
+		return failover.TargetBusy(r, holder, "request")
+	}
 	seq, err := tx.Bucket(bucketRequests).NextSequence()
 	if err != nil {
 		return err
 	}
 	r.Seq, r.ID = seq, formatID(seq)
+	if err := tx.Bucket(bucketTargets).Put([]byte(failover.TargetKey(r.Kind, r.Target)), seqKey(seq)); err != nil {
+		return err
+	}
 	details := fmt.Sprintf("%s %s", r.Kind, describeTarget(r.Target))
 	if r.Kind == KindVM {
 		details = fmt.Sprintf("vm %s of replica %s", describeTarget(r.Target), describeName(r.Target.ReplicaName, r.Target.ReplicaID))
@@ -207,7 +215,13 @@ func (s *Store) Approve(id, user, digest string) (*Request, error) {
 	if user == "" {
 		return nil, fmt.Errorf("%w: approve %s: user is required", ErrInvalid, id)
 	}
-	return s.modify(id, func(_ *bolt.Tx, r *Request, now time.Time) (audit, error) {
+	return s.modify(id, func(tx *bolt.Tx, r *Request, now time.Time) (audit, error) {
+		// Checked again at approval: the request must still be the one holding its target.
+		if holder, err := targetHolder(tx, r); err != nil {
+			return audit{}, err
+		} else if holder != nil && holder.Seq != r.Seq && r.State == Pending {
+			return audit{}, failover.TargetBusy(r, holder, "approve")
+		}
 		return effect(failover.Approve(r, user, digest, now))
 	})
 }
@@ -316,6 +330,31 @@ func (s *Store) Transition(c Change) (*Request, error) {
 	})
 }
 
+// targetHolder returns the active request holding r's target, or nil when it is free. An entry
+// whose request is no longer active (it cannot happen through the store, but a damaged or
+// hand-edited file must not block a target forever) counts as free.
+func targetHolder(tx *bolt.Tx, r *Request) (*Request, error) {
+	v := tx.Bucket(bucketTargets).Get([]byte(failover.TargetKey(r.Kind, r.Target)))
+	if len(v) != 8 {
+		return nil, nil
+	}
+	h, err := requestBySeq(tx, binary.BigEndian.Uint64(v))
+	if errors.Is(err, ErrNotFound) || (err == nil && !h.State.Active()) {
+		return nil, nil
+	}
+	return h, err
+}
+
+// releaseTarget frees r's target when r is the request holding it.
+func releaseTarget(tx *bolt.Tx, r *Request) error {
+	b := tx.Bucket(bucketTargets)
+	k := []byte(failover.TargetKey(r.Kind, r.Target))
+	if v := b.Get(k); len(v) == 8 && binary.BigEndian.Uint64(v) == r.Seq {
+		return b.Delete(k)
+	}
+	return nil
+}
+
 // audit is what a write tells the audit log; an empty action means nothing changed.
 type audit struct{ actor, action, details, thread string }
 
@@ -334,6 +373,7 @@ const (
 	ReasonNotRequester      = failover.ReasonNotRequester
 	ReasonDigest            = failover.ReasonDigest
 	ReasonNotExpired        = failover.ReasonNotExpired
+	ReasonTargetBusy        = failover.ReasonTargetBusy
 )
 
 // effect turns a rule's outcome into what modify records.
@@ -423,7 +463,9 @@ func (s *Store) saveRequest(tx *bolt.Tx, r *Request, from State, now time.Time, 
 	case r.State.Active() && !from.Active():
 		err = active.Put(key, []byte{})
 	case !r.State.Active() && from.Active():
-		err = active.Delete(key)
+		if err = active.Delete(key); err == nil {
+			err = releaseTarget(tx, r)
+		}
 	}
 	if err != nil {
 		return err

@@ -32,7 +32,7 @@ func TestStateClassification(t *testing.T) {
 
 func TestCreate(t *testing.T) {
 	s := mustOpenStore(t, Options{ApprovalsRequired: 2})
-	r := mustCreate(t, s)
+	r := mustCreate(t, s, func(nr *NewRequest) { nr.Target.ID = "vm-1" })
 	want := Request{
 		Seq: 1, ID: "FO-1", Kind: KindVM,
 		Target:            Target{ReplicaID: "5a1c", ReplicaName: "cdp-web", ID: "vm-1", Name: "web-01"},
@@ -75,7 +75,18 @@ func TestCreate(t *testing.T) {
 
 func TestCreateDigestCoversApprovedContent(t *testing.T) {
 	s := mustOpenStore(t, Options{})
-	base := mustCreate(t, s).Digest
+	// One target for all, each request withdrawn before the next (one active request per
+	// target), so only the field each case changes differs.
+	same := func(nr *NewRequest) { nr.Target.ID = "vm-d" }
+	create := func(mods ...func(*NewRequest)) string {
+		t.Helper()
+		r := mustCreate(t, s, append([]func(*NewRequest){same}, mods...)...)
+		if _, err := s.Withdraw(r.ID, r.Requester); err != nil {
+			t.Fatal(err)
+		}
+		return r.Digest
+	}
+	base := create()
 	pit := time.Date(2025, 3, 14, 13, 0, 0, 0, time.UTC)
 	mods := map[string]func(*NewRequest){
 		"kind":         func(nr *NewRequest) { nr.Kind, nr.Target.ReplicaID, nr.Target.ReplicaName = KindVApp, "", "" },
@@ -88,12 +99,12 @@ func TestCreateDigestCoversApprovedContent(t *testing.T) {
 		"reason":       func(nr *NewRequest) { nr.Reason = "DC1 lost power!" },
 	}
 	for name, m := range mods {
-		if d := mustCreate(t, s, m).Digest; d == base {
+		if d := create(m); d == base {
 			t.Errorf("changing %s does not change the digest", name)
 		}
 	}
 	// Channel and TTL are not what approvers approve.
-	if d := mustCreate(t, s, func(nr *NewRequest) { nr.Channel, nr.TTL = "C2", time.Hour }).Digest; d != base {
+	if d := create(func(nr *NewRequest) { nr.Channel, nr.TTL = "C2", time.Hour }); d != base {
 		t.Error("channel or TTL changed the digest")
 	}
 }

@@ -2,6 +2,7 @@ package store
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
 )
@@ -71,5 +72,42 @@ func TestStopRules(t *testing.T) {
 				t.Errorf("a refused stop changed the request")
 			}
 		})
+	}
+}
+
+// TestOneActiveRequestPerTarget: a second request for a target held by an active request is
+// refused, naming the holder, until the holder ends; another target is never affected.
+func TestOneActiveRequestPerTarget(t *testing.T) {
+	s := mustOpenStore(t, Options{})
+	db01 := func(nr *NewRequest) { nr.Target.ID, nr.Target.Name = "vm-db01", "fin-db01" }
+	first := mustCreate(t, s, db01)
+	busy := func(step string) {
+		t.Helper()
+		_, err := s.Create(func() NewRequest { nr := validNewRequest(); db01(&nr); return nr }())
+		var ce *ConflictError
+		if !errors.As(err, &ce) || ce.Reason != ReasonTargetBusy || ce.Holder != first.ID {
+			t.Fatalf("%s: second request = %v, want target-busy naming %s", step, err, first.ID)
+		}
+		if !strings.Contains(err.Error(), "fin-db01 already has an active request, "+first.ID) {
+			t.Errorf("%s: message %q", step, err)
+		}
+	}
+	busy("pending")
+	mustCreate(t, s) // another VM
+	r, err := s.Approve(first.ID, "U200", first.Digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	busy("approved")
+	r = mustTransition(t, s, Change{ID: r.ID, To: Submitting})
+	r = mustTransition(t, s, Change{ID: r.ID, To: Running, Apply: func(q *Request) { q.TaskID = "task-1" }})
+	busy("running")
+	mustTransition(t, s, Change{ID: r.ID, To: Succeeded, Actor: "em"})
+	second := mustCreate(t, s, db01)
+	if second.Target.ID != "vm-db01" {
+		t.Fatal("second request for the freed target not created")
+	}
+	if act, _ := s.Active(); len(act) != 2 {
+		t.Errorf("%d active, want 2 (the other VM and the second fin-db01)", len(act))
 	}
 }

@@ -32,7 +32,7 @@ var (
 
 // schemaVersion is the on-disk format this code reads and writes. Bump it, with a
 // migration, whenever a bucket layout or an encoding changes incompatibly.
-const schemaVersion = 2
+const schemaVersion = 3
 
 // minMigratableVersion is the oldest schema Open upgrades in place (see migrate).
 const minMigratableVersion = 1
@@ -50,6 +50,7 @@ var (
 	bucketStale    = []byte("cards-stale")    // seq -> empty; posted cards older than their request
 	bucketReplays  = []byte("replays")        // replay key -> expiry (Unix ns, 8 bytes BE)
 	bucketReplayBy = []byte("replay-expiry")  // expiry (8 bytes BE) || replay key -> empty
+	bucketTargets  = []byte("targets")        // failover.TargetKey -> seq of the active request holding it
 
 	keySchema    = []byte("schema")     // uint64 BE
 	keyAuditHead = []byte("audit-head") // last event seq (8 bytes BE) || its hash (32 bytes)
@@ -59,7 +60,7 @@ var (
 	keyAuditCursor = []byte("audit-cursor")
 
 	allBuckets = [][]byte{bucketMeta, bucketRequests, bucketActive, bucketMessages, bucketAudit, bucketHealth,
-		bucketOutbox, bucketCards, bucketUnposted, bucketStale, bucketReplays, bucketReplayBy}
+		bucketOutbox, bucketCards, bucketUnposted, bucketStale, bucketReplays, bucketReplayBy, bucketTargets}
 )
 
 // Options configure Open. The zero value is usable outside tests.

@@ -3,10 +3,12 @@ package store
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -62,10 +64,14 @@ func mustOpenStoreAt(t testing.TB, path string, opt Options) *testStore {
 	return &testStore{Store: s, clock: clock, path: path}
 }
 
+// targetSeq numbers the VMs of validNewRequest: one active request per target means every
+// request a test creates needs a target of its own unless the test is about sharing one.
+var targetSeq atomic.Uint64
+
 func validNewRequest() NewRequest {
 	return NewRequest{
 		Kind:      KindVM,
-		Target:    Target{ReplicaID: "5a1c", ReplicaName: "cdp-web", ID: "vm-1", Name: "web-01"},
+		Target:    Target{ReplicaID: "5a1c", ReplicaName: "cdp-web", ID: fmt.Sprintf("vm-%d", targetSeq.Add(1)), Name: "web-01"},
 		Intent:    IntentLatest,
 		Reason:    "DC1 lost power",
 		Requester: "U100",
@@ -233,7 +239,7 @@ func TestOpenRefusesUnknownSchema(t *testing.T) {
 	}{
 		{"newer schema version", func(tx *bolt.Tx) error {
 			return tx.Bucket(bucketMeta).Put(keySchema, u64(schemaVersion+1))
-		}, "schema version 3 is newer than this failover-bot understands (2)"},
+		}, "schema version 4 is newer than this failover-bot understands (3)"},
 		{"schema version zero", func(tx *bolt.Tx) error {
 			return tx.Bucket(bucketMeta).Put(keySchema, u64(0))
 		}, "unknown schema version 0"},

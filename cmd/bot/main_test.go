@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -115,7 +116,8 @@ func seedStore(t *testing.T) (string, int) {
 	}
 	defer st.Close()
 	for i := range 3 {
-		r, err := st.Create(store.NewRequest{Kind: store.KindVM, Target: store.Target{ReplicaID: "r1", ReplicaName: "CDP-Finance", ID: "v1", Name: "fin-db01"},
+		// A VM each: one active request per target.
+		r, err := st.Create(store.NewRequest{Kind: store.KindVM, Target: store.Target{ReplicaID: "r1", ReplicaName: "CDP-Finance", ID: fmt.Sprint("v", i), Name: fmt.Sprint("fin-db0", i)},
 			Intent: store.IntentLatest, Reason: "reason, with \"quotes\"", Requester: "U0REQ", Channel: "C0DR", TTL: time.Hour})
 		if err != nil {
 			t.Fatal(err)
@@ -339,9 +341,18 @@ func TestShutdownDuringPollCycle(t *testing.T) {
 		t.Fatal(err)
 	}
 	inv := emsim.DemoInventory()
-	rep := inv.Replicas[0]
+	type target struct {
+		rep emsim.Replica
+		vm  emsim.VM
+	}
+	var targets []target // a VM each: one active request per target
+	for _, rep := range inv.Replicas {
+		for _, vm := range rep.VMs {
+			targets = append(targets, target{rep, vm})
+		}
+	}
 	for i := range 5 {
-		vm := rep.VMs[i%len(rep.VMs)]
+		rep, vm := targets[i].rep, targets[i].vm
 		r, err := st.Create(store.NewRequest{Kind: store.KindVM, Target: store.Target{ReplicaID: rep.ID, ReplicaName: rep.Name, ID: vm.ID, Name: vm.Name},
 			Intent: store.IntentLatest, Reason: "test", Requester: "U0REQ", Channel: "C0DR", TTL: time.Hour})
 		if err != nil {

@@ -34,6 +34,7 @@ const (
 	ReasonNotRequester      = "not-requester"      // only the requester may withdraw
 	ReasonDigest            = "digest"             // the approval was for different content
 	ReasonNotExpired        = "not-expired"        // Expire before ExpiresAt
+	ReasonTargetBusy        = "target-busy"        // another active request holds the target
 )
 
 // ConflictError says why a change was refused and what the request really looks like,
@@ -48,6 +49,9 @@ type ConflictError struct {
 	At     time.Time
 	Op     string // what was attempted: "approve", "reject", "withdraw", "expire", or the Change's Action
 	Reason string
+	// Holder, for "target-busy", is the active request that holds the target (State, By and
+	// At are then its state, requester and creation time), and Target the target's name.
+	Holder, Target string
 }
 
 func (e *ConflictError) Error() string {
@@ -69,6 +73,8 @@ func (e *ConflictError) Error() string {
 		return fmt.Sprintf("%s is not what this approval was offered for (digest mismatch)", e.ID)
 	case ReasonNotExpired:
 		return fmt.Sprintf("%s does not expire until %s", e.ID, clock(e.At))
+	case ReasonTargetBusy:
+		return fmt.Sprintf("%s already has an active request, %s (%s%s); one active request per target", e.Target, e.Holder, e.State, byAt("requested by", e.By, e.At))
 	}
 	return fmt.Sprintf("%s: cannot %s: %s (%s)", e.ID, e.Op, e.Reason, e.State)
 }
@@ -90,4 +96,15 @@ func byAt(verb, by string, at time.Time) string {
 // Conflict builds the usual ConflictError: the request's state and who put it there.
 func Conflict(r *Request, op, reason string) *ConflictError {
 	return &ConflictError{ID: r.ID, State: r.State, By: r.StateBy, At: r.StateAt, Op: op, Reason: reason}
+}
+
+// TargetKey names a failover target for the one-active-request-per-target rule: its kind and
+// EM ID (a VM's ID is unique across replicas).
+func TargetKey(k Kind, t Target) string { return string(k) + "/" + t.ID }
+
+// TargetBusy is the refusal of op on r because holder, another active request, holds the same
+// target: two failovers of one VM at once must never both reach EM.
+func TargetBusy(r, holder *Request, op string) *ConflictError {
+	return &ConflictError{ID: r.ID, Op: op, Reason: ReasonTargetBusy, Holder: holder.ID, Target: holder.Target.Name,
+		State: holder.State, By: holder.Requester, At: holder.CreatedAt}
 }

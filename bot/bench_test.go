@@ -209,11 +209,16 @@ func BenchmarkAck(b *testing.B) {
 // so during the burst it posts a card a second, as it would against Slack; the benchmark then
 // checks that every request was stored and owes its card.
 func benchAckVM(b *testing.B) {
-	h := newHarness(b, withOptions(func(o *bot.Options) { o.PostRate, o.UpdateRate = 1, 50.0/60 }))
+	// A VM per request: one active request per target.
+	inv := bigInventory(b.N + benchSenders)
+	h := newHarness(b, withOptions(func(o *bot.Options) { o.PostRate, o.UpdateRate = 1, 50.0/60 }),
+		func(c *harnessConfig) { c.inventory = &inv })
 	hc := benchHTTPClient(b)
-	const text = `vm CDP-Finance fin-db01 --reason "primary DC down"`
 	cmdOf := func(offset int) func(int) signedCommand {
-		return func(i int) signedCommand { return newSignedCommandN(h.srv.URL, h.clock.Now(), text, h, offset+i) }
+		return func(i int) signedCommand {
+			text := fmt.Sprintf(`vm CDP-Big vm-%04d --reason "primary DC down"`, offset+i)
+			return newSignedCommandN(h.srv.URL, h.clock.Now(), text, h, offset+i)
+		}
 	}
 	// Warm up: open the connections, fill the inventory cache.
 	runSendersOf(b, hc, benchSenders, cmdOf(0), wantAnswer("Recorded *FO-"))

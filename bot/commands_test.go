@@ -3,6 +3,7 @@ package bot_test
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 
@@ -147,7 +148,14 @@ func TestNoSecretsInSlackOrAudit(t *testing.T) {
 		h.submitStop(Requester, meta, "test")
 		// The DELETE meets the expired session: the client logs on again, and the task (of the
 		// old session) is not stopped from the new one. The thread says so.
-		mustContain(t, "thread", h.threadText(r.ID), "did not reach Enterprise Manager", "earlier EM logon session")
+		mustContain(t, "thread", h.threadText(r.ID), "The stop was *not* sent", "earlier Enterprise Manager logon session", "still running")
+		if got := h.wantState(r.ID, store.Running); got.Stop != nil {
+			t.Errorf("a stop that was never sent is still recorded: %+v", got.Stop)
+		}
+		mustContain(t, "stop again", h.command(Requester, "stop "+r.ID), "earlier Enterprise Manager logon session")
+		if n := h.em.Count(http.MethodDelete, "/tasks/"); n != 1 {
+			t.Errorf("%d DELETEs, want the one answered 401 and not repeated", n)
+		}
 		h.poll()
 		for _, text := range []string{"status " + r.ID, "list"} {
 			mustNotContain(t, text, h.command(Requester, text), secrets...)

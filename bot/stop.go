@@ -214,6 +214,15 @@ func (b *Bot) stop(ctx context.Context, r *store.Request) {
 	b.reqLog(r.ID).Error("stopping the task failed", "error", err, "task", r.TaskID)
 	why := describe(err)
 	if errors.Is(err, emapi.ErrOtherSession) {
+		// Nothing was sent: the failover runs on, and the card must not say it is stopping.
+		_, terr := b.st.Transition(store.Change{ID: r.ID, From: []store.State{store.Stopping}, To: store.Running,
+			Actor: "bot", Action: "stop-not-sent", Details: "stop of task " + r.TaskID + " not sent: the task belongs to an earlier EM logon session",
+			Thread: fmt.Sprintf(":warning: The stop was *not* sent: task %s belongs to an earlier Enterprise Manager logon session (the session expired or EM restarted), and EM lets only that session stop it. The failover is still running. Stop it in the Veeam console; I keep following it and will report how it ends.", r.TaskID),
+			Apply:  func(q *store.Request) { q.Stop = nil }})
+		if terr == nil {
+			return
+		}
+		b.reqLog(r.ID).Error("could not record that the stop was not sent", "error", terr)
 		why = "its task belongs to an earlier EM logon session, which alone can stop it, so nothing was sent. Stop it in the Veeam console."
 	}
 	b.note(r, "em", "stop-failed", fmt.Sprintf("stop of task %s failed: %s", r.TaskID, why),

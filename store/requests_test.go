@@ -160,7 +160,7 @@ var legalTransitions = map[[2]State]bool{
 	{Running, Running}: true, {Running, Stopping}: true, {Running, Succeeded}: true,
 	{Running, Warning}: true, {Running, Failed}: true, {Running, Unknown}: true,
 	{Stopping, Stopping}: true, {Stopping, Stopped}: true, {Stopping, Succeeded}: true,
-	{Stopping, Warning}: true, {Stopping, Failed}: true, {Stopping, Unknown}: true,
+	{Stopping, Warning}: true, {Stopping, Failed}: true, {Stopping, Unknown}: true, {Stopping, Running}: true,
 }
 
 func TestTransitionTable(t *testing.T) {

@@ -43,6 +43,8 @@ func TestStopRules(t *testing.T) {
 		{name: "taken back", task: "task-1", first: &Change{To: Running, Actor: "U1", Apply: ask("U1")},
 			c: Change{To: Running, Actor: "U2", Apply: func(q *Request) { q.Stop = nil }}},
 		{name: "recorded while finishing", task: "task-1", c: Change{To: Succeeded, Actor: "U1", Apply: ask("U1")}},
+		{name: "withdrawn when the stop was never sent", task: "task-1", first: &Change{To: Stopping, Actor: "U1", Apply: ask("U1")},
+			c: Change{To: Running, Actor: "bot", Apply: func(q *Request) { q.Stop = nil }}, ok: true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -60,7 +62,7 @@ func TestStopRules(t *testing.T) {
 				if err != nil {
 					t.Fatalf("refused: %v", err)
 				}
-				if got.Stop == nil || got.State != c.To {
+				if (got.Stop == nil) != (tc.name == "withdrawn when the stop was never sent") || got.State != c.To {
 					t.Errorf("got %s with stop %+v", got.State, got.Stop)
 				}
 				return

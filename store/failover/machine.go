@@ -15,7 +15,9 @@ var next = map[State][]State{
 	// failed), so the approval stands and the submission is tried again.
 	Submitting: {Running, Failed, Unknown, Approved},
 	Running:    {Running, Stopping, Succeeded, Warning, Failed, Unknown},
-	Stopping:   {Stopping, Stopped, Succeeded, Warning, Failed, Unknown},
+	// stopping -> running: the stop provably never reached EM (its task belongs to a logon
+	// session that is gone, so nothing was sent); the failover runs on as before.
+	Stopping: {Stopping, Stopped, Succeeded, Warning, Failed, Unknown, Running},
 }
 
 // Legal reports whether the state machine allows from -> to at all.

@@ -170,12 +170,16 @@ func Transition(r *Request, c Change, now time.Time) (Effect, error) {
 }
 
 // checkStop enforces the rules of a stop request: it is recorded only on a running failover
-// that has a task, by the change's actor; it cannot be taken back; and a confirmation must come
-// from a second person.
+// that has a task, by the change's actor; it cannot be taken back, except by the move from
+// stopping back to running when the stop provably never reached EM; and a confirmation must
+// come from a second person.
 func checkStop(r *Request, before *StopRequest, c Change) error {
 	after := r.Stop
 	if reflect.DeepEqual(before, after) {
 		return nil
+	}
+	if after == nil && r.State == Stopping && c.To == Running {
+		return nil // the stop never reached EM: it is withdrawn and the failover runs on
 	}
 	switch {
 	case r.State != Running || (c.To != Running && c.To != Stopping):

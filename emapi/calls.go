@@ -4,12 +4,8 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"sort"
 	"strings"
-	"sync"
 	"time"
-
-	"golang.org/x/sync/errgroup"
 )
 
 // Paths. VM replicas live under "cdpReplicas" (plural) and vApp replicas under "cdpReplica/vApps"
@@ -304,58 +300,4 @@ func (c *Client) RestoreSessions(ctx context.Context) ([]Ref, error) {
 // that precision: a session created in the same second is not missed.
 func (s *RestoreSession) For(name string, since time.Time) bool {
 	return strings.EqualFold(s.VMDisplayName, name) && !s.Created.Before(since.Truncate(time.Second))
-}
-
-// findConcurrency bounds parallel entity fetches in FindRestoreSessions, to be gentle with EM.
-const findConcurrency = 4
-
-// FindRestoreSessions returns restore session entities created at or after since whose
-// VMDisplayName equals name (case-insensitive); used to reconcile after a lost task ID. since is
-// compared at whole-second precision; callers allow for clock skew between bot and EM. Sessions
-// that vanish between the list and the fetch (404) are skipped. The result is sorted by Created.
-func (c *Client) FindRestoreSessions(ctx context.Context, name string, since time.Time) ([]RestoreSession, error) {
-	if strings.TrimSpace(name) == "" {
-		return nil, &Error{Kind: KindBadRequest, Op: "find restore sessions", Message: "empty name"}
-	}
-	refs, err := c.RestoreSessions(ctx)
-	if err != nil {
-		return nil, err
-	}
-	var (
-		mu  sync.Mutex
-		out []RestoreSession
-	)
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(findConcurrency)
-	for _, ref := range refs {
-		if !validID(ref.ID) {
-			continue
-		}
-		g.Go(func() error {
-			rs, err := c.RestoreSession(gctx, ref.ID)
-			if err != nil {
-				var e *Error
-				if errors.As(err, &e) && e.Kind == KindNotFound {
-					return nil
-				}
-				return err
-			}
-			if rs.For(name, since) {
-				mu.Lock()
-				out = append(out, *rs)
-				mu.Unlock()
-			}
-			return nil
-		})
-	}
-	if err := g.Wait(); err != nil {
-		return nil, err
-	}
-	sort.Slice(out, func(i, j int) bool {
-		if !out[i].Created.Equal(out[j].Created) {
-			return out[i].Created.Before(out[j].Created)
-		}
-		return out[i].ID < out[j].ID
-	})
-	return out, nil
 }

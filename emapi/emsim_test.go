@@ -309,12 +309,12 @@ func TestSimFailoverLifecycle(t *testing.T) {
 				if err != nil || len(refs) != 1 || refs[0].ID != rs.ID {
 					t.Errorf("RestoreSessions = %+v, %v; want the one session", refs, err)
 				}
-				found, err := c.FindRestoreSessions(ctx, strings.ToUpper(name), start)
+				found, err := c.QueryRestoreSessions(ctx, start, []string{strings.ToUpper(name)})
 				if err != nil || len(found) != 1 || found[0].ID != rs.ID {
-					t.Errorf("FindRestoreSessions = %+v, %v; want the one session", found, err)
+					t.Errorf("QueryRestoreSessions = %+v, %v; want the one session", found, err)
 				}
-				if found, err := c.FindRestoreSessions(ctx, name, start.Add(time.Minute)); err != nil || len(found) != 0 {
-					t.Errorf("FindRestoreSessions after creation = %+v, %v; want none", found, err)
+				if found, err := c.QueryRestoreSessions(ctx, start.Add(time.Minute), []string{name}); err != nil || len(found) != 0 {
+					t.Errorf("QueryRestoreSessions after creation = %+v, %v; want none", found, err)
 				}
 				if got := env.sim.Count(http.MethodPost, "action=failover"); got != 1 {
 					t.Errorf("failover POSTs = %d, want 1", got)
@@ -490,9 +490,9 @@ func TestSimFailoverNeverRepeated(t *testing.T) {
 			}
 			env.sim.SetLatency(0)
 			if tt.wantFailovers > 0 { // the way back to the outcome without a task ID
-				found, err := env.client.FindRestoreSessions(t.Context(), "fin-db01", env.clock.Now())
+				found, err := env.client.QueryRestoreSessions(t.Context(), env.clock.Now(), []string{"fin-db01"})
 				if err != nil || len(found) != 1 {
-					t.Errorf("FindRestoreSessions = %+v, %v; want the session", found, err)
+					t.Errorf("QueryRestoreSessions = %+v, %v; want the session", found, err)
 				}
 			}
 		})
@@ -588,9 +588,9 @@ func TestSimSessionExpiry(t *testing.T) {
 		if _, err := env.client.Task(t.Context(), task.ID); KindOf(err) != KindNotFound {
 			t.Fatalf("Task after re-logon = %v, want KindNotFound (tasks belong to their session)", err)
 		}
-		found, err := env.client.FindRestoreSessions(t.Context(), "fin-db01", start)
+		found, err := env.client.QueryRestoreSessions(t.Context(), start, []string{"fin-db01"})
 		if err != nil || len(found) != 1 || found[0].Result != "Success" {
-			t.Errorf("FindRestoreSessions = %+v, %v; want one successful session", found, err)
+			t.Errorf("QueryRestoreSessions = %+v, %v; want one successful session", found, err)
 		}
 	})
 	t.Run("EM restart forgets tasks", func(t *testing.T) {

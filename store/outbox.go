@@ -498,6 +498,21 @@ func remember(tx *bolt.Tx, key string, now time.Time, ttl time.Duration) error {
 	return byExp.Put(append(exp, key...), []byte{})
 }
 
+// forEachActive runs fn on every active request, oldest first, during a migration.
+func forEachActive(tx *bolt.Tx, path string, fn func(*Request) error) error {
+	c := tx.Bucket(bucketActive).Cursor()
+	for k, _ := c.First(); k != nil; k, _ = c.Next() {
+		r, err := requestBySeq(tx, binary.BigEndian.Uint64(k))
+		if err == nil {
+			err = fn(r)
+		}
+		if err != nil {
+			return fmt.Errorf("open %s: migrate: %w", path, err)
+		}
+	}
+	return nil
+}
+
 // migrate upgrades a file of an older schema inside Open's transaction.
 func migrate(tx *bolt.Tx, from uint64, path string) error {
 	if from == 1 {
@@ -510,15 +525,8 @@ func migrate(tx *bolt.Tx, from uint64, path string) error {
 				return fmt.Errorf("open %s: migrate: %w", path, err)
 			}
 		}
-		c := tx.Bucket(bucketActive).Cursor()
-		for k, _ := c.First(); k != nil; k, _ = c.Next() {
-			r, err := requestBySeq(tx, binary.BigEndian.Uint64(k))
-			if err != nil {
-				return fmt.Errorf("open %s: migrate: %w", path, err)
-			}
-			if err := setCardDue(tx, r, true); err != nil {
-				return err
-			}
+		if err := forEachActive(tx, path, func(r *Request) error { return setCardDue(tx, r, true) }); err != nil {
+			return err
 		}
 		from = 2
 	}
@@ -529,19 +537,15 @@ func migrate(tx *bolt.Tx, from uint64, path string) error {
 		if _, err := tx.CreateBucketIfNotExists(bucketTargets); err != nil {
 			return fmt.Errorf("open %s: migrate: %w", path, err)
 		}
-		c := tx.Bucket(bucketActive).Cursor()
-		for k, _ := c.First(); k != nil; k, _ = c.Next() {
-			r, err := requestBySeq(tx, binary.BigEndian.Uint64(k))
-			if err != nil {
-				return fmt.Errorf("open %s: migrate: %w", path, err)
+		b := tx.Bucket(bucketTargets)
+		err := forEachActive(tx, path, func(r *Request) error {
+			if key := []byte(failover.TargetKey(r.Kind, r.Target)); b.Get(key) == nil {
+				return b.Put(key, seqKey(r.Seq))
 			}
-			b := tx.Bucket(bucketTargets)
-			key := []byte(failover.TargetKey(r.Kind, r.Target))
-			if b.Get(key) == nil {
-				if err := b.Put(key, seqKey(r.Seq)); err != nil {
-					return fmt.Errorf("open %s: migrate: %w", path, err)
-				}
-			}
+			return nil
+		})
+		if err != nil {
+			return err
 		}
 		from = 3
 	}

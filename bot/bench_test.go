@@ -227,10 +227,10 @@ func benchAckVM(b *testing.B) {
 	b.StopTimer()
 	reportLatency(b, lat)
 	last := fmt.Sprintf("FO-%d", b.N+benchSenders)
-	if _, err := h.st.Get(last); err != nil {
+	if _, err := h.st.Get(context.Background(), last); err != nil {
 		b.Fatalf("%s: %v", last, err)
 	}
-	owed, err := h.st.UnpostedCards(Channel, -1)
+	owed, err := h.st.UnpostedCards(context.Background(), Channel, -1)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -271,17 +271,17 @@ func seedRunning(tb testing.TB, h *harness, n int) []string {
 					fail(err)
 					return
 				}
-				r, err := h.st.Create(store.NewRequest{Kind: store.KindVM,
+				r, err := h.st.Create(ctx, store.NewRequest{Kind: store.KindVM,
 					Target: store.Target{ReplicaID: rep.ID, ReplicaName: rep.Name, ID: vm.ID, Name: vm.Name},
 					Intent: store.IntentLatest, Reason: "bench", Requester: Requester, Channel: Channel, TTL: time.Hour})
 				if err == nil {
-					r, err = h.st.Approve(r.ID, Approver1, r.Digest)
+					r, err = h.st.Approve(ctx, r.ID, Approver1, r.Digest)
 				}
 				if err == nil {
-					r, err = h.st.Transition(store.Change{ID: r.ID, To: store.Submitting, Actor: "bot", Action: "submitting"})
+					r, err = h.st.Transition(ctx, store.Change{ID: r.ID, To: store.Submitting, Actor: "bot", Action: "submitting"})
 				}
 				if err == nil {
-					r, err = h.st.Transition(store.Change{ID: r.ID, To: store.Running, Actor: "em", Action: "submitted",
+					r, err = h.st.Transition(ctx, store.Change{ID: r.ID, To: store.Running, Actor: "em", Action: "submitted",
 						Apply: func(q *store.Request) {
 							q.TaskID, q.EMSession, q.EMState, q.RestoreSessionID = task.ID, task.LogonSession, task.State, task.RestoreSessionID
 						}})
@@ -382,7 +382,7 @@ func benchPollAfterRelogon(b *testing.B, tasks int, latency time.Duration) {
 		ids := seedRunning(b, h, tasks)
 		for _, id := range ids { // crashed before the first poll recorded a session
 			r := h.get(id)
-			if _, err := h.st.Transition(store.Change{ID: id, To: store.Running, Actor: "test", Apply: func(q *store.Request) { q.RestoreSessionID = "" }}); err != nil && r.RestoreSessionID != "" {
+			if _, err := h.st.Transition(context.Background(), store.Change{ID: id, To: store.Running, Actor: "test", Apply: func(q *store.Request) { q.RestoreSessionID = "" }}); err != nil && r.RestoreSessionID != "" {
 				b.Fatal(err)
 			}
 		}
@@ -483,19 +483,19 @@ func buildHistory(tb testing.TB, path string, n int) {
 		wg.Go(func() {
 			for k := next.Add(1); k <= int64(n) && failed.Load() == nil; k = next.Add(1) {
 				// One active request per target: concurrent history needs a target each.
-				r, err := st.Create(store.NewRequest{Kind: store.KindVM,
+				r, err := st.Create(context.Background(), store.NewRequest{Kind: store.KindVM,
 					Target: store.Target{ReplicaID: rep.ID, ReplicaName: rep.Name, ID: fmt.Sprintf("%s-%d", vm.ID, k), Name: vm.Name},
 					Intent: store.IntentLatest, Reason: "quarterly DR test of the finance database",
 					Requester: Requester, Channel: Channel, TTL: time.Hour})
 				// As the bot leaves them: the card posted, then brought up to the rejection.
 				if err == nil {
-					r, err = st.SetMessage(r.ID, Channel, fmt.Sprintf("1600000000.%06d", r.Seq), r.Version)
+					r, err = st.SetMessage(context.Background(), r.ID, Channel, fmt.Sprintf("1600000000.%06d", r.Seq), r.Version)
 				}
 				if err == nil {
-					r, err = st.Reject(r.ID, Approver1, "not during the quarter close")
+					r, err = st.Reject(context.Background(), r.ID, Approver1, "not during the quarter close")
 				}
 				if err == nil {
-					err = st.CardRendered(r.ID, r.Version)
+					err = st.CardRendered(context.Background(), r.ID, r.Version)
 				}
 				if err != nil {
 					failed.Store(err)

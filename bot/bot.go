@@ -41,17 +41,17 @@ type EM interface {
 // Store is the part of the store the bot uses. *store.Store implements it.
 type Store interface {
 	deliveryStore
-	Create(nr store.NewRequest) (*store.Request, error)
-	ByMessage(channel, ts string) (*store.Request, error)
-	Remember(key string, ttl time.Duration) error
-	Note(id, actor, action, details, thread string) (*store.Request, error)
-	Active() ([]*store.Request, error)
-	Approve(id, user, digest string) (*store.Request, error)
-	Reject(id, user, reason string) (*store.Request, error)
-	Withdraw(id, user string) (*store.Request, error)
-	Expire(id string) (*store.Request, error)
-	Transition(c store.Change) (*store.Request, error)
-	Writable() error
+	Create(ctx context.Context, nr store.NewRequest) (*store.Request, error)
+	ByMessage(ctx context.Context, channel, ts string) (*store.Request, error)
+	Remember(ctx context.Context, key string, ttl time.Duration) error
+	Note(ctx context.Context, id, actor, action, details, thread string) (*store.Request, error)
+	Active(ctx context.Context) ([]*store.Request, error)
+	Approve(ctx context.Context, id, user, digest string) (*store.Request, error)
+	Reject(ctx context.Context, id, user, reason string) (*store.Request, error)
+	Withdraw(ctx context.Context, id, user string) (*store.Request, error)
+	Expire(ctx context.Context, id string) (*store.Request, error)
+	Transition(ctx context.Context, c store.Change) (*store.Request, error)
+	Writable(ctx context.Context) error
 }
 
 // SlackAPI is the part of Slack's Web API the bot calls. *slack.Client implements it; console mode
@@ -143,8 +143,11 @@ type Bot struct {
 	waiting map[string]time.Time
 	auth    *authoriser
 	ctx     context.Context // background work; cancelled by Close
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup
+	// sctx is for store writes that record what already happened (EM accepted a POST, a task
+	// finished): shutdown must never cancel them half way, so it is ctx without its cancel.
+	sctx   context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
 
 	pollMu   sync.Mutex // held by the running poll cycle
 	mu       sync.Mutex
@@ -207,7 +210,7 @@ func New(em EM, st Store, api SlackAPI, opt Options) (*Bot, error) {
 	b := &Bot{
 		em: em, st: st, api: api, opt: opt,
 		log: opt.Logger, now: opt.Now, met: opt.Metrics,
-		ctx: ctx, cancel: cancel,
+		ctx: ctx, sctx: context.WithoutCancel(ctx), cancel: cancel,
 		inflight: map[string]bool{},
 		failures: map[string]int{},
 		posts:    make(chan struct{}, opt.MaxConcurrentFailovers),

@@ -24,13 +24,13 @@ func TestConcurrentFailoversAreCapped(t *testing.T) {
 	var ids []string
 	for i := range n {
 		vm := rep.VMs[i]
-		r, err := h.st.Create(store.NewRequest{Kind: store.KindVM,
+		r, err := h.st.Create(context.Background(), store.NewRequest{Kind: store.KindVM,
 			Target: store.Target{ReplicaID: rep.ID, ReplicaName: rep.Name, ID: vm.ID, Name: vm.Name},
 			Intent: store.IntentLatest, Reason: "site down", Requester: Requester, Channel: Channel, TTL: time.Hour})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := h.st.Approve(r.ID, Approver1, r.Digest); err != nil {
+		if _, err := h.st.Approve(context.Background(), r.ID, Approver1, r.Digest); err != nil {
 			t.Fatal(err)
 		}
 		ids = append(ids, r.ID)

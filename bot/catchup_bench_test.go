@@ -26,7 +26,7 @@ func BenchmarkCatchUp(b *testing.B) {
 		h.slack.Outage(true)
 		for i := range perChannel {
 			for _, ch := range channels {
-				if err := h.st.Enqueue(ch, fmt.Sprintf("queued message %d for %s", i, ch)); err != nil {
+				if err := h.st.Enqueue(context.Background(), ch, fmt.Sprintf("queued message %d for %s", i, ch)); err != nil {
 					b.Fatal(err)
 				}
 			}

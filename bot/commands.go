@@ -48,27 +48,27 @@ func (b *Bot) HandleCommand(ctx context.Context, sc slack.SlashCommand) Response
 	case "vm", "vapp":
 		return b.request(ctx, sc, cmd)
 	case "status":
-		r, err := b.st.Get(cmd.RequestID)
+		r, err := b.st.Get(ctx, cmd.RequestID)
 		if err != nil {
 			return ephemeral(describe(err))
 		}
 		return ephemeral(requestSummary(r))
 	case "list":
-		reqs, err := b.st.Active()
+		reqs, err := b.st.Active(ctx)
 		if err != nil {
 			return ephemeral(describe(err))
 		}
 		return ephemeral(listText(reqs))
 	case "cancel":
-		if err := b.st.Remember(commandReplayKey(sc), replayWindow); err != nil {
+		if err := b.st.Remember(ctx, commandReplayKey(sc), replayWindow); err != nil {
 			return b.replayed(err)
 		}
 		return b.cancelRequest(ctx, sc, cmd)
 	case SubStop:
-		if err := b.st.Remember(commandReplayKey(sc), replayWindow); err != nil {
+		if err := b.st.Remember(ctx, commandReplayKey(sc), replayWindow); err != nil {
 			return b.replayed(err)
 		}
-		r, err := b.st.Get(cmd.RequestID)
+		r, err := b.st.Get(ctx, cmd.RequestID)
 		if err != nil {
 			return ephemeral(describe(err))
 		}
@@ -120,7 +120,7 @@ func (b *Bot) request(ctx context.Context, sc slack.SlashCommand, cmd Command) R
 		nr.Kind = store.KindVApp
 		nr.Target = store.Target{ID: va.ID, Name: va.Name}
 	}
-	r, err := b.st.Create(nr)
+	r, err := b.st.Create(ctx, nr)
 	if errors.Is(err, store.ErrReplay) {
 		return b.replayed(err)
 	}
@@ -167,13 +167,13 @@ func (b *Bot) refuse(err error) Response {
 // cancelRequest withdraws a pending request (requester only). It never stops a running failover:
 // that is /failover stop, behind a confirmation dialog.
 func (b *Bot) cancelRequest(ctx context.Context, sc slack.SlashCommand, cmd Command) Response {
-	r, err := b.st.Get(cmd.RequestID)
+	r, err := b.st.Get(ctx, cmd.RequestID)
 	if err != nil {
 		return ephemeral(describe(err))
 	}
 	switch r.State {
 	case store.Pending:
-		w, err := b.st.Withdraw(r.ID, sc.UserID)
+		w, err := b.st.Withdraw(ctx, r.ID, sc.UserID)
 		if err != nil {
 			return b.refuse(err)
 		}

@@ -37,22 +37,22 @@ const (
 
 // deliveryStore is what delivery reads and writes: the outbox, the cards, the audit cursor.
 type deliveryStore interface {
-	Get(id string) (*store.Request, error)
-	UnpostedChannels() ([]string, error)
-	UnpostedCards(channel string, limit int) ([]store.Card, error)
-	StaleCards(limit int) ([]store.Card, error)
-	SetMessage(id, channel, ts string, rendered uint64) (*store.Request, error)
-	CardRendered(id string, version uint64) error
-	CardDelayNotified(id string) error
-	AbandonCard(id, why string) (*store.Request, error)
-	WithdrawUndeliverable(id, why string) (*store.Request, error)
-	OutboxChannels() ([]string, error)
-	Outbox(channel string, limit int) ([]store.Outgoing, error)
-	Delivered(channel string, seqs ...uint64) error
-	AuditCursor(channel string) (uint64, error)
-	SetAuditCursor(channel string, seq uint64) error
-	Events(sinceSeq uint64, since time.Time, fn func(store.Event) error) error
-	Backlog(auditChannel string, show func(store.Event) bool) (messages, cards, events int, err error)
+	Get(ctx context.Context, id string) (*store.Request, error)
+	UnpostedChannels(ctx context.Context) ([]string, error)
+	UnpostedCards(ctx context.Context, channel string, limit int) ([]store.Card, error)
+	StaleCards(ctx context.Context, limit int) ([]store.Card, error)
+	SetMessage(ctx context.Context, id, channel, ts string, rendered uint64) (*store.Request, error)
+	CardRendered(ctx context.Context, id string, version uint64) error
+	CardDelayNotified(ctx context.Context, id string) error
+	AbandonCard(ctx context.Context, id, why string) (*store.Request, error)
+	WithdrawUndeliverable(ctx context.Context, id, why string) (*store.Request, error)
+	OutboxChannels(ctx context.Context) ([]string, error)
+	Outbox(ctx context.Context, channel string, limit int) ([]store.Outgoing, error)
+	Delivered(ctx context.Context, channel string, seqs ...uint64) error
+	AuditCursor(ctx context.Context, channel string) (uint64, error)
+	SetAuditCursor(ctx context.Context, channel string, seq uint64) error
+	Events(ctx context.Context, sinceSeq uint64, since time.Time, fn func(store.Event) error) error
+	Backlog(ctx context.Context, auditChannel string, show func(store.Event) bool) (messages, cards, events int, err error)
 	Changed() <-chan struct{}
 }
 
@@ -74,7 +74,10 @@ type delivery struct {
 	ephemeral    func(channel, user, text string)
 	timeout      time.Duration
 
-	ctx    context.Context
+	ctx context.Context
+	// sctx is for store calls: a write records what Slack already did, so shutdown must not
+	// cancel it half way.
+	sctx   context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	kick   chan struct{}
@@ -101,7 +104,7 @@ func newDelivery(b *Bot) *delivery {
 		st: b.st, api: b.api, log: b.log, met: b.met, now: b.now,
 		auditChannel: b.opt.AuditChannel, workspaceURL: b.opt.WorkspaceURL,
 		respond: b.opt.Responder, ephemeral: b.out.Ephemeral, timeout: b.opt.SlackTimeout,
-		ctx: ctx, cancel: cancel, kick: make(chan struct{}, 1),
+		ctx: ctx, sctx: context.WithoutCancel(ctx), cancel: cancel, kick: make(chan struct{}, 1),
 		postRate: rate.Limit(postsPerSecond), postBurst: 1,
 		updates:  rate.NewLimiter(rate.Limit(float64(updatesPerMinute)/60), 1),
 		limiters: map[string]*rate.Limiter{}, running: map[string]bool{}, again: map[string]bool{},
@@ -165,12 +168,12 @@ func (d *delivery) nudge() {
 // dispatch starts a worker for every channel with something owed, and the update worker
 // when cards are stale.
 func (d *delivery) dispatch() {
-	unposted, err := d.st.UnpostedChannels()
+	unposted, err := d.st.UnpostedChannels(d.sctx)
 	if err != nil {
 		d.log.Error("slack delivery: reading due cards failed", "error", err)
 		return
 	}
-	stale, err := d.st.StaleCards(1)
+	stale, err := d.st.StaleCards(d.sctx, 1)
 	if err != nil {
 		d.log.Error("slack delivery: reading stale cards failed", "error", err)
 		return
@@ -180,7 +183,7 @@ func (d *delivery) dispatch() {
 		chans[ch] = true
 	}
 	updates := len(stale) > 0
-	oc, err := d.st.OutboxChannels()
+	oc, err := d.st.OutboxChannels(d.sctx)
 	if err != nil {
 		d.log.Error("slack delivery: reading the outbox failed", "error", err)
 		return
@@ -252,7 +255,7 @@ func (d *delivery) limiter(channel string) *rate.Limiter {
 // lines need it), then queued messages in order, then audit events. It reports whether it did
 // anything.
 func (d *delivery) channelStep(ch string) bool {
-	cards, err := d.st.UnpostedCards(ch, 1)
+	cards, err := d.st.UnpostedCards(d.sctx, ch, 1)
 	if err != nil {
 		return d.storeTrouble("reading due cards", err)
 	}
@@ -260,7 +263,7 @@ func (d *delivery) channelStep(ch string) bool {
 		d.postCard(cards[0])
 		return true
 	}
-	msgs, err := d.st.Outbox(ch, 50)
+	msgs, err := d.st.Outbox(d.sctx, ch, 50)
 	if err != nil {
 		return d.storeTrouble("reading the outbox", err)
 	}
@@ -384,7 +387,7 @@ func (d *delivery) postCard(c store.Card) {
 			if ts := d.findCard(r); ts != "" {
 				// The found card shows an unknown version: record it as unrendered, so the
 				// update worker brings it to the current one.
-				if _, err := d.st.SetMessage(r.ID, r.Channel, ts, 0); err != nil {
+				if _, err := d.st.SetMessage(d.sctx, r.ID, r.Channel, ts, 0); err != nil {
 					log.Error("slack delivery: recording an adopted card failed", "error", err)
 					if d.refusedByStore(r, err) {
 						return
@@ -405,7 +408,7 @@ func (d *delivery) postCard(c store.Card) {
 		outcome, hint := classify(err)
 		switch outcome {
 		case delivered:
-			if _, err := d.st.SetMessage(r.ID, r.Channel, ts, version); err != nil {
+			if _, err := d.st.SetMessage(d.sctx, r.ID, r.Channel, ts, version); err != nil {
 				// Slack has the card but the store does not know where: look for it next time.
 				log.Error("slack delivery: recording the card's position failed", "error", err, "ts", ts)
 				if d.refusedByStore(r, err) {
@@ -432,7 +435,7 @@ func (d *delivery) postCard(c store.Card) {
 			d.tellDelayed(r, err)
 		}
 		d.backoff(attempt, hint)
-		if fresh, err := d.st.Get(r.ID); err == nil {
+		if fresh, err := d.st.Get(d.sctx, r.ID); err == nil {
 			r = fresh // post the newest render
 		}
 	}
@@ -445,7 +448,7 @@ func (d *delivery) refusedByStore(r *store.Request, err error) bool {
 	if !errors.Is(err, store.ErrInvalid) {
 		return false
 	}
-	if _, aerr := d.st.AbandonCard(r.ID, "the card's position could not be recorded: "+err.Error()); aerr != nil {
+	if _, aerr := d.st.AbandonCard(d.sctx, r.ID, "the card's position could not be recorded: "+err.Error()); aerr != nil {
 		d.log.Error("slack delivery: abandoning a card failed", "request", r.ID, "error", aerr)
 		return false
 	}
@@ -520,7 +523,7 @@ func (d *delivery) tellDelayed(r *store.Request, cause error) {
 		d.log.Warn("slack delivery: could not tell the requester that the card is delayed", "request", r.ID, "error", err)
 		return
 	}
-	if err := d.st.CardDelayNotified(r.ID); err != nil {
+	if err := d.st.CardDelayNotified(ctx, r.ID); err != nil {
 		d.log.Warn("slack delivery: recording the delay notice failed", "request", r.ID, "error", err)
 	}
 }
@@ -540,13 +543,13 @@ func (d *delivery) cardRefused(r *store.Request, err error) {
 	d.log.Error("slack delivery: card refused for good", "request", r.ID, "channel", r.Channel, "error", err)
 	d.settled(r.ID)
 	if r.State == store.Pending {
-		if _, werr := d.st.WithdrawUndeliverable(r.ID, why); werr == nil {
+		if _, werr := d.st.WithdrawUndeliverable(d.sctx, r.ID, why); werr == nil {
 			d.met.Requests.WithLabelValues("withdrawn").Inc()
 			d.tellRefused(r, err)
 			return
 		}
 	}
-	if _, aerr := d.st.AbandonCard(r.ID, why); aerr != nil {
+	if _, aerr := d.st.AbandonCard(d.sctx, r.ID, why); aerr != nil {
 		d.log.Error("slack delivery: recording an undeliverable card failed", "request", r.ID, "error", aerr)
 		d.wait(time.Second)
 	}
@@ -584,7 +587,7 @@ func (d *delivery) postQueued(ch string, msgs []store.Outgoing) {
 	}
 	thread := ""
 	if first.RequestID != "" {
-		r, err := d.st.Get(first.RequestID)
+		r, err := d.st.Get(d.sctx, first.RequestID)
 		switch {
 		case err != nil:
 			d.log.Warn("slack delivery: queued line for an unreadable request; posting it in the channel", "request", first.RequestID, "error", err)
@@ -625,7 +628,7 @@ func (d *delivery) postQueued(ch string, msgs []store.Outgoing) {
 				seqs[i] = m.Seq
 			}
 			for d.ctx.Err() == nil {
-				if err := d.st.Delivered(ch, seqs...); err == nil {
+				if err := d.st.Delivered(d.sctx, ch, seqs...); err == nil {
 					return
 				} else {
 					d.log.Error("slack delivery: recording a delivery failed", "channel", ch, "error", err)
@@ -644,21 +647,21 @@ var errBatchFull = errors.New("batch full")
 // postAudit sends the next audit events after the cursor: one message for one event, a batch
 // when a backlog exists. It reports whether the cursor moved.
 func (d *delivery) postAudit() bool {
-	cursor, err := d.st.AuditCursor(d.auditChannel)
+	cursor, err := d.st.AuditCursor(d.sctx, d.auditChannel)
 	if err != nil {
 		return d.storeTrouble("reading the audit cursor", err)
 	}
 	var lines []string
 	size, last := 0, cursor
 	links := map[string]string{}
-	err = d.st.Events(cursor, time.Time{}, func(e store.Event) error {
+	err = d.st.Events(d.sctx, cursor, time.Time{}, func(e store.Event) error {
 		if !showInAuditChannel(e) {
 			last = e.Seq
 			return nil
 		}
 		link, ok := links[e.RequestID]
 		if !ok {
-			if r, err := d.st.Get(e.RequestID); err == nil {
+			if r, err := d.st.Get(d.sctx, e.RequestID); err == nil {
 				link = permalink(d.workspaceURL, r.Channel, r.MessageTS)
 			}
 			links[e.RequestID] = link
@@ -705,7 +708,7 @@ func (d *delivery) postAudit() bool {
 		}
 	}
 	for d.ctx.Err() == nil {
-		if err := d.st.SetAuditCursor(d.auditChannel, last); err == nil {
+		if err := d.st.SetAuditCursor(d.sctx, d.auditChannel, last); err == nil {
 			return true
 		} else {
 			d.log.Error("slack delivery: moving the audit cursor failed", "error", err)
@@ -719,7 +722,7 @@ func (d *delivery) postAudit() bool {
 // the workspace's chat.update limit. Changes made while it waits are coalesced: only the
 // newest render is sent.
 func (d *delivery) updateStep() bool {
-	cards, err := d.st.StaleCards(1)
+	cards, err := d.st.StaleCards(d.sctx, 1)
 	if err != nil {
 		return d.storeTrouble("reading stale cards", err)
 	}
@@ -731,7 +734,7 @@ func (d *delivery) updateStep() bool {
 		return false
 	}
 	// Read again after the wait: the request may have changed (coalesced into this render).
-	r, err := d.st.Get(c.Request.ID)
+	r, err := d.st.Get(d.sctx, c.Request.ID)
 	if err != nil {
 		return d.storeTrouble("reading a request", err)
 	}
@@ -742,7 +745,7 @@ func (d *delivery) updateStep() bool {
 	outcome, hint := classify(err)
 	switch outcome {
 	case delivered:
-		if err := d.st.CardRendered(r.ID, r.Version); err != nil {
+		if err := d.st.CardRendered(d.sctx, r.ID, r.Version); err != nil {
 			return d.storeTrouble("recording a card render", err)
 		}
 	case gone:
@@ -769,7 +772,7 @@ func (d *delivery) repostCard(r *store.Request) {
 		outcome, hint := classify(err)
 		switch outcome {
 		case delivered:
-			if _, err := d.st.SetMessage(r.ID, r.Channel, ts, r.Version); err != nil {
+			if _, err := d.st.SetMessage(d.sctx, r.ID, r.Channel, ts, r.Version); err != nil {
 				d.log.Error("slack delivery: recording the reposted card failed", "request", r.ID, "error", err)
 			}
 			return
@@ -783,7 +786,7 @@ func (d *delivery) repostCard(r *store.Request) {
 
 // backlog counts what Slack is still owed.
 func (d *delivery) backlog() (int, error) {
-	m, c, e, err := d.st.Backlog(d.auditChannel, showInAuditChannel)
+	m, c, e, err := d.st.Backlog(d.sctx, d.auditChannel, showInAuditChannel)
 	return m + c + e, err
 }
 
@@ -824,7 +827,7 @@ func (d *delivery) stop(ctx context.Context) {
 		d.log.Info("slack delivery: everything delivered")
 		return
 	}
-	m, c, e, berr := d.st.Backlog(d.auditChannel, showInAuditChannel)
+	m, c, e, berr := d.st.Backlog(d.sctx, d.auditChannel, showInAuditChannel)
 	if berr != nil {
 		d.log.Warn("slack delivery stopped; the backlog could not be counted", "error", berr)
 		return

@@ -119,7 +119,7 @@ func TestPermanentSlackErrorWithdraws(t *testing.T) {
 	h.idle()
 	h.wantState("FO-1", store.Withdrawn)
 	var details string
-	h.st.Events(0, time.Time{}, func(e store.Event) error {
+	h.st.Events(context.Background(), 0, time.Time{}, func(e store.Event) error {
 		if e.Action == "withdrawn-undeliverable" {
 			details = e.Details
 		}

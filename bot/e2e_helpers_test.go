@@ -1,6 +1,7 @@
 package bot_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -102,14 +103,14 @@ func (h *harness) wantEphemeral(user string, wants ...string) {
 func (h *harness) wantNothingStored() {
 	h.t.Helper()
 	h.idle()
-	active, err := h.st.Active()
+	active, err := h.st.Active(context.Background())
 	if err != nil {
 		h.t.Fatal(err)
 	}
 	if len(active) != 0 {
 		h.t.Errorf("%d requests stored, want none (first: %s %s)", len(active), active[0].ID, active[0].State)
 	}
-	if _, err := h.st.Get("FO-1"); err == nil {
+	if _, err := h.st.Get(context.Background(), "FO-1"); err == nil {
 		h.t.Errorf("FO-1 exists, want nothing stored")
 	}
 	if n := len(h.slack.CallsTo("chat.postMessage")); n != 0 {
@@ -159,7 +160,7 @@ func (h *harness) wantNoButtons(id string) {
 func (h *harness) auditActions() []string {
 	h.t.Helper()
 	var out []string
-	if err := h.st.Events(0, time.Time{}, func(e store.Event) error {
+	if err := h.st.Events(context.Background(), 0, time.Time{}, func(e store.Event) error {
 		out = append(out, fmt.Sprintf("%s:%s:%s", e.RequestID, e.Action, e.To))
 		return nil
 	}); err != nil {

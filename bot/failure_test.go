@@ -1,6 +1,7 @@
 package bot_test
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
@@ -301,7 +302,7 @@ func TestOneActiveRequestPerTarget(t *testing.T) {
 	h.idle()
 	h.wantState(id, store.Running)
 	again("while running")
-	if _, err := h.st.Get("FO-2"); err == nil {
+	if _, err := h.st.Get(context.Background(), "FO-2"); err == nil {
 		t.Fatal("FO-2 exists: a second request for fin-db01 was recorded")
 	}
 	h.clock.Advance(2 * time.Minute)

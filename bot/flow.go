@@ -24,15 +24,15 @@ func (b *Bot) HandleInteraction(ctx context.Context, cb slack.InteractionCallbac
 	}
 	switch cb.Type {
 	case slack.InteractionTypeBlockActions:
-		return b.blockAction(cb)
+		return b.blockAction(ctx, cb)
 	case slack.InteractionTypeViewSubmission:
-		return b.viewSubmission(cb)
+		return b.viewSubmission(ctx, cb)
 	}
 	b.log.Info("ignoring an interaction of an unhandled type", "type", cb.Type)
 	return nil
 }
 
-func (b *Bot) blockAction(cb slack.InteractionCallback) any {
+func (b *Bot) blockAction(ctx context.Context, cb slack.InteractionCallback) any {
 	if len(cb.ActionCallback.BlockActions) != 1 || cb.ActionCallback.BlockActions[0] == nil || cb.User.ID == "" {
 		b.log.Warn("ignoring block_actions with an unexpected shape", "actions", len(cb.ActionCallback.BlockActions), "user", cb.User.ID)
 		return nil
@@ -60,7 +60,7 @@ func (b *Bot) blockAction(cb slack.InteractionCallback) any {
 		b.log.Warn("ignoring a click without its request or card", "action", act.ActionID, "user", user)
 		return nil
 	}
-	if err := b.st.Remember(interactionReplayKey(cb, act), replayWindow); err != nil {
+	if err := b.st.Remember(ctx, interactionReplayKey(cb, act), replayWindow); err != nil {
 		if errors.Is(err, store.ErrReplay) {
 			b.met.Refusals.WithLabelValues("replay").Inc()
 			b.log.Warn("replayed click ignored", "user", user, "request", id)
@@ -73,7 +73,7 @@ func (b *Bot) blockAction(cb slack.InteractionCallback) any {
 	}
 	trigger := cb.TriggerID
 	b.goBackground(func(ctx context.Context) {
-		if !b.clickOnItsCard(id, channel, msgTS, user) {
+		if !b.clickOnItsCard(ctx, id, channel, msgTS, user) {
 			return
 		}
 		switch act.ActionID {
@@ -92,9 +92,9 @@ func (b *Bot) blockAction(cb slack.InteractionCallback) any {
 // button on another request's card is refused; a button on a message the store does not know
 // (a card whose post answer was lost in a crash, then posted again) is superseded: the message
 // is replaced by a link to the current card and nothing changes.
-func (b *Bot) clickOnItsCard(id, channel, ts, user string) bool {
+func (b *Bot) clickOnItsCard(ctx context.Context, id, channel, ts, user string) bool {
 	log := b.reqLog(id).With("user", user, "channel", channel, "ts", ts)
-	owner, err := b.st.ByMessage(channel, ts)
+	owner, err := b.st.ByMessage(ctx, channel, ts)
 	switch {
 	case err == nil && strings.EqualFold(owner.ID, id):
 		return true
@@ -110,7 +110,7 @@ func (b *Bot) clickOnItsCard(id, channel, ts, user string) bool {
 	}
 	b.met.Refusals.WithLabelValues("superseded").Inc()
 	where := "the current card"
-	if r, gerr := b.st.Get(id); gerr == nil {
+	if r, gerr := b.st.Get(ctx, id); gerr == nil {
 		if link := permalink(b.opt.WorkspaceURL, r.Channel, r.MessageTS); link != "" {
 			where = "<" + link + "|the current card of " + r.ID + ">"
 		} else if r.Channel != "" {
@@ -125,9 +125,9 @@ func (b *Bot) clickOnItsCard(id, channel, ts, user string) bool {
 	return false
 }
 
-func (b *Bot) viewSubmission(cb slack.InteractionCallback) any {
+func (b *Bot) viewSubmission(ctx context.Context, cb slack.InteractionCallback) any {
 	if cb.View.CallbackID == callbackStop {
-		return b.stopSubmission(cb)
+		return b.stopSubmission(ctx, cb)
 	}
 	if cb.View.CallbackID != callbackReject {
 		b.log.Info("ignoring a view submission of an unknown dialog", "callback", cb.View.CallbackID)
@@ -147,7 +147,7 @@ func (b *Bot) viewSubmission(cb slack.InteractionCallback) any {
 	if reason == "" {
 		return slack.NewErrorsViewSubmissionResponse(map[string]string{blockRejectWhy: "Say why, so the requester knows what to change."})
 	}
-	if err := b.st.Remember(viewReplayKey(cb), replayWindow); err != nil {
+	if err := b.st.Remember(ctx, viewReplayKey(cb), replayWindow); err != nil {
 		b.log.Warn("reject dialog not acted on", "reason", err, "user", user, "request", id)
 		return nil
 	}
@@ -188,7 +188,7 @@ func (b *Bot) approve(ctx context.Context, id, digest, user, channel string) {
 		b.clickRefused(err, channel, user, log)
 		return
 	}
-	r, err := b.st.Approve(id, user, digest)
+	r, err := b.st.Approve(ctx, id, user, digest)
 	if err != nil {
 		b.clickRefused(b.lateApproval(id, err), channel, user, log)
 		return
@@ -210,7 +210,7 @@ func (b *Bot) lateApproval(id string, err error) error {
 	if !errors.As(err, &ce) || ce.Reason != store.ReasonState {
 		return err
 	}
-	r, gerr := b.st.Get(id)
+	r, gerr := b.st.Get(b.sctx, id)
 	if gerr != nil || len(r.Approvals) < r.ApprovalsRequired || r.State == store.Rejected {
 		return err
 	}
@@ -240,7 +240,7 @@ func (b *Bot) openReject(ctx context.Context, id, user, channel, trigger string)
 		b.clickRefused(err, channel, user, log)
 		return
 	}
-	r, err := b.st.Get(id)
+	r, err := b.st.Get(ctx, id)
 	if err != nil {
 		b.clickRefused(err, channel, user, log)
 		return
@@ -261,10 +261,10 @@ func (b *Bot) reject(ctx context.Context, id, user, reason string) {
 		log.Info("reject refused", "reason", err)
 		return
 	}
-	r, err := b.st.Reject(id, user, reason)
+	r, err := b.st.Reject(ctx, id, user, reason)
 	if err != nil {
 		log.Info("reject refused", "reason", err)
-		if cur, gerr := b.st.Get(id); gerr == nil && cur.Channel != "" {
+		if cur, gerr := b.st.Get(ctx, id); gerr == nil && cur.Channel != "" {
 			b.out.Ephemeral(cur.Channel, user, describe(b.lateApproval(id, err)))
 		}
 		return
@@ -290,13 +290,13 @@ func (b *Bot) submit(ctx context.Context, id string) {
 	case <-ctx.Done():
 		return
 	}
-	r, err := b.st.Get(id)
+	r, err := b.st.Get(ctx, id)
 	if err != nil || r.State != store.Approved {
 		return
 	}
 	// Guarded by the state, not the version: delivery records the card's position
 	// concurrently (a new version), and that must not hold a failover back a poll interval.
-	r, err = b.st.Transition(store.Change{ID: id, From: []store.State{store.Approved},
+	r, err = b.st.Transition(ctx, store.Change{ID: id, From: []store.State{store.Approved},
 		To: store.Submitting, Actor: "bot", Action: "submitting", Details: "sending the failover to Enterprise Manager"})
 	if err != nil {
 		log.Info("submission not started", "reason", err)
@@ -315,7 +315,7 @@ func (b *Bot) submit(ctx context.Context, id string) {
 		b.submitFailed(r, err)
 		return
 	}
-	r, err = b.st.Transition(store.Change{ID: id, From: []store.State{store.Submitting}, To: store.Running,
+	r, err = b.st.Transition(b.sctx, store.Change{ID: id, From: []store.State{store.Submitting}, To: store.Running,
 		Actor: "em", Action: "submitted", Details: "EM task " + task.ID + " " + task.State,
 		Thread: fmt.Sprintf(":rocket: Enterprise Manager accepted the failover: task %s is %s. I will post every change here.", task.ID, task.State),
 		Apply: func(r *store.Request) {
@@ -359,7 +359,7 @@ func (b *Bot) submitFailed(r *store.Request, err error) {
 		return
 	}
 	msg := describe(err)
-	if _, terr := b.st.Transition(store.Change{ID: r.ID, From: []store.State{store.Submitting}, To: store.Failed,
+	if _, terr := b.st.Transition(b.sctx, store.Change{ID: r.ID, From: []store.State{store.Submitting}, To: store.Failed,
 		Actor: "em", Action: "error", Details: msg, Thread: ":red_circle: The failover was not started. Enterprise Manager refused it: " + msg,
 		Apply: func(r *store.Request) { r.EMMessage = emMessage(err) }}); terr != nil {
 		log.Error("could not record the failed submission", "error", terr)
@@ -385,7 +385,7 @@ func (b *Bot) notSent(r *store.Request, err error) {
 	log := b.reqLog(r.ID)
 	why := describe(err)
 	if !r.DecidedAt.IsZero() && b.now().Sub(r.DecidedAt) >= b.opt.SubmitRetryFor {
-		if _, terr := b.st.Transition(store.Change{ID: r.ID, From: []store.State{store.Submitting}, To: store.Failed,
+		if _, terr := b.st.Transition(b.sctx, store.Change{ID: r.ID, From: []store.State{store.Submitting}, To: store.Failed,
 			Actor: "bot", Action: "not-sent", Details: fmt.Sprintf("EM unreachable for %s since the approval; nothing was sent: %s", b.opt.SubmitRetryFor, why),
 			Thread: fmt.Sprintf(":red_circle: Enterprise Manager stayed unreachable for %s after the approval (%s). *Nothing was sent*: no failover was started. Ask again when EM answers.", b.opt.SubmitRetryFor, why),
 			Apply:  func(q *store.Request) { q.EMMessage = "EM unreachable; nothing was sent" }}); terr != nil {
@@ -399,7 +399,7 @@ func (b *Bot) notSent(r *store.Request, err error) {
 		thread = fmt.Sprintf(":hourglass: Enterprise Manager is unreachable (%s). Nothing was sent; I keep retrying under the same approval until %s.",
 			why, r.DecidedAt.Add(b.opt.SubmitRetryFor).UTC().Format(clockFormat))
 	}
-	if _, terr := b.st.Transition(store.Change{ID: r.ID, From: []store.State{store.Submitting}, To: store.Approved,
+	if _, terr := b.st.Transition(b.sctx, store.Change{ID: r.ID, From: []store.State{store.Submitting}, To: store.Approved,
 		Actor: "bot", Action: "not-sent", Details: "EM unreachable, nothing was sent, retrying: " + why, Thread: thread,
 		Apply: func(q *store.Request) { q.EMMessage = "EM unreachable, nothing was sent, retrying" }}); terr != nil {
 		log.Error("could not put an unsent submission back to approved", "error", terr)

@@ -1,6 +1,7 @@
 package bot_test
 
 import (
+	"context"
 	"fmt"
 	"testing"
 	"time"
@@ -78,14 +79,14 @@ func TestHappyPath(t *testing.T) {
 				"FO-1 submitted", "succeeded", "https://acme.slack.com/archives/"+Channel+"/p")
 
 			var actions []string
-			if err := h.st.Events(0, time.Time{}, func(e store.Event) error {
+			if err := h.st.Events(context.Background(), 0, time.Time{}, func(e store.Event) error {
 				actions = append(actions, fmt.Sprintf("%s:%s", e.RequestID, e.To))
 				return nil
 			}); err != nil {
 				t.Fatal(err)
 			}
 			mustContain(t, "audit log", fmt.Sprint(actions), "FO-1:pending", "FO-1:approved", "FO-1:submitting", "FO-1:running", "FO-1:succeeded")
-			if err := h.st.Verify(); err != nil {
+			if err := h.st.Verify(context.Background()); err != nil {
 				t.Fatalf("audit chain: %v", err)
 			}
 		})

@@ -40,7 +40,7 @@ func hashKey(parts ...string) string {
 // note records something the thread and the audit channel must hear that is not a change of
 // the request (EM unreachable, a stop EM refused), with the line it owes the thread.
 func (b *Bot) note(r *store.Request, actor, action, details, thread string) {
-	if _, err := b.st.Note(r.ID, actor, action, details, thread); err != nil {
+	if _, err := b.st.Note(b.sctx, r.ID, actor, action, details, thread); err != nil {
 		b.reqLog(r.ID).Error("could not record a note for Slack", "action", action, "error", err, "line", truncate(thread, 200))
 	}
 }

@@ -1,6 +1,7 @@
 package bot_test
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/url"
@@ -47,7 +48,7 @@ func TestReplayedCommandCreatesOneRequest(t *testing.T) {
 	}
 	mustContain(t, "replay answer", answerText(t, second), "Already received", "Nothing more was done")
 	h.idle()
-	if _, err := h.st.Get("FO-2"); err == nil {
+	if _, err := h.st.Get(context.Background(), "FO-2"); err == nil {
 		t.Fatal("the replay created FO-2")
 	}
 	h.approve(Approver1, "FO-1")

@@ -251,7 +251,7 @@ func (h *harness) click(user, actionID, value string) {
 func (h *harness) clickJSON(user, actionID, value, ts string) string {
 	if ts == "" {
 		id, _, _ := strings.Cut(value, "|")
-		if r, err := h.st.Get(id); err == nil {
+		if r, err := h.st.Get(context.Background(), id); err == nil {
 			ts = r.MessageTS
 		}
 	}
@@ -311,7 +311,7 @@ func (h *harness) poll() {
 
 func (h *harness) get(id string) *store.Request {
 	h.t.Helper()
-	r, err := h.st.Get(id)
+	r, err := h.st.Get(context.Background(), id)
 	if err != nil {
 		h.t.Fatalf("get %s: %v", id, err)
 	}
@@ -462,7 +462,7 @@ func (h *harness) checkNoSecretsSent() {
 			}
 		}
 	}
-	err := h.st.Events(0, time.Time{}, func(e store.Event) error {
+	err := h.st.Events(context.Background(), 0, time.Time{}, func(e store.Event) error {
 		for _, s := range secrets {
 			if strings.Contains(e.Actor+" "+e.Action+" "+e.Details, s) {
 				h.t.Errorf("a secret is in audit event %d (%s %s): %q", e.Seq, e.RequestID, e.Action, s)

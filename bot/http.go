@@ -117,7 +117,7 @@ func (h *Health) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		Slack  string `json:"slack"`
 	}{Status: "ok", Store: "ok", EM: "ok", Slack: "ok"}
 	code := http.StatusOK
-	if err := h.Bot.st.Writable(); err != nil {
+	if err := h.Bot.st.Writable(ctx); err != nil {
 		res.Status, res.Store, code = "unhealthy", err.Error(), http.StatusServiceUnavailable
 	}
 	if err := h.Bot.em.Ping(ctx); err != nil {

@@ -54,7 +54,7 @@ func (b *Bot) Poll(ctx context.Context) {
 	defer b.pollMu.Unlock()
 	start := time.Now()
 	defer func() { b.met.PollDuration.Observe(time.Since(start).Seconds()) }()
-	reqs, err := b.st.Active()
+	reqs, err := b.st.Active(ctx)
 	if err != nil {
 		b.log.Error("poll: listing active requests failed", "error", err)
 		return
@@ -91,7 +91,7 @@ func (b *Bot) PollSoon() {
 }
 
 func (b *Bot) expire(r *store.Request) {
-	e, err := b.st.Expire(r.ID)
+	e, err := b.st.Expire(b.sctx, r.ID)
 	if err != nil {
 		b.reqLog(r.ID).Info("expiry skipped", "reason", err)
 		return
@@ -239,7 +239,7 @@ func (b *Bot) reconcile(ctx context.Context, r *store.Request) {
 		b.markUnknown(r, "The failover POST was sent (or was about to be) when the bot lost track of it, and Enterprise Manager shows no restore session for "+r.Target.Name+" since then.")
 		return
 	}
-	n, err := b.st.Transition(store.Change{ID: r.ID, Version: r.Version, From: []store.State{store.Submitting},
+	n, err := b.st.Transition(b.sctx, store.Change{ID: r.ID, Version: r.Version, From: []store.State{store.Submitting},
 		To: store.Running, Actor: "poller", Action: "reconciled", Details: "found restore session " + rs.ID,
 		Thread: fmt.Sprintf(":mag: The submission's answer was lost, but Enterprise Manager shows restore session %s for %s, so the failover did start. Following it.", rs.ID, esc(r.Target.Name)),
 		Apply:  func(q *store.Request) { q.RestoreSessionID = rs.ID }})
@@ -361,7 +361,7 @@ func (x *sessionIndex) all(ctx context.Context) ([]emapi.RestoreSession, error) 
 // reached EM (or may have) but its session is not recorded yet.
 func (b *Bot) sessionsOfOthers(r *store.Request, from time.Time) (taken map[string]bool, known bool) {
 	taken, known = map[string]bool{}, true
-	for _, o := range b.peers.of(b.st, r.Target.ID) {
+	for _, o := range b.peers.of(b.sctx, b.st, r.Target.ID) {
 		if o.ID == r.ID || o.SubmittedAt.IsZero() || o.SubmittedAt.Before(from.Add(-sessionSkew)) {
 			continue
 		}
@@ -411,7 +411,7 @@ func (p *peerIndex) reset(active []*store.Request, ttl time.Duration) {
 }
 
 // of returns the recent requests for target.
-func (p *peerIndex) of(st Store, target string) []*store.Request {
+func (p *peerIndex) of(ctx context.Context, st Store, target string) []*store.Request {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if !p.built {
@@ -419,14 +419,14 @@ func (p *peerIndex) of(st Store, target string) []*store.Request {
 		add := func(o *store.Request) { p.byTarget[o.Target.ID] = append(p.byTarget[o.Target.ID], o) }
 		// Newer than the newest active request: created during this cycle.
 		for seq := p.newest + 1; ; seq++ {
-			o, err := st.Get(fmt.Sprintf("FO-%d", seq))
+			o, err := st.Get(ctx, fmt.Sprintf("FO-%d", seq))
 			if err != nil {
 				break
 			}
 			add(o)
 		}
 		for seq := p.newest; seq > 0; seq-- {
-			o, err := st.Get(fmt.Sprintf("FO-%d", seq))
+			o, err := st.Get(ctx, fmt.Sprintf("FO-%d", seq))
 			if err != nil || o.CreatedAt.Before(p.oldest) {
 				break
 			}
@@ -505,7 +505,7 @@ func (b *Bot) record(r *store.Request, o observation) {
 			line = ":warning: Enterprise Manager finished the failover despite the stop request (the DELETE did not stop it). " + line
 		}
 	}
-	n, err := b.st.Transition(store.Change{ID: r.ID, Version: r.Version, To: o.state, Actor: "em", Action: action,
+	n, err := b.st.Transition(b.sctx, store.Change{ID: r.ID, Version: r.Version, To: o.state, Actor: "em", Action: action,
 		Details: fmt.Sprintf("%s %d%% %s %s", o.emState, o.progress, o.result, truncate(o.message, 200)),
 		Thread:  line, Apply: apply})
 	if err != nil {
@@ -527,7 +527,7 @@ func updateLine(r *store.Request) string {
 }
 
 func (b *Bot) markUnknown(r *store.Request, why string) {
-	if _, err := b.st.Transition(store.Change{ID: r.ID, Version: r.Version, To: store.Unknown, Actor: "poller", Action: "unknown", Details: why,
+	if _, err := b.st.Transition(b.sctx, store.Change{ID: r.ID, Version: r.Version, To: store.Unknown, Actor: "poller", Action: "unknown", Details: why,
 		Thread: ":warning: I cannot tell how this failover ended. " + why + " *An operator must check Enterprise Manager* (restore sessions for " + esc(r.Target.Name) + ") and act from there. I will not send it again."}); err != nil {
 		b.reqLog(r.ID).Info("unknown not recorded", "reason", err)
 		return

@@ -16,7 +16,7 @@ import (
 // died: the bot in memory knows nothing of it.
 func (h *harness) approveInStore(id, approver string) *store.Request {
 	h.t.Helper()
-	r, err := h.st.Approve(id, approver, h.get(id).Digest)
+	r, err := h.st.Approve(context.Background(), id, approver, h.get(id).Digest)
 	if err != nil {
 		h.t.Fatalf("approve %s in the store: %v", id, err)
 	}
@@ -31,7 +31,7 @@ func (h *harness) approveInStore(id, approver string) *store.Request {
 func (h *harness) submittingInStore(id string) *store.Request {
 	h.t.Helper()
 	h.approveInStore(id, Approver1)
-	r, err := h.st.Transition(store.Change{ID: id, From: []store.State{store.Approved}, To: store.Submitting,
+	r, err := h.st.Transition(context.Background(), store.Change{ID: id, From: []store.State{store.Approved}, To: store.Submitting,
 		Actor: "bot", Action: "submitting", Details: "sending the failover to Enterprise Manager"})
 	if err != nil {
 		h.t.Fatalf("submitting %s in the store: %v", id, err)

@@ -102,7 +102,7 @@ func (h *harness) clickEvent(envelope, user, actionID, value string) socketmode.
 	cb.Team.ID = "T0FAKE"
 	cb.Channel.ID = Channel
 	id, _, _ := strings.Cut(value, "|")
-	if r, err := h.st.Get(id); err == nil {
+	if r, err := h.st.Get(context.Background(), id); err == nil {
 		cb.Container.ChannelID, cb.Container.MessageTs = r.Channel, r.MessageTS
 	}
 	cb.ActionCallback.BlockActions = []*slack.BlockAction{{ActionID: actionID, BlockID: "fo_actions", Value: value}}
@@ -270,7 +270,7 @@ func TestSocketModeForeignWorkspaceAndReplay(t *testing.T) {
 	mustContain(t, "first ack", wire(t, send(twice).payload), "Recorded *FO-1*")
 	mustContain(t, "redelivery ack", wire(t, send(twice).payload), "Already received")
 	h.idle()
-	if _, err := h.st.Get("FO-2"); err == nil {
+	if _, err := h.st.Get(context.Background(), "FO-2"); err == nil {
 		t.Fatal("the redelivered envelope created FO-2")
 	}
 }

@@ -61,7 +61,7 @@ func (b *Bot) stopRefusal(ctx context.Context, r *store.Request, user string) st
 // openStop opens the stop dialog for user, or tells them why not.
 func (b *Bot) openStop(ctx context.Context, id, user, channel, trigger string) {
 	log := b.reqLog(id).With("user", user)
-	r, err := b.st.Get(id)
+	r, err := b.st.Get(ctx, id)
 	if err != nil {
 		b.out.Ephemeral(channel, user, describe(err))
 		return
@@ -116,7 +116,7 @@ func stopModal(r *store.Request, approvals int) slack.ModalViewRequest {
 }
 
 // stopSubmission answers the stop dialog's submission.
-func (b *Bot) stopSubmission(cb slack.InteractionCallback) any {
+func (b *Bot) stopSubmission(ctx context.Context, cb slack.InteractionCallback) any {
 	id, task, _ := strings.Cut(cb.View.PrivateMetadata, "|")
 	user := cb.User.ID
 	var reason string
@@ -132,7 +132,7 @@ func (b *Bot) stopSubmission(cb slack.InteractionCallback) any {
 	if reason == "" {
 		return slack.NewErrorsViewSubmissionResponse(map[string]string{blockStopWhy: "Say why, so everyone in the thread knows."})
 	}
-	if err := b.st.Remember(viewReplayKey(cb), replayWindow); err != nil {
+	if err := b.st.Remember(ctx, viewReplayKey(cb), replayWindow); err != nil {
 		b.log.Warn("stop dialog not acted on", "reason", err, "user", user, "request", id)
 		return nil
 	}
@@ -144,7 +144,7 @@ func (b *Bot) stopSubmission(cb slack.InteractionCallback) any {
 // required, else the stop itself, sent to EM at once.
 func (b *Bot) requestStop(ctx context.Context, id, task, user, reason string) {
 	log := b.reqLog(id).With("user", user)
-	r, err := b.st.Get(id)
+	r, err := b.st.Get(ctx, id)
 	if err != nil {
 		log.Info("stop not recorded", "reason", err)
 		return
@@ -165,7 +165,7 @@ func (b *Bot) requestStop(ctx context.Context, id, task, user, reason string) {
 	}
 	now := b.now()
 	if b.opt.StopApprovals > 1 && r.Stop == nil {
-		_, err := b.st.Transition(store.Change{ID: r.ID, Version: r.Version, From: []store.State{store.Running}, To: store.Running,
+		_, err := b.st.Transition(ctx, store.Change{ID: r.ID, Version: r.Version, From: []store.State{store.Running}, To: store.Running,
 			Actor: user, Action: "stop-requested", Details: "asked to stop EM task " + r.TaskID + ": " + truncate(reason, 300),
 			Thread: fmt.Sprintf(":octagonal_sign: <@%s> asks to stop this failover: “%s”. Nothing is stopped yet: a second person (the requester or an approver) must confirm with *Confirm stop* on the card or `/failover stop %s`.", user, esc(truncate(reason, 300)), r.ID),
 			Apply:  func(q *store.Request) { q.Stop = &store.StopRequest{User: user, Reason: reason, At: now} }})
@@ -183,7 +183,7 @@ func (b *Bot) requestStop(ctx context.Context, id, task, user, reason string) {
 		line = fmt.Sprintf(":octagonal_sign: <@%s> confirmed the stop <@%s> asked for; I asked Enterprise Manager to stop task %s (best effort, not an undo). I will report what EM says happened.", user, r.Stop.User, r.TaskID)
 		details = "stop EM task " + r.TaskID + " confirmed; asked by " + r.Stop.User + ": " + truncate(r.Stop.Reason, 300)
 	}
-	s, err := b.st.Transition(store.Change{ID: r.ID, Version: r.Version, From: []store.State{store.Running}, To: store.Stopping,
+	s, err := b.st.Transition(ctx, store.Change{ID: r.ID, Version: r.Version, From: []store.State{store.Running}, To: store.Stopping,
 		Actor: user, Action: "stop", Details: details, Thread: line,
 		Apply: func(q *store.Request) {
 			if q.Stop == nil {
@@ -215,7 +215,7 @@ func (b *Bot) stop(ctx context.Context, r *store.Request) {
 	why := describe(err)
 	if errors.Is(err, emapi.ErrOtherSession) {
 		// Nothing was sent: the failover runs on, and the card must not say it is stopping.
-		_, terr := b.st.Transition(store.Change{ID: r.ID, From: []store.State{store.Stopping}, To: store.Running,
+		_, terr := b.st.Transition(b.sctx, store.Change{ID: r.ID, From: []store.State{store.Stopping}, To: store.Running,
 			Actor: "bot", Action: "stop-not-sent", Details: "stop of task " + r.TaskID + " not sent: the task belongs to an earlier EM logon session",
 			Thread: fmt.Sprintf(":warning: The stop was *not* sent: task %s belongs to an earlier Enterprise Manager logon session (the session expired or EM restarted), and EM lets only that session stop it. The failover is still running. Stop it in the Veeam console; I keep following it and will report how it ends.", r.TaskID),
 			Apply:  func(q *store.Request) { q.Stop = nil }})

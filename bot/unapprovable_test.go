@@ -1,6 +1,7 @@
 package bot_test
 
 import (
+	"context"
 	"strings"
 	"testing"
 )
@@ -29,7 +30,7 @@ func TestRequestNoOneCouldApprove(t *testing.T) {
 			})
 			ack := h.command(tc.requester, `vm CDP-Finance fin-db01 --reason "site down"`)
 			h.idle()
-			_, err := h.st.Get("FO-1")
+			_, err := h.st.Get(context.Background(), "FO-1")
 			if tc.refused {
 				mustContain(t, "answer", ack, "No one could approve this request")
 				if err == nil {

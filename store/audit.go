@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -145,14 +146,14 @@ const eventPage = 256
 
 // Events calls fn for each event with Seq > sinceSeq and, when since is not zero, Time at
 // or after since, in sequence order. It stops at the first error from fn and returns it.
-func (s *Store) Events(sinceSeq uint64, since time.Time, fn func(Event) error) error {
+func (s *Store) Events(ctx context.Context, sinceSeq uint64, since time.Time, fn func(Event) error) error {
 	if sinceSeq == math.MaxUint64 {
 		return nil
 	}
 	after := sinceSeq
 	for {
 		var page []Event
-		err := s.db.View(func(tx *bolt.Tx) error {
+		err := s.view(ctx, func(tx *bolt.Tx) error {
 			c := tx.Bucket(bucketAudit).Cursor()
 			for k, v := c.Seek(seqKey(after + 1)); k != nil && len(page) < eventPage; k, v = c.Next() {
 				ev, err := decodeEvent(v)
@@ -183,8 +184,8 @@ func (s *Store) Events(sinceSeq uint64, since time.Time, fn func(Event) error) e
 
 // Verify walks the whole audit log and returns a *ChainError naming the first event that
 // was altered, is missing, or does not link to the one before it; nil if the chain holds.
-func (s *Store) Verify() error {
-	return s.db.View(verifyChain)
+func (s *Store) Verify(ctx context.Context) error {
+	return s.view(ctx, verifyChain)
 }
 
 func verifyChain(tx *bolt.Tx) error {

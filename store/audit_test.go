@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -14,7 +15,7 @@ import (
 func allEvents(t testing.TB, s *testStore) []Event {
 	t.Helper()
 	var evs []Event
-	if err := s.Events(0, time.Time{}, func(ev Event) error { evs = append(evs, ev); return nil }); err != nil {
+	if err := s.Events(context.Background(), 0, time.Time{}, func(ev Event) error { evs = append(evs, ev); return nil }); err != nil {
 		t.Fatalf("Events: %v", err)
 	}
 	return evs
@@ -81,13 +82,13 @@ func seedFinished(tb testing.TB, s *Store, n int) {
 
 func TestAuditChainVerifies(t *testing.T) {
 	s := mustOpenStore(t, Options{})
-	if err := s.Verify(); err != nil {
+	if err := s.Verify(context.Background()); err != nil {
 		t.Fatalf("Verify on an empty log: %v", err)
 	}
 	for _, st := range allStates {
 		reach(t, s, st)
 	}
-	if err := s.Verify(); err != nil {
+	if err := s.Verify(context.Background()); err != nil {
 		t.Fatalf("Verify: %v", err)
 	}
 	evs := allEvents(t, s)
@@ -101,7 +102,7 @@ func TestAuditChainVerifies(t *testing.T) {
 	s.Close()
 	s2 := mustOpenStoreAt(t, s.path, Options{})
 	mustCreate(t, s2)
-	if err := s2.Verify(); err != nil {
+	if err := s2.Verify(context.Background()); err != nil {
 		t.Fatalf("Verify after reopen and append: %v", err)
 	}
 }
@@ -133,7 +134,7 @@ func TestEventsFilters(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var got []Event
-			err := s.Events(tt.sinceSeq, tt.since, func(ev Event) error { got = append(got, ev); return nil })
+			err := s.Events(context.Background(), tt.sinceSeq, tt.since, func(ev Event) error { got = append(got, ev); return nil })
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -155,12 +156,16 @@ func TestEventsFilters(t *testing.T) {
 	}
 	stop := errors.New("stop")
 	calls := 0
-	err := s.Events(0, time.Time{}, func(Event) error { calls++; return stop })
+	err := s.Events(context.Background(), 0, time.Time{}, func(Event) error { calls++; return stop })
 	if !errors.Is(err, stop) || calls != 1 {
 		t.Errorf("Events with a failing fn: %v after %d calls, want stop after 1", err, calls)
 	}
 	// fn may write to the store: Events holds no transaction while calling it.
-	err = s.Events(599, time.Time{}, func(ev Event) error { _, err := s.Get(ev.RequestID); mustCreate(t, s); return err })
+	err = s.Events(context.Background(), 599, time.Time{}, func(ev Event) error {
+		_, err := s.Get(context.Background(), ev.RequestID)
+		mustCreate(t, s)
+		return err
+	})
 	if err != nil {
 		t.Errorf("writing from fn: %v", err)
 	}
@@ -244,7 +249,7 @@ func TestAuditChainDetectsTampering(t *testing.T) {
 			if want == 0 {
 				want = n // the removed last event
 			}
-			wantChainError(t, s.Verify(), want, tt.reason)
+			wantChainError(t, s.Verify(context.Background()), want, tt.reason)
 		})
 	}
 }
@@ -283,7 +288,7 @@ func TestAuditChainDetectsEveryFlippedByte(t *testing.T) {
 			}
 		}
 	}
-	if err := s.Verify(); err != nil {
+	if err := s.Verify(context.Background()); err != nil {
 		t.Errorf("Verify after rolled-back tampering: %v", err)
 	}
 }

@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -14,7 +15,7 @@ func TestBackupIsAConsistentCopy(t *testing.T) {
 		reach(t, s, st)
 	}
 	var buf bytes.Buffer
-	n, err := s.Backup(&buf)
+	n, err := s.Backup(context.Background(), &buf)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,7 +37,7 @@ func TestBackupFile(t *testing.T) {
 	if err := os.WriteFile(path, []byte("older backup"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.BackupFile(path); err != nil {
+	if err := s.BackupFile(context.Background(), path); err != nil {
 		t.Fatal(err)
 	}
 	fi, err := os.Stat(path)
@@ -51,25 +52,25 @@ func TestBackupFile(t *testing.T) {
 	}
 	assertSameContent(t, s, mustOpenStoreAt(t, path, Options{}))
 
-	if err := s.BackupFile(s.path); !errors.Is(err, ErrInvalid) {
+	if err := s.BackupFile(context.Background(), s.path); !errors.Is(err, ErrInvalid) {
 		t.Errorf("backup over the live database: %v, want ErrInvalid", err)
 	}
-	if err := s.BackupFile(filepath.Join(dir, "missing-dir", "b.db")); err == nil {
+	if err := s.BackupFile(context.Background(), filepath.Join(dir, "missing-dir", "b.db")); err == nil {
 		t.Error("backup into a missing directory succeeded")
 	}
 }
 
 func assertSameContent(t *testing.T, orig, cp *testStore) {
 	t.Helper()
-	if err := cp.Verify(); err != nil {
+	if err := cp.Verify(context.Background()); err != nil {
 		t.Errorf("Verify on the copy: %v", err)
 	}
 	a, b := allEvents(t, orig), allEvents(t, cp)
 	if len(a) != len(b) || a[len(a)-1].Hash != b[len(b)-1].Hash {
 		t.Errorf("copy has %d events, original %d", len(b), len(a))
 	}
-	wantActive, _ := orig.Active()
-	gotActive, err := cp.Active()
+	wantActive, _ := orig.Active(context.Background())
+	gotActive, err := cp.Active(context.Background())
 	if err != nil || len(gotActive) != len(wantActive) {
 		t.Errorf("copy Active = %d, %v; want %d", len(gotActive), err, len(wantActive))
 	}

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"runtime"
@@ -47,12 +48,12 @@ func BenchmarkTransition(b *testing.B) {
 	b.ResetTimer()
 	for i := range b.N {
 		r := reqs[i]
-		r, err := s.Approve(r.ID, "U200", r.Digest)
+		r, err := s.Approve(context.Background(), r.ID, "U200", r.Digest)
 		if err != nil {
 			b.Fatal(err)
 		}
 		for _, to := range []State{Submitting, Running, Running, Succeeded} {
-			if r, err = s.Transition(Change{ID: r.ID, Version: r.Version, To: to, Actor: "bot"}); err != nil {
+			if r, err = s.Transition(context.Background(), Change{ID: r.ID, Version: r.Version, To: to, Actor: "bot"}); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -70,7 +71,7 @@ func BenchmarkCreateParallel(b *testing.B) {
 			b.ReportAllocs()
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
-					if _, err := s.Create(validNewRequest()); err != nil {
+					if _, err := s.Create(context.Background(), validNewRequest()); err != nil {
 						b.Error(err)
 						return
 					}
@@ -106,7 +107,7 @@ func BenchmarkActive(b *testing.B) {
 			b.ReportAllocs()
 			cpu0 := cpuTime()
 			for b.Loop() {
-				active, err := s.Active()
+				active, err := s.Active(context.Background())
 				if err != nil || len(active) != 10 {
 					b.Fatalf("Active: %d, %v", len(active), err)
 				}
@@ -160,7 +161,7 @@ func TestSeedFinishedIsConsistent(t *testing.T) {
 	seedFinished(t, s.Store, 20)
 	reach(t, s, Running)
 	checkConsistent(t, s, nil)
-	if active, err := s.Active(); err != nil || len(active) != 1 {
+	if active, err := s.Active(context.Background()); err != nil || len(active) != 1 {
 		t.Errorf("Active = %d, %v; want 1", len(active), err)
 	}
 }

@@ -3,6 +3,7 @@ package store
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
@@ -126,20 +127,20 @@ func crashChild(path string) {
 				nr.Reason = fmt.Sprintf("worker %d request %d", w, i)
 				nr.Target.ID = fmt.Sprintf("vm-%d-%d-%d", os.Getpid(), w, i) // rounds share the file
 				nr.TTL = time.Nanosecond
-				r := ack(s.Create(nr))
-				r = ack(s.SetMessage(r.ID, "C1", fmt.Sprintf("%d.%d.%d", os.Getpid(), w, i), 0))
+				r := ack(s.Create(context.Background(), nr))
+				r = ack(s.SetMessage(context.Background(), r.ID, "C1", fmt.Sprintf("%d.%d.%d", os.Getpid(), w, i), 0))
 				switch i % 5 {
 				case 3:
-					ack(s.Reject(r.ID, "U300", "no"))
+					ack(s.Reject(context.Background(), r.ID, "U300", "no"))
 					continue
 				case 4:
-					ack(s.Expire(r.ID))
+					ack(s.Expire(context.Background(), r.ID))
 					continue
 				}
-				r = ack(s.Approve(r.ID, "U200", r.Digest))
-				r = ack(s.Approve(r.ID, "U201", r.Digest))
+				r = ack(s.Approve(context.Background(), r.ID, "U200", r.Digest))
+				r = ack(s.Approve(context.Background(), r.ID, "U201", r.Digest))
 				step := func(to State, apply func(*Request)) {
-					r = ack(s.Transition(Change{ID: r.ID, Version: r.Version, To: to, Actor: "bot", Apply: apply}))
+					r = ack(s.Transition(context.Background(), Change{ID: r.ID, Version: r.Version, To: to, Actor: "bot", Apply: apply}))
 				}
 				step(Submitting, nil)
 				step(Running, func(r *Request) { r.TaskID = "task-" + r.ID })
@@ -163,14 +164,14 @@ func crashChild(path string) {
 // checkConsistent checks the invariants a crash must never break.
 func checkConsistent(t *testing.T, s *testStore, acked map[string]uint64) {
 	t.Helper()
-	if err := s.Verify(); err != nil {
+	if err := s.Verify(context.Background()); err != nil {
 		t.Fatalf("Verify after crash: %v", err)
 	}
 	// Replay the audit log: per request, each event must start where the last one ended
 	// and be a legal move; the count of events equals the version (one event per write).
 	last := map[string]State{}
 	count := map[string]uint64{}
-	err := s.Events(0, time.Time{}, func(ev Event) error {
+	err := s.Events(context.Background(), 0, time.Time{}, func(ev Event) error {
 		from, seen := last[ev.RequestID]
 		switch {
 		case !seen && (ev.From != "" || ev.To != Pending):
@@ -232,7 +233,7 @@ func checkConsistent(t *testing.T, s *testStore, acked map[string]uint64) {
 		t.Fatal(err)
 	}
 	for id, v := range acked {
-		r, err := s.Get(id)
+		r, err := s.Get(context.Background(), id)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -240,7 +241,7 @@ func checkConsistent(t *testing.T, s *testStore, acked map[string]uint64) {
 			t.Errorf("%s: version %d on disk, but version %d was acknowledged", id, r.Version, v)
 		}
 	}
-	if _, err := s.Active(); err != nil {
+	if _, err := s.Active(context.Background()); err != nil {
 		t.Errorf("Active after crash: %v", err)
 	}
 }

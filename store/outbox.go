@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -78,12 +79,12 @@ func queueOutgoing(tx *bolt.Tx, m *Outgoing) error {
 
 // Enqueue queues a message for channel that belongs to no request change (a notice of the
 // bot's own). Most messages are queued by the change that causes them instead.
-func (s *Store) Enqueue(channel, text string) error {
+func (s *Store) Enqueue(ctx context.Context, channel, text string) error {
 	if channel == "" || text == "" {
 		return fmt.Errorf("%w: enqueue: channel and text are required", ErrInvalid)
 	}
 	now := s.now().UTC()
-	err := s.group.update(func(tx *bolt.Tx) error {
+	err := s.update(ctx, func(tx *bolt.Tx) error {
 		return queueOutgoing(tx, &Outgoing{Channel: channel, Text: text, At: now})
 	})
 	if err == nil {
@@ -93,9 +94,9 @@ func (s *Store) Enqueue(channel, text string) error {
 }
 
 // OutboxChannels lists the channels that have queued messages, in key order.
-func (s *Store) OutboxChannels() ([]string, error) {
+func (s *Store) OutboxChannels(ctx context.Context) ([]string, error) {
 	var out []string
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(ctx, func(tx *bolt.Tx) error {
 		var err error
 		out, err = prefixes(tx.Bucket(bucketOutbox))
 		if err != nil {
@@ -107,10 +108,10 @@ func (s *Store) OutboxChannels() ([]string, error) {
 }
 
 // Outbox returns up to limit queued messages for channel, oldest first.
-func (s *Store) Outbox(channel string, limit int) ([]Outgoing, error) {
+func (s *Store) Outbox(ctx context.Context, channel string, limit int) ([]Outgoing, error) {
 	var out []Outgoing
 	prefix := []byte(channel + "\x00")
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(ctx, func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketOutbox).Cursor()
 		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && len(out) < limit; k, v = c.Next() {
 			var m Outgoing
@@ -126,11 +127,11 @@ func (s *Store) Outbox(channel string, limit int) ([]Outgoing, error) {
 
 // Delivered removes messages Slack has accepted (or that Slack refused for good; the caller
 // logs those). Removing a message twice is harmless.
-func (s *Store) Delivered(channel string, seqs ...uint64) error {
+func (s *Store) Delivered(ctx context.Context, channel string, seqs ...uint64) error {
 	if len(seqs) == 0 {
 		return nil
 	}
-	return s.group.update(func(tx *bolt.Tx) error {
+	return s.update(ctx, func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketOutbox)
 		for _, seq := range seqs {
 			if err := b.Delete(outboxKey(channel, seq)); err != nil {
@@ -144,9 +145,9 @@ func (s *Store) Delivered(channel string, seqs ...uint64) error {
 // Backlog counts what is still owed to Slack: queued messages, stale cards and, when
 // auditChannel is set, audit events after its cursor that the audit channel will show
 // (as counted by show; nil counts every event).
-func (s *Store) Backlog(auditChannel string, show func(Event) bool) (messages, cards, events int, err error) {
+func (s *Store) Backlog(ctx context.Context, auditChannel string, show func(Event) bool) (messages, cards, events int, err error) {
 	var cursor uint64
-	err = s.db.View(func(tx *bolt.Tx) error {
+	err = s.view(ctx, func(tx *bolt.Tx) error {
 		messages = tx.Bucket(bucketOutbox).Stats().KeyN
 		cards = tx.Bucket(bucketUnposted).Stats().KeyN + tx.Bucket(bucketStale).Stats().KeyN
 		if auditChannel != "" {
@@ -163,7 +164,7 @@ func (s *Store) Backlog(auditChannel string, show func(Event) bool) (messages, c
 	if err != nil || cursor == ^uint64(0) {
 		return messages, cards, 0, err
 	}
-	err = s.Events(cursor, time.Time{}, func(e Event) error {
+	err = s.Events(ctx, cursor, time.Time{}, func(e Event) error {
 		if show == nil || show(e) {
 			events++
 		}
@@ -227,27 +228,27 @@ func writeCardState(tx *bolt.Tx, seq uint64, st cardState) error {
 
 // DueCards returns every card that Slack does not show at its request's current version:
 // the unposted ones (by channel), then the stale posted ones (oldest request first).
-func (s *Store) DueCards() ([]Card, error) {
-	chans, err := s.UnpostedChannels()
+func (s *Store) DueCards(ctx context.Context) ([]Card, error) {
+	chans, err := s.UnpostedChannels(ctx)
 	if err != nil {
 		return nil, err
 	}
 	var out []Card
 	for _, ch := range chans {
-		cards, err := s.UnpostedCards(ch, -1)
+		cards, err := s.UnpostedCards(ctx, ch, -1)
 		if err != nil {
 			return nil, err
 		}
 		out = append(out, cards...)
 	}
-	stale, err := s.StaleCards(-1)
+	stale, err := s.StaleCards(ctx, -1)
 	return append(out, stale...), err
 }
 
 // UnpostedChannels lists the channels with cards Slack does not have yet.
-func (s *Store) UnpostedChannels() ([]string, error) {
+func (s *Store) UnpostedChannels(ctx context.Context) ([]string, error) {
 	var out []string
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(ctx, func(tx *bolt.Tx) error {
 		var err error
 		out, err = prefixes(tx.Bucket(bucketUnposted))
 		return err
@@ -273,10 +274,10 @@ func prefixes(b *bolt.Bucket) ([]string, error) {
 
 // UnpostedCards returns up to limit (all if negative) cards of channel that Slack does not
 // have yet, oldest request first.
-func (s *Store) UnpostedCards(channel string, limit int) ([]Card, error) {
+func (s *Store) UnpostedCards(ctx context.Context, channel string, limit int) ([]Card, error) {
 	prefix := []byte(channel + "\x00")
 	var out []Card
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(ctx, func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketUnposted).Cursor()
 		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && (limit < 0 || len(out) < limit); k, _ = c.Next() {
 			card, err := loadCard(tx, k[len(prefix):])
@@ -292,9 +293,9 @@ func (s *Store) UnpostedCards(channel string, limit int) ([]Card, error) {
 
 // StaleCards returns up to limit (all if negative) posted cards older than their request,
 // oldest request first.
-func (s *Store) StaleCards(limit int) ([]Card, error) {
+func (s *Store) StaleCards(ctx context.Context, limit int) ([]Card, error) {
 	var out []Card
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(ctx, func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketStale).Cursor()
 		for k, _ := c.First(); k != nil && (limit < 0 || len(out) < limit); k, _ = c.Next() {
 			card, err := loadCard(tx, k)
@@ -327,8 +328,8 @@ func loadCard(tx *bolt.Tx, seqBytes []byte) (Card, error) {
 // CardRendered records that Slack now shows version of request id. The card stays due if
 // the request changed since that render. It is bookkeeping, not a change of the request:
 // no version, no audit event.
-func (s *Store) CardRendered(id string, version uint64) error {
-	return s.cardWrite(id, func(tx *bolt.Tx, r *Request, st *cardState) error {
+func (s *Store) CardRendered(ctx context.Context, id string, version uint64) error {
+	return s.cardWrite(ctx, id, func(tx *bolt.Tx, r *Request, st *cardState) error {
 		if version > st.Rendered {
 			st.Rendered = version
 		}
@@ -338,8 +339,8 @@ func (s *Store) CardRendered(id string, version uint64) error {
 
 // CardDelayNotified records that the requester has been told the card is delayed, so a
 // restart does not tell them again.
-func (s *Store) CardDelayNotified(id string) error {
-	return s.cardWrite(id, func(tx *bolt.Tx, r *Request, st *cardState) error {
+func (s *Store) CardDelayNotified(ctx context.Context, id string) error {
+	return s.cardWrite(ctx, id, func(tx *bolt.Tx, r *Request, st *cardState) error {
 		st.DelayNotified = true
 		return nil
 	})
@@ -349,13 +350,13 @@ func (s *Store) CardDelayNotified(id string) error {
 // pending (its channel is gone, say), with an audit event saying why, so the worker stops
 // trying. A pending request whose card cannot be posted is withdrawn instead
 // (WithdrawUndeliverable): nobody could approve it.
-func (s *Store) AbandonCard(id, why string) (*Request, error) {
+func (s *Store) AbandonCard(ctx context.Context, id, why string) (*Request, error) {
 	if why == "" {
 		return nil, fmt.Errorf("%w: abandon card of %s: a reason is required", ErrInvalid, id)
 	}
 	var out *Request
 	now := s.now().UTC()
-	err := s.group.update(func(tx *bolt.Tx) error {
+	err := s.update(ctx, func(tx *bolt.Tx) error {
 		r, err := findRequest(tx, id)
 		if err != nil {
 			return err
@@ -382,8 +383,8 @@ func (s *Store) AbandonCard(id, why string) (*Request, error) {
 	return out, nil
 }
 
-func (s *Store) cardWrite(id string, fn func(tx *bolt.Tx, r *Request, st *cardState) error) error {
-	err := s.group.update(func(tx *bolt.Tx) error {
+func (s *Store) cardWrite(ctx context.Context, id string, fn func(tx *bolt.Tx, r *Request, st *cardState) error) error {
+	err := s.update(ctx, func(tx *bolt.Tx) error {
 		r, err := findRequest(tx, id)
 		if err != nil {
 			return err
@@ -419,12 +420,12 @@ func writeCursor(meta *bolt.Bucket, seq uint64, channel string) error {
 // AuditCursor returns the last audit event delivered to channel. A channel the cursor does
 // not belong to (the first start, or AUDIT_CHANNEL changed) starts at the head of the log:
 // a new audit channel gets what happens from now on, not years of history.
-func (s *Store) AuditCursor(channel string) (uint64, error) {
+func (s *Store) AuditCursor(ctx context.Context, channel string) (uint64, error) {
 	if channel == "" {
 		return 0, fmt.Errorf("%w: audit cursor: channel is required", ErrInvalid)
 	}
 	var seq uint64
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.update(ctx, func(tx *bolt.Tx) error {
 		meta := tx.Bucket(bucketMeta)
 		c, ch := readCursor(meta)
 		if ch == channel {
@@ -443,8 +444,8 @@ func (s *Store) AuditCursor(channel string) (uint64, error) {
 
 // SetAuditCursor records that the audit channel has every event up to seq. It never moves
 // the cursor back.
-func (s *Store) SetAuditCursor(channel string, seq uint64) error {
-	return s.group.update(func(tx *bolt.Tx) error {
+func (s *Store) SetAuditCursor(ctx context.Context, channel string, seq uint64) error {
+	return s.update(ctx, func(tx *bolt.Tx) error {
 		meta := tx.Bucket(bucketMeta)
 		c, ch := readCursor(meta)
 		if ch == channel && c >= seq {
@@ -463,12 +464,12 @@ const replayKeyMax = 256
 // Remember records a Slack delivery's key until now+ttl and reports ErrReplay if it is
 // already recorded and not yet expired. Slack signatures are valid for 5 minutes, so a
 // replay window of that length (plus clock skew) makes a replayed request harmless.
-func (s *Store) Remember(key string, ttl time.Duration) error {
+func (s *Store) Remember(ctx context.Context, key string, ttl time.Duration) error {
 	if key == "" || len(key) > replayKeyMax || ttl <= 0 {
 		return fmt.Errorf("%w: remember: key of 1-%d bytes and a positive TTL are required", ErrInvalid, replayKeyMax)
 	}
 	now := s.now().UTC()
-	return s.group.update(func(tx *bolt.Tx) error { return remember(tx, key, now, ttl) })
+	return s.update(ctx, func(tx *bolt.Tx) error { return remember(tx, key, now, ttl) })
 }
 
 // remember is Remember inside tx; it also forgets a few expired keys, so the window's

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -15,7 +16,7 @@ import (
 // Create records a new pending request, gives it the next ID and appends a "requested"
 // event. Slash commands arriving together share one commit (see groupCommit) instead of
 // queueing behind each other's fsyncs.
-func (s *Store) Create(nr NewRequest) (*Request, error) {
+func (s *Store) Create(ctx context.Context, nr NewRequest) (*Request, error) {
 	if err := nr.validate(); err != nil {
 		return nil, err
 	}
@@ -48,7 +49,7 @@ func (s *Store) Create(nr NewRequest) (*Request, error) {
 	// from the same base copy and only overwrites out, and NextSequence and the audit
 	// append are undone with the rolled-back transaction, so a retry never skips an ID
 	// or appends twice.
-	err := s.group.update(func(tx *bolt.Tx) error {
+	err := s.update(ctx, func(tx *bolt.Tx) error {
 		if nr.ReplayKey != "" {
 			// The replay check and the request share one commit: a replayed command can
 			// never create a second request, and a first one is never refused as a replay
@@ -111,9 +112,9 @@ func describeName(name, id string) string {
 }
 
 // Get returns the request with the given ID ("FO-42", any case), or ErrNotFound.
-func (s *Store) Get(id string) (*Request, error) {
+func (s *Store) Get(ctx context.Context, id string) (*Request, error) {
 	var r *Request
-	err := s.db.View(func(tx *bolt.Tx) (err error) {
+	err := s.view(ctx, func(tx *bolt.Tx) (err error) {
 		r, err = findRequest(tx, id)
 		return err
 	})
@@ -122,9 +123,9 @@ func (s *Store) Get(id string) (*Request, error) {
 
 // ByMessage returns the request whose Slack card is the message channel+ts, so a button
 // click can be tied to its request without trusting the button's payload alone.
-func (s *Store) ByMessage(channel, ts string) (*Request, error) {
+func (s *Store) ByMessage(ctx context.Context, channel, ts string) (*Request, error) {
 	var r *Request
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(ctx, func(tx *bolt.Tx) error {
 		v := tx.Bucket(bucketMessages).Get(messageKey(channel, ts))
 		if len(v) != 8 {
 			return fmt.Errorf("message %s/%s: %w", channel, ts, ErrNotFound)
@@ -141,11 +142,11 @@ func (s *Store) ByMessage(channel, ts string) (*Request, error) {
 // before this write, the card stays current (recording its position changes nothing on it).
 // Setting the same message again is a no-op; a message already recorded for another request
 // is refused.
-func (s *Store) SetMessage(id, channel, ts string, rendered uint64) (*Request, error) {
+func (s *Store) SetMessage(ctx context.Context, id, channel, ts string, rendered uint64) (*Request, error) {
 	if channel == "" || ts == "" {
 		return nil, fmt.Errorf("%w: set message of %s: channel and ts are required", ErrInvalid, id)
 	}
-	return s.modify(id, func(tx *bolt.Tx, r *Request, _ time.Time) (audit, error) {
+	return s.modify(ctx, id, func(tx *bolt.Tx, r *Request, _ time.Time) (audit, error) {
 		if r.Channel == channel && r.MessageTS == ts {
 			return audit{}, nil
 		}
@@ -185,9 +186,9 @@ func messageKey(channel, ts string) []byte { return []byte(channel + "\x00" + ts
 
 // Active returns the requests in an active state, oldest first. It reads only the active
 // index, so its cost depends on how many requests are active, not on history.
-func (s *Store) Active() ([]*Request, error) {
+func (s *Store) Active(ctx context.Context) ([]*Request, error) {
 	var out []*Request
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(ctx, func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketActive).Cursor()
 		for k, _ := c.First(); k != nil; k, _ = c.Next() {
 			if len(k) != 8 {
@@ -211,11 +212,11 @@ func (s *Store) Active() ([]*Request, error) {
 // carry digest. The requester cannot approve, nor can anyone approve twice. When the
 // number of approvals reaches ApprovalsRequired the request becomes approved, with
 // StateBy the last approver.
-func (s *Store) Approve(id, user, digest string) (*Request, error) {
+func (s *Store) Approve(ctx context.Context, id, user, digest string) (*Request, error) {
 	if user == "" {
 		return nil, fmt.Errorf("%w: approve %s: user is required", ErrInvalid, id)
 	}
-	return s.modify(id, func(tx *bolt.Tx, r *Request, now time.Time) (audit, error) {
+	return s.modify(ctx, id, func(tx *bolt.Tx, r *Request, now time.Time) (audit, error) {
 		// Checked again at approval: the request must still be the one holding its target.
 		if holder, err := targetHolder(tx, r); err != nil {
 			return audit{}, err
@@ -228,18 +229,18 @@ func (s *Store) Approve(id, user, digest string) (*Request, error) {
 
 // Reject records that user turned the pending request down, with a reason. The bot
 // decides who may reject; the store only requires that the request is still pending.
-func (s *Store) Reject(id, user, reason string) (*Request, error) {
+func (s *Store) Reject(ctx context.Context, id, user, reason string) (*Request, error) {
 	if user == "" || strings.TrimSpace(reason) == "" {
 		return nil, fmt.Errorf("%w: reject %s: user and reason are required", ErrInvalid, id)
 	}
-	return s.modify(id, func(_ *bolt.Tx, r *Request, now time.Time) (audit, error) {
+	return s.modify(ctx, id, func(_ *bolt.Tx, r *Request, now time.Time) (audit, error) {
 		return effect(failover.Reject(r, user, reason, now))
 	})
 }
 
 // Withdraw lets the requester take back a request nobody has decided yet.
-func (s *Store) Withdraw(id, user string) (*Request, error) {
-	return s.modify(id, func(_ *bolt.Tx, r *Request, now time.Time) (audit, error) {
+func (s *Store) Withdraw(ctx context.Context, id, user string) (*Request, error) {
+	return s.modify(ctx, id, func(_ *bolt.Tx, r *Request, now time.Time) (audit, error) {
 		return effect(failover.Withdraw(r, user, now))
 	})
 }
@@ -251,11 +252,11 @@ const UndeliverableActor = "bot"
 // WithdrawUndeliverable withdraws a pending request whose approval card Slack refused with
 // a permanent answer (the channel is gone, the bot is not in it, the token is revoked):
 // nobody could ever approve it. why names Slack's answer and lands in the audit log.
-func (s *Store) WithdrawUndeliverable(id, why string) (*Request, error) {
+func (s *Store) WithdrawUndeliverable(ctx context.Context, id, why string) (*Request, error) {
 	if strings.TrimSpace(why) == "" {
 		return nil, fmt.Errorf("%w: withdraw %s: a reason is required", ErrInvalid, id)
 	}
-	return s.modify(id, func(tx *bolt.Tx, r *Request, now time.Time) (audit, error) {
+	return s.modify(ctx, id, func(tx *bolt.Tx, r *Request, now time.Time) (audit, error) {
 		if r.State != Pending {
 			return audit{}, failover.Conflict(r, "withdraw", ReasonState)
 		}
@@ -277,13 +278,13 @@ func (s *Store) WithdrawUndeliverable(id, why string) (*Request, error) {
 // Note appends an audit event about a request without changing it (EM unreachable, EM
 // reachable again, a click refused), with thread as the line it owes the card's thread
 // ("" for none). The request's version does not change, so its card is not re-rendered.
-func (s *Store) Note(id, actor, action, details, thread string) (*Request, error) {
+func (s *Store) Note(ctx context.Context, id, actor, action, details, thread string) (*Request, error) {
 	if actor == "" || action == "" {
 		return nil, fmt.Errorf("%w: note on %s: actor and action are required", ErrInvalid, id)
 	}
 	now := s.now().UTC()
 	var out *Request
-	err := s.group.update(func(tx *bolt.Tx) error {
+	err := s.update(ctx, func(tx *bolt.Tx) error {
 		r, err := findRequest(tx, id)
 		if err != nil {
 			return err
@@ -309,8 +310,8 @@ func (s *Store) Note(id, actor, action, details, thread string) (*Request, error
 const ExpiryActor = "bot"
 
 // Expire ends a pending request whose approval window has passed (now >= ExpiresAt).
-func (s *Store) Expire(id string) (*Request, error) {
-	return s.modify(id, func(_ *bolt.Tx, r *Request, now time.Time) (audit, error) {
+func (s *Store) Expire(ctx context.Context, id string) (*Request, error) {
+	return s.modify(ctx, id, func(_ *bolt.Tx, r *Request, now time.Time) (audit, error) {
 		return effect(failover.Expire(r, ExpiryActor, now))
 	})
 }
@@ -318,14 +319,14 @@ func (s *Store) Expire(id string) (*Request, error) {
 // Transition is the one guarded write for everything after approval: submitting, running,
 // stopping, outcomes, unknown, and same-state EM progress updates (To == current state,
 // allowed for running and stopping). It checks Version and From, then the state machine.
-func (s *Store) Transition(c Change) (*Request, error) {
+func (s *Store) Transition(ctx context.Context, c Change) (*Request, error) {
 	if !c.To.Known() {
 		return nil, fmt.Errorf("%w: transition %s: unknown target state %q", ErrInvalid, c.ID, c.To)
 	}
 	if c.Actor == "" {
 		return nil, fmt.Errorf("%w: transition %s: actor is required", ErrInvalid, c.ID)
 	}
-	return s.modify(c.ID, func(_ *bolt.Tx, r *Request, now time.Time) (audit, error) {
+	return s.modify(ctx, c.ID, func(_ *bolt.Tx, r *Request, now time.Time) (audit, error) {
 		return effect(failover.Transition(r, c, now))
 	})
 }
@@ -388,10 +389,10 @@ func effect(e failover.Effect, err error) (audit, error) {
 // that loads the request, lets fn check and change it, then saves it with its audit event.
 // Concurrent writes share commits (groupCommit), so fn may run more than once: it must
 // derive everything from the r it is given.
-func (s *Store) modify(id string, fn func(tx *bolt.Tx, r *Request, now time.Time) (audit, error)) (*Request, error) {
+func (s *Store) modify(ctx context.Context, id string, fn func(tx *bolt.Tx, r *Request, now time.Time) (audit, error)) (*Request, error) {
 	now := s.now().UTC()
 	var out *Request
-	err := s.group.update(func(tx *bolt.Tx) error {
+	err := s.update(ctx, func(tx *bolt.Tx) error {
 		r, err := findRequest(tx, id)
 		if err != nil {
 			return err

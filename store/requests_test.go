@@ -2,6 +2,7 @@ package store
 
 import (
 	"cmp"
+	"context"
 	"errors"
 	"fmt"
 	"runtime"
@@ -56,7 +57,7 @@ func TestCreate(t *testing.T) {
 	if len(r.Digest) != 64 {
 		t.Errorf("digest %q is not hex SHA-256", r.Digest)
 	}
-	got, err := s.Get("fo-1")
+	got, err := s.Get(context.Background(), "fo-1")
 	if err != nil {
 		t.Fatalf("Get(fo-1): %v", err)
 	}
@@ -81,7 +82,7 @@ func TestCreateDigestCoversApprovedContent(t *testing.T) {
 	create := func(mods ...func(*NewRequest)) string {
 		t.Helper()
 		r := mustCreate(t, s, append([]func(*NewRequest){same}, mods...)...)
-		if _, err := s.Withdraw(r.ID, r.Requester); err != nil {
+		if _, err := s.Withdraw(context.Background(), r.ID, r.Requester); err != nil {
 			t.Fatal(err)
 		}
 		return r.Digest
@@ -131,7 +132,7 @@ func TestCreateRejectsInvalidRequests(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			nr := validNewRequest()
 			tt.mod(&nr)
-			_, err := s.Create(nr)
+			_, err := s.Create(context.Background(), nr)
 			if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("got %v, want ErrInvalid mentioning %q", err, tt.want)
 			}
@@ -146,7 +147,7 @@ func TestGetUnknownIDs(t *testing.T) {
 	s := mustOpenStore(t, Options{})
 	mustCreate(t, s)
 	for _, id := range []string{"FO-2", "FO-0", "FO-", "FO-x", "42", "", "FO-18446744073709551616"} {
-		if _, err := s.Get(id); !errors.Is(err, ErrNotFound) {
+		if _, err := s.Get(context.Background(), id); !errors.Is(err, ErrNotFound) {
 			t.Errorf("Get(%q) = %v, want ErrNotFound", id, err)
 		}
 	}
@@ -170,7 +171,7 @@ func TestTransitionTable(t *testing.T) {
 			t.Run(fmt.Sprintf("%s->%s", from, to), func(t *testing.T) {
 				before := reach(t, s, from)
 				s.clock.Advance(time.Minute)
-				got, err := s.Transition(Change{ID: before.ID, Version: before.Version, To: to,
+				got, err := s.Transition(context.Background(), Change{ID: before.ID, Version: before.Version, To: to,
 					Actor: "poller", Action: "test", Details: "table"})
 				if legalTransitions[[2]State{from, to}] {
 					if err != nil {
@@ -196,7 +197,7 @@ func TestTransitionTable(t *testing.T) {
 				if ce.Reason != ReasonState || ce.State != from || ce.By != before.StateBy || !ce.At.Equal(before.StateAt) || ce.ID != before.ID {
 					t.Errorf("conflict %+v, want reason state naming %s by %s", ce, from, before.StateBy)
 				}
-				after, err := s.Get(before.ID)
+				after, err := s.Get(context.Background(), before.ID)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -206,7 +207,7 @@ func TestTransitionTable(t *testing.T) {
 			})
 		}
 	}
-	if err := s.Verify(); err != nil {
+	if err := s.Verify(context.Background()); err != nil {
 		t.Errorf("Verify after the table: %v", err)
 	}
 }
@@ -219,12 +220,18 @@ func TestDecisionMethodsOnlyFromPending(t *testing.T) {
 		to   State
 		do   func(s *testStore, r *Request) (*Request, error)
 	}{
-		{"approve", Approved, func(s *testStore, r *Request) (*Request, error) { return s.Approve(r.ID, "U201", r.Digest) }},
-		{"reject", Rejected, func(s *testStore, r *Request) (*Request, error) { return s.Reject(r.ID, "U301", "no") }},
-		{"withdraw", Withdrawn, func(s *testStore, r *Request) (*Request, error) { return s.Withdraw(r.ID, r.Requester) }},
+		{"approve", Approved, func(s *testStore, r *Request) (*Request, error) {
+			return s.Approve(context.Background(), r.ID, "U201", r.Digest)
+		}},
+		{"reject", Rejected, func(s *testStore, r *Request) (*Request, error) {
+			return s.Reject(context.Background(), r.ID, "U301", "no")
+		}},
+		{"withdraw", Withdrawn, func(s *testStore, r *Request) (*Request, error) {
+			return s.Withdraw(context.Background(), r.ID, r.Requester)
+		}},
 		{"expire", Expired, func(s *testStore, r *Request) (*Request, error) {
 			s.clock.Advance(time.Hour)
-			return s.Expire(r.ID)
+			return s.Expire(context.Background(), r.ID)
 		}},
 	}
 	s := mustOpenStore(t, Options{})
@@ -258,7 +265,7 @@ func TestTransitionCannotLeavePending(t *testing.T) {
 	s := mustOpenStore(t, Options{})
 	r := mustCreate(t, s)
 	for _, to := range allStates {
-		if _, err := s.Transition(Change{ID: r.ID, To: to, Actor: "bot"}); err == nil {
+		if _, err := s.Transition(context.Background(), Change{ID: r.ID, To: to, Actor: "bot"}); err == nil {
 			t.Errorf("Transition pending->%s succeeded; only the dedicated methods may leave pending", to)
 		}
 	}
@@ -279,7 +286,7 @@ func TestTransitionArguments(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if _, err := s.Transition(tt.c); !errors.Is(err, tt.want) {
+			if _, err := s.Transition(context.Background(), tt.c); !errors.Is(err, tt.want) {
 				t.Errorf("got %v, want %v", err, tt.want)
 			}
 		})
@@ -290,7 +297,7 @@ func TestTransitionFromRestriction(t *testing.T) {
 	s := mustOpenStore(t, Options{})
 	r := reach(t, s, Submitting)
 	// submitting -> failed is legal, but the caller only meant to fail a running request.
-	_, err := s.Transition(Change{ID: r.ID, From: []State{Running}, To: Failed, Actor: "poller"})
+	_, err := s.Transition(context.Background(), Change{ID: r.ID, From: []State{Running}, To: Failed, Actor: "poller"})
 	if ce := asConflict(t, err); ce.Reason != ReasonState || ce.State != Submitting {
 		t.Errorf("got %+v, want state conflict naming submitting", ce)
 	}
@@ -315,7 +322,7 @@ func TestTransitionStaleVersion(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			s := mustOpenStore(t, Options{})
 			r := reach(t, s, Running)
-			got, err := s.Transition(Change{ID: r.ID, Version: tt.version(r), To: Stopping, Actor: "U200", Action: "stop"})
+			got, err := s.Transition(context.Background(), Change{ID: r.ID, Version: tt.version(r), To: Stopping, Actor: "U200", Action: "stop"})
 			if !tt.wantErr {
 				if err != nil || got.State != Stopping {
 					t.Fatalf("got %v, %v; want stopping", got, err)
@@ -375,11 +382,11 @@ func TestApplyMayOnlyTouchEMFields(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r := reach(t, s, Submitting)
-			_, err := s.Transition(Change{ID: r.ID, To: Running, Actor: "bot", Apply: tt.apply})
+			_, err := s.Transition(context.Background(), Change{ID: r.ID, To: Running, Actor: "bot", Apply: tt.apply})
 			if !errors.Is(err, ErrInvalid) {
 				t.Fatalf("got %v, want ErrInvalid", err)
 			}
-			after, err := s.Get(r.ID)
+			after, err := s.Get(context.Background(), r.ID)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -436,13 +443,13 @@ func TestTwoPersonRule(t *testing.T) {
 			r := mustCreate(t, s)
 			for _, u := range tt.prior {
 				var err error
-				if r, err = s.Approve(r.ID, u, r.Digest); err != nil {
+				if r, err = s.Approve(context.Background(), r.ID, u, r.Digest); err != nil {
 					t.Fatalf("prior approval by %s: %v", u, err)
 				}
 			}
 			if tt.reject {
 				var err error
-				if r, err = s.Reject(r.ID, "U300", "wrong target"); err != nil {
+				if r, err = s.Reject(context.Background(), r.ID, "U300", "wrong target"); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -450,7 +457,7 @@ func TestTwoPersonRule(t *testing.T) {
 			if tt.digest != nil {
 				digest = tt.digest(r)
 			}
-			got, err := s.Approve(r.ID, tt.user, digest)
+			got, err := s.Approve(context.Background(), r.ID, tt.user, digest)
 			if tt.wantErr == "" {
 				if err != nil {
 					t.Fatalf("got %v, want success", err)
@@ -470,7 +477,7 @@ func TestTwoPersonRule(t *testing.T) {
 			if tt.wantMsg != "" && ce.Error() != tt.wantMsg {
 				t.Errorf("message %q, want %q", ce.Error(), tt.wantMsg)
 			}
-			after, _ := s.Get(r.ID)
+			after, _ := s.Get(context.Background(), r.ID)
 			if after.Version != r.Version {
 				t.Errorf("refused approval wrote: version %d -> %d", r.Version, after.Version)
 			}
@@ -494,7 +501,7 @@ func TestApproveRefusesTamperedRecord(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = s.Approve(r.ID, "U200", r.Digest)
+	_, err = s.Approve(context.Background(), r.ID, "U200", r.Digest)
 	if ce := asConflict(t, err); ce.Reason != ReasonDigest {
 		t.Errorf("got %+v, want digest conflict", ce)
 	}
@@ -505,7 +512,7 @@ func TestApprovalsRequiredIsCapturedAtCreate(t *testing.T) {
 	r := mustCreate(t, s)
 	s.Close()
 	s2 := mustOpenStoreAt(t, s.path, Options{ApprovalsRequired: 1})
-	got, err := s2.Approve(r.ID, "U200", r.Digest)
+	got, err := s2.Approve(context.Background(), r.ID, "U200", r.Digest)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -529,7 +536,7 @@ func TestExpire(t *testing.T) {
 			s := mustOpenStore(t, Options{})
 			r := mustCreate(t, s) // TTL 15m
 			s.clock.Advance(tt.advance)
-			got, err := s.Expire(r.ID)
+			got, err := s.Expire(context.Background(), r.ID)
 			if tt.wantErr {
 				ce := asConflict(t, err)
 				if ce.Reason != ReasonNotExpired || !ce.At.Equal(r.ExpiresAt) || ce.State != Pending {
@@ -546,7 +553,7 @@ func TestExpire(t *testing.T) {
 			if got.State != Expired || got.StateBy != ExpiryActor || !got.FinishedAt.Equal(s.clock.Now()) {
 				t.Errorf("got %+v", got)
 			}
-			if _, err := s.Approve(r.ID, "U200", r.Digest); asConflict(t, err).State != Expired {
+			if _, err := s.Approve(context.Background(), r.ID, "U200", r.Digest); asConflict(t, err).State != Expired {
 				t.Errorf("approving an expired request: %v", err)
 			}
 		})
@@ -556,7 +563,7 @@ func TestExpire(t *testing.T) {
 func TestWithdraw(t *testing.T) {
 	s := mustOpenStore(t, Options{})
 	r := mustCreate(t, s)
-	_, err := s.Withdraw(r.ID, "U200")
+	_, err := s.Withdraw(context.Background(), r.ID, "U200")
 	ce := asConflict(t, err)
 	if ce.Reason != ReasonNotRequester || ce.By != "U100" {
 		t.Errorf("got %+v, want not-requester naming U100", ce)
@@ -564,7 +571,7 @@ func TestWithdraw(t *testing.T) {
 	if want := "FO-1 can only be withdrawn by its requester U100"; ce.Error() != want {
 		t.Errorf("message %q, want %q", ce.Error(), want)
 	}
-	got, err := s.Withdraw(r.ID, "U100")
+	got, err := s.Withdraw(context.Background(), r.ID, "U100")
 	if err != nil || got.State != Withdrawn || got.StateBy != "U100" {
 		t.Fatalf("got %+v, %v", got, err)
 	}
@@ -574,12 +581,12 @@ func TestReject(t *testing.T) {
 	s := mustOpenStore(t, Options{})
 	r := mustCreate(t, s)
 	for _, args := range [][2]string{{"", "why"}, {"U300", ""}, {"U300", "   "}} {
-		if _, err := s.Reject(r.ID, args[0], args[1]); !errors.Is(err, ErrInvalid) {
+		if _, err := s.Reject(context.Background(), r.ID, args[0], args[1]); !errors.Is(err, ErrInvalid) {
 			t.Errorf("Reject(%q, %q) = %v, want ErrInvalid", args[0], args[1], err)
 		}
 	}
 	s.clock.Advance(time.Minute)
-	got, err := s.Reject(r.ID, "U300", "wrong VM")
+	got, err := s.Reject(context.Background(), r.ID, "U300", "wrong VM")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -623,7 +630,7 @@ func TestActiveListsOnlyActiveRequests(t *testing.T) {
 	}
 	check := func(s *Store) {
 		t.Helper()
-		active, err := s.Active()
+		active, err := s.Active(context.Background())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -643,36 +650,36 @@ func TestActiveListsOnlyActiveRequests(t *testing.T) {
 func TestMessageIndex(t *testing.T) {
 	s := mustOpenStore(t, Options{})
 	r1, r2 := mustCreate(t, s), mustCreate(t, s)
-	if _, err := s.ByMessage("C1", "1.1"); !errors.Is(err, ErrNotFound) {
+	if _, err := s.ByMessage(context.Background(), "C1", "1.1"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("ByMessage before SetMessage: %v, want ErrNotFound", err)
 	}
-	got, err := s.SetMessage(r1.ID, "C1", "1.1", 0)
+	got, err := s.SetMessage(context.Background(), r1.ID, "C1", "1.1", 0)
 	if err != nil || got.MessageTS != "1.1" || got.Version != 2 {
 		t.Fatalf("SetMessage: %+v, %v", got, err)
 	}
-	if again, err := s.SetMessage(r1.ID, "C1", "1.1", 0); err != nil || again.Version != 2 {
+	if again, err := s.SetMessage(context.Background(), r1.ID, "C1", "1.1", 0); err != nil || again.Version != 2 {
 		t.Errorf("repeating SetMessage wrote: %+v, %v", again, err)
 	}
-	if _, err := s.SetMessage(r2.ID, "C1", "1.1", 0); !errors.Is(err, ErrInvalid) {
+	if _, err := s.SetMessage(context.Background(), r2.ID, "C1", "1.1", 0); !errors.Is(err, ErrInvalid) {
 		t.Errorf("second request on the same message: %v, want ErrInvalid", err)
 	}
-	if _, err := s.SetMessage(r2.ID, "", "1.2", 0); !errors.Is(err, ErrInvalid) {
+	if _, err := s.SetMessage(context.Background(), r2.ID, "", "1.2", 0); !errors.Is(err, ErrInvalid) {
 		t.Errorf("empty channel: %v, want ErrInvalid", err)
 	}
-	if got, err := s.ByMessage("C1", "1.1"); err != nil || got.ID != r1.ID {
+	if got, err := s.ByMessage(context.Background(), "C1", "1.1"); err != nil || got.ID != r1.ID {
 		t.Errorf("ByMessage = %v, %v; want %s", got, err, r1.ID)
 	}
 	// The card was reposted elsewhere: the old message no longer leads to the request.
-	if _, err := s.SetMessage(r1.ID, "C2", "2.2", 0); err != nil {
+	if _, err := s.SetMessage(context.Background(), r1.ID, "C2", "2.2", 0); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.ByMessage("C1", "1.1"); !errors.Is(err, ErrNotFound) {
+	if _, err := s.ByMessage(context.Background(), "C1", "1.1"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("old message after move: %v, want ErrNotFound", err)
 	}
-	if got, err := s.ByMessage("C2", "2.2"); err != nil || got.ID != r1.ID {
+	if got, err := s.ByMessage(context.Background(), "C2", "2.2"); err != nil || got.ID != r1.ID {
 		t.Errorf("ByMessage(new) = %v, %v", got, err)
 	}
-	if _, err := s.SetMessage("FO-9", "C1", "3.3", 0); !errors.Is(err, ErrNotFound) {
+	if _, err := s.SetMessage(context.Background(), "FO-9", "C1", "3.3", 0); !errors.Is(err, ErrNotFound) {
 		t.Errorf("SetMessage on unknown request: %v", err)
 	}
 }
@@ -690,7 +697,7 @@ func TestConcurrentApprovalsExactlyOneWins(t *testing.T) {
 	for i := range n {
 		wg.Go(func() {
 			<-start
-			wins[i], errs[i] = s.Approve(r.ID, fmt.Sprintf("U%03d", 200+i), r.Digest)
+			wins[i], errs[i] = s.Approve(context.Background(), r.ID, fmt.Sprintf("U%03d", 200+i), r.Digest)
 		})
 	}
 	close(start)
@@ -716,11 +723,11 @@ func TestConcurrentApprovalsExactlyOneWins(t *testing.T) {
 			t.Errorf("loser got %+v, want already approved by %s", ce, winner)
 		}
 	}
-	got, _ := s.Get(r.ID)
+	got, _ := s.Get(context.Background(), r.ID)
 	if got.Version != 2 || len(got.Approvals) != 1 || got.Approvals[0].User != winner {
 		t.Errorf("stored %+v, want one approval by %s", got, winner)
 	}
-	if err := s.Verify(); err != nil {
+	if err := s.Verify(context.Background()); err != nil {
 		t.Error(err)
 	}
 }
@@ -743,7 +750,7 @@ func TestCreateGroupRetryIsIdempotent(t *testing.T) {
 		wg.Go(func() {
 			nr := validNewRequest()
 			nr.Reason = fmt.Sprint("r", i)
-			r, err := s.Create(nr)
+			r, err := s.Create(context.Background(), nr)
 			if err != nil {
 				t.Errorf("Create: %v", err)
 				return
@@ -798,12 +805,12 @@ func TestCreateGroupRetryIsIdempotent(t *testing.T) {
 		t.Errorf("%d audit events, want %d", n, creates)
 	}
 	for i := range creates {
-		r, err := s.Get(formatID(uint64(i + 1)))
+		r, err := s.Get(context.Background(), formatID(uint64(i+1)))
 		if err != nil || r.Version != 1 {
 			t.Errorf("FO-%d: %+v, %v", i+1, r, err)
 		}
 	}
-	if err := s.Verify(); err != nil {
+	if err := s.Verify(context.Background()); err != nil {
 		t.Error(err)
 	}
 	if rolledBack < creates {

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"testing"
@@ -57,7 +58,7 @@ func TestStopRules(t *testing.T) {
 			c := tc.c
 			c.ID = r.ID
 			s.clock.Advance(time.Second)
-			got, err := s.Transition(c)
+			got, err := s.Transition(context.Background(), c)
 			if tc.ok {
 				if err != nil {
 					t.Fatalf("refused: %v", err)
@@ -70,7 +71,7 @@ func TestStopRules(t *testing.T) {
 			if !errors.Is(err, ErrInvalid) {
 				t.Fatalf("got %v, want ErrInvalid", err)
 			}
-			if after, _ := s.Get(r.ID); after.Version != r.Version {
+			if after, _ := s.Get(context.Background(), r.ID); after.Version != r.Version {
 				t.Errorf("a refused stop changed the request")
 			}
 		})
@@ -85,7 +86,7 @@ func TestOneActiveRequestPerTarget(t *testing.T) {
 	first := mustCreate(t, s, db01)
 	busy := func(step string) {
 		t.Helper()
-		_, err := s.Create(func() NewRequest { nr := validNewRequest(); db01(&nr); return nr }())
+		_, err := s.Create(context.Background(), func() NewRequest { nr := validNewRequest(); db01(&nr); return nr }())
 		var ce *ConflictError
 		if !errors.As(err, &ce) || ce.Reason != ReasonTargetBusy || ce.Holder != first.ID {
 			t.Fatalf("%s: second request = %v, want target-busy naming %s", step, err, first.ID)
@@ -96,7 +97,7 @@ func TestOneActiveRequestPerTarget(t *testing.T) {
 	}
 	busy("pending")
 	mustCreate(t, s) // another VM
-	r, err := s.Approve(first.ID, "U200", first.Digest)
+	r, err := s.Approve(context.Background(), first.ID, "U200", first.Digest)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,7 +110,7 @@ func TestOneActiveRequestPerTarget(t *testing.T) {
 	if second.Target.ID != "vm-db01" {
 		t.Fatal("second request for the freed target not created")
 	}
-	if act, _ := s.Active(); len(act) != 2 {
+	if act, _ := s.Active(context.Background()); len(act) != 2 {
 		t.Errorf("%d active, want 2 (the other VM and the second fin-db01)", len(act))
 	}
 }

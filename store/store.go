@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -197,3 +198,22 @@ func (s *Store) signal() {
 
 // Close releases the file lock. Requests returned earlier stay valid (they are copies).
 func (s *Store) Close() error { return s.db.Close() }
+
+// view runs fn in a read-only transaction, unless ctx is already done.
+func (s *Store) view(ctx context.Context, fn func(*bolt.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return s.db.View(fn)
+}
+
+// update runs fn in a read-write transaction shared with concurrent writers (groupCommit),
+// unless ctx is already done. A write that has started is finished whatever ctx does then:
+// bbolt cannot abandon a commit half way, and a caller recording what EM or Slack already did
+// must not lose it to a shutdown.
+func (s *Store) update(ctx context.Context, fn func(*bolt.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return s.group.update(fn)
+}

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -86,7 +87,7 @@ func mustCreate(t testing.TB, s *testStore, mods ...func(*NewRequest)) *Request 
 	for _, m := range mods {
 		m(&nr)
 	}
-	r, err := s.Create(nr)
+	r, err := s.Create(context.Background(), nr)
 	if err != nil {
 		t.Fatalf("Create: %v", err)
 	}
@@ -98,7 +99,7 @@ func mustTransition(t testing.TB, s *testStore, c Change) *Request {
 	if c.Actor == "" {
 		c.Actor = "bot"
 	}
-	r, err := s.Transition(c)
+	r, err := s.Transition(context.Background(), c)
 	if err != nil {
 		t.Fatalf("Transition %s -> %s: %v", c.ID, c.To, err)
 	}
@@ -117,14 +118,14 @@ func reach(t testing.TB, s *testStore, want State) *Request {
 	case Pending:
 		return r
 	case Rejected:
-		r, err = s.Reject(r.ID, "U300", "not during business hours")
+		r, err = s.Reject(context.Background(), r.ID, "U300", "not during business hours")
 	case Withdrawn:
-		r, err = s.Withdraw(r.ID, r.Requester)
+		r, err = s.Withdraw(context.Background(), r.ID, r.Requester)
 	case Expired:
 		s.clock.Advance(time.Hour)
-		r, err = s.Expire(r.ID)
+		r, err = s.Expire(context.Background(), r.ID)
 	default:
-		r, err = s.Approve(r.ID, "U200", r.Digest)
+		r, err = s.Approve(context.Background(), r.ID, "U200", r.Digest)
 	}
 	if err != nil {
 		t.Fatalf("reach %s: %v", want, err)
@@ -208,7 +209,7 @@ func TestOpenLockedReturnsErrLockedWithinTimeout(t *testing.T) {
 		t.Errorf("Open gave up after %v, want within %v", elapsed, timeout)
 	}
 	// The first store is unaffected.
-	if err := s.Writable(); err != nil {
+	if err := s.Writable(context.Background()); err != nil {
 		t.Errorf("first store after refused second open: %v", err)
 	}
 }
@@ -218,7 +219,7 @@ func TestOpenReopensAndKeepsData(t *testing.T) {
 	r := mustCreate(t, s)
 	s.Close()
 	s2 := mustOpenStoreAt(t, s.path, Options{})
-	got, err := s2.Get(r.ID)
+	got, err := s2.Get(context.Background(), r.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -305,11 +306,11 @@ func TestOpenRejectsNegativeApprovals(t *testing.T) {
 
 func TestWritable(t *testing.T) {
 	s := mustOpenStore(t, Options{})
-	if err := s.Writable(); err != nil {
+	if err := s.Writable(context.Background()); err != nil {
 		t.Errorf("Writable: %v", err)
 	}
 	s.Close()
-	if err := s.Writable(); err == nil {
+	if err := s.Writable(context.Background()); err == nil {
 		t.Error("Writable on a closed store succeeded")
 	}
 }

@@ -224,8 +224,8 @@ var emojiRE = regexp.MustCompile(`:[a-z][a-z0-9_+-]*: ?`)
 
 // Requests is what the console needs from the store to turn a typed click into Slack's payload.
 type Requests interface {
-	Get(id string) (*store.Request, error)
-	Active() ([]*store.Request, error)
+	Get(ctx context.Context, id string) (*store.Request, error)
+	Active(ctx context.Context) ([]*store.Request, error)
 }
 
 // Run reads commands from in until it ends or ctx is done. At end of input it waits (up to
@@ -361,7 +361,7 @@ func (t *Terminal) cardOf(ctx context.Context, st Requests, id string) (*store.R
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	for {
-		r, err := st.Get(id)
+		r, err := st.Get(ctx, id)
 		if err != nil {
 			return nil, fmt.Errorf("there is no request %s", id)
 		}
@@ -395,7 +395,7 @@ func (t *Terminal) settle(ctx context.Context, b *bot.Bot, st Requests, limit ti
 	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 	for {
-		reqs, err := st.Active()
+		reqs, err := st.Active(ctx)
 		if err != nil {
 			return err
 		}

@@ -29,7 +29,7 @@ func adminHandler(st *store.Store) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /backup", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/octet-stream")
-		if _, err := st.Backup(w); err != nil {
+		if _, err := st.Backup(r.Context(), w); err != nil {
 			// Headers are gone once bytes flowed; the CLI sees a short body and a trailer-less
 			// close, and reports a failed backup.
 			panic(http.ErrAbortHandler)
@@ -45,12 +45,12 @@ func adminHandler(st *store.Store) http.Handler {
 			}
 			opts.since = t
 		}
-		if err := writeEvents(st, opts, w); err != nil {
+		if err := writeEvents(r.Context(), st, opts, w); err != nil {
 			panic(http.ErrAbortHandler)
 		}
 	})
 	mux.HandleFunc("GET /audit/verify", func(w http.ResponseWriter, r *http.Request) {
-		n, err := verifyStore(st)
+		n, err := verifyStore(r.Context(), st)
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusConflict)
 			return
@@ -124,7 +124,7 @@ func adminGet(c *http.Client, path string) (*http.Response, error) {
 func backup(dbPath, path string) (int64, error) {
 	var n int64
 	err := withStore(dbPath, func(st *store.Store) error {
-		if err := st.BackupFile(path); err != nil {
+		if err := st.BackupFile(context.Background(), path); err != nil {
 			return err
 		}
 		fi, err := os.Stat(path)
@@ -217,7 +217,7 @@ func parseSince(s string) (time.Time, error) {
 
 func auditExport(dbPath string, opts exportOptions, w io.Writer) error {
 	return withStore(dbPath, func(st *store.Store) error {
-		return writeEvents(st, opts, w)
+		return writeEvents(context.Background(), st, opts, w)
 	}, func(c *http.Client) error {
 		q := "/audit/export?format=" + opts.format
 		if !opts.since.IsZero() {
@@ -249,7 +249,7 @@ type exportEvent struct {
 
 var csvHeader = []string{"seq", "time", "actor", "request_id", "action", "from", "to", "details", "prev_hash", "hash"}
 
-func writeEvents(st *store.Store, opts exportOptions, w io.Writer) error {
+func writeEvents(ctx context.Context, st *store.Store, opts exportOptions, w io.Writer) error {
 	var (
 		enc = json.NewEncoder(w)
 		cw  *csv.Writer
@@ -260,7 +260,7 @@ func writeEvents(st *store.Store, opts exportOptions, w io.Writer) error {
 			return err
 		}
 	}
-	err := st.Events(0, opts.since, func(e store.Event) error {
+	err := st.Events(ctx, 0, opts.since, func(e store.Event) error {
 		x := exportEvent{e.Seq, e.Time.UTC(), e.Actor, e.RequestID, e.Action, string(e.From), string(e.To), e.Details, e.Prev, e.Hash}
 		if cw != nil {
 			return cw.Write([]string{strconv.FormatUint(x.Seq, 10), x.Time.Format(time.RFC3339Nano), x.Actor, x.RequestID,
@@ -277,12 +277,12 @@ func writeEvents(st *store.Store, opts exportOptions, w io.Writer) error {
 	return err
 }
 
-func verifyStore(st *store.Store) (int, error) {
-	if err := st.Verify(); err != nil {
+func verifyStore(ctx context.Context, st *store.Store) (int, error) {
+	if err := st.Verify(ctx); err != nil {
 		return 0, err
 	}
 	n := 0
-	err := st.Events(0, time.Time{}, func(store.Event) error { n++; return nil })
+	err := st.Events(ctx, 0, time.Time{}, func(store.Event) error { n++; return nil })
 	return n, err
 }
 
@@ -290,7 +290,7 @@ func auditVerify(dbPath string) (int, error) {
 	var n int
 	err := withStore(dbPath, func(st *store.Store) error {
 		var err error
-		n, err = verifyStore(st)
+		n, err = verifyStore(context.Background(), st)
 		return err
 	}, func(c *http.Client) error {
 		resp, err := adminGet(c, "/audit/verify")

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -288,7 +289,7 @@ func TestKill9KeepsTheConversation(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	if err := st.Verify(); err != nil {
+	if err := st.Verify(context.Background()); err != nil {
 		t.Fatalf("audit chain: %v", err)
 	}
 	if n := sim.Count(http.MethodPost, "action=failover"); n != 2 {
@@ -296,7 +297,7 @@ func TestKill9KeepsTheConversation(t *testing.T) {
 	}
 	audit := auditText(sl)
 	events, lines := 0, strings.Count(audit, "\n")+1
-	err = st.Events(0, time.Time{}, func(e store.Event) error {
+	err = st.Events(context.Background(), 0, time.Time{}, func(e store.Event) error {
 		if e.Action == "em-progress" || e.Action == "card-posted" {
 			return nil
 		}
@@ -314,7 +315,7 @@ func TestKill9KeepsTheConversation(t *testing.T) {
 		t.Errorf("audit channel has %d lines for %d events, want between %d and %d (one duplicate per crash at most)\n%s", lines, events, events, events+crashes, audit)
 	}
 	for _, id := range []string{"FO-1", "FO-2"} {
-		r, err := st.Get(id)
+		r, err := st.Get(context.Background(), id)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -414,7 +415,7 @@ func TestSIGTERMKeepsTheBacklog(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, id := range []string{"FO-1", "FO-2", "FO-3"} {
-		if r, err := st.Get(id); err != nil || r.State != store.Pending {
+		if r, err := st.Get(context.Background(), id); err != nil || r.State != store.Pending {
 			t.Errorf("%s after SIGTERM: %v %v, want pending", id, r, err)
 		}
 	}

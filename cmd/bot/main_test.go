@@ -117,23 +117,23 @@ func seedStore(t *testing.T) (string, int) {
 	defer st.Close()
 	for i := range 3 {
 		// A VM each: one active request per target.
-		r, err := st.Create(store.NewRequest{Kind: store.KindVM, Target: store.Target{ReplicaID: "r1", ReplicaName: "CDP-Finance", ID: fmt.Sprint("v", i), Name: fmt.Sprint("fin-db0", i)},
+		r, err := st.Create(context.Background(), store.NewRequest{Kind: store.KindVM, Target: store.Target{ReplicaID: "r1", ReplicaName: "CDP-Finance", ID: fmt.Sprint("v", i), Name: fmt.Sprint("fin-db0", i)},
 			Intent: store.IntentLatest, Reason: "reason, with \"quotes\"", Requester: "U0REQ", Channel: "C0DR", TTL: time.Hour})
 		if err != nil {
 			t.Fatal(err)
 		}
 		if i == 0 {
-			if _, err := st.Reject(r.ID, "U0APP", "not now"); err != nil {
+			if _, err := st.Reject(context.Background(), r.ID, "U0APP", "not now"); err != nil {
 				t.Fatal(err)
 			}
 			continue
 		}
-		if _, err := st.Approve(r.ID, "U0APP", r.Digest); err != nil {
+		if _, err := st.Approve(context.Background(), r.ID, "U0APP", r.Digest); err != nil {
 			t.Fatal(err)
 		}
 	}
 	n := 0
-	if err := st.Events(0, time.Time{}, func(store.Event) error { n++; return nil }); err != nil {
+	if err := st.Events(context.Background(), 0, time.Time{}, func(store.Event) error { n++; return nil }); err != nil {
 		t.Fatal(err)
 	}
 	return path, n
@@ -244,10 +244,10 @@ func TestBackupAndExportWhileRunning(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the copy does not open: %v", err)
 	}
-	if err := cp.Verify(); err != nil {
+	if err := cp.Verify(context.Background()); err != nil {
 		t.Fatalf("the copy's audit chain: %v", err)
 	}
-	if _, err := cp.Get("FO-3"); err != nil {
+	if _, err := cp.Get(context.Background(), "FO-3"); err != nil {
 		t.Fatalf("the copy lacks FO-3: %v", err)
 	}
 	cp.Close()
@@ -353,23 +353,23 @@ func TestShutdownDuringPollCycle(t *testing.T) {
 	}
 	for i := range 5 {
 		rep, vm := targets[i].rep, targets[i].vm
-		r, err := st.Create(store.NewRequest{Kind: store.KindVM, Target: store.Target{ReplicaID: rep.ID, ReplicaName: rep.Name, ID: vm.ID, Name: vm.Name},
+		r, err := st.Create(context.Background(), store.NewRequest{Kind: store.KindVM, Target: store.Target{ReplicaID: rep.ID, ReplicaName: rep.Name, ID: vm.ID, Name: vm.Name},
 			Intent: store.IntentLatest, Reason: "test", Requester: "U0REQ", Channel: "C0DR", TTL: time.Hour})
 		if err != nil {
 			t.Fatal(err)
 		}
-		r, err = st.Approve(r.ID, "U0APP", r.Digest)
+		r, err = st.Approve(context.Background(), r.ID, "U0APP", r.Digest)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if r, err = st.Transition(store.Change{ID: r.ID, To: store.Submitting, Actor: "bot"}); err != nil {
+		if r, err = st.Transition(context.Background(), store.Change{ID: r.ID, To: store.Submitting, Actor: "bot"}); err != nil {
 			t.Fatal(err)
 		}
 		task, err := c.StartVMFailover(context.Background(), rep.ID, vm.ID, emapi.RestoreIntent{Kind: emapi.IntentLatest})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err = st.Transition(store.Change{ID: r.ID, To: store.Running, Actor: "em", Apply: func(q *store.Request) { q.TaskID, q.EMSession = task.ID, task.LogonSession }}); err != nil {
+		if _, err = st.Transition(context.Background(), store.Change{ID: r.ID, To: store.Running, Actor: "em", Apply: func(q *store.Request) { q.TaskID, q.EMSession = task.ID, task.LogonSession }}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -423,15 +423,15 @@ func TestShutdownDuringPollCycle(t *testing.T) {
 		t.Fatalf("reopen after shutdown: %v", err)
 	}
 	defer st.Close()
-	if err := st.Verify(); err != nil {
+	if err := st.Verify(context.Background()); err != nil {
 		t.Fatalf("audit chain after shutdown: %v", err)
 	}
-	active, err := st.Active()
+	active, err := st.Active(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
 	for i := 1; i <= 5; i++ {
-		r, err := st.Get("FO-" + string(rune('0'+i)))
+		r, err := st.Get(context.Background(), "FO-"+string(rune('0'+i)))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -33,6 +33,7 @@ import (
 	"github.com/failover-bot/failover-bot/emapi"
 	"github.com/failover-bot/failover-bot/emapi/emsim"
 	"github.com/failover-bot/failover-bot/store"
+	"github.com/failover-bot/failover-bot/store/failover/fakeclock"
 )
 
 // benchSenders is how many Slack requests are in flight at once in the ack benchmarks: a DR
@@ -470,7 +471,7 @@ func settle() runtime.MemStats {
 // rejected (two audit events); writes run concurrently so that they share commits.
 func buildHistory(tb testing.TB, path string, n int) {
 	tb.Helper()
-	c := &clock{t: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)}
+	c := fakeclock.New(time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC))
 	st, err := store.Open(path, store.Options{Now: c.Now})
 	if err != nil {
 		tb.Fatalf("open history: %v", err)

@@ -38,7 +38,7 @@ type EM interface {
 	Ping(ctx context.Context) error
 }
 
-// Store is the part of the store the bot uses. *store.Store implements it.
+// Store is the part of the store the bot uses. *store.Bolt implements it.
 type Store interface {
 	deliveryStore
 	Create(ctx context.Context, nr store.NewRequest) (*store.Request, error)

@@ -23,6 +23,7 @@ import (
 	"github.com/failover-bot/failover-bot/emapi"
 	"github.com/failover-bot/failover-bot/emapi/emsim"
 	"github.com/failover-bot/failover-bot/store"
+	"github.com/failover-bot/failover-bot/store/failover/fakeclock"
 )
 
 // The cast. Requester asks; Approver1 and Approver2 are on APPROVERS; Outsider is a member who
@@ -44,23 +45,6 @@ const (
 // Demo inventory names used by the tests (emsim.DemoInventory).
 var demo = emsim.DemoInventory()
 
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 type harnessConfig struct {
 	emCfg    emsim.Config
 	opt      bot.Options
@@ -75,12 +59,12 @@ type harnessConfig struct {
 
 type harness struct {
 	t      testing.TB
-	clock  *clock
+	clock  *fakeclock.Clock
 	cfg    harnessConfig
 	em     *emsim.Server
 	emSrv  *httptest.Server
 	client *emapi.Client
-	st     *store.Store
+	st     *store.Bolt
 	slack  *slackfake.Server
 	bot    *bot.Bot
 	srv    *httptest.Server
@@ -91,7 +75,7 @@ type harness struct {
 // newHarness wires the real bot to the EM simulator and the Slack fake over HTTP.
 func newHarness(t testing.TB, mods ...func(*harnessConfig)) *harness {
 	t.Helper()
-	c := &clock{t: time.Date(2026, 11, 23, 14, 0, 0, 0, time.UTC)}
+	c := fakeclock.New(time.Date(2026, 11, 23, 14, 0, 0, 0, time.UTC))
 	cfg := harnessConfig{
 		emCfg:    emsim.Config{Username: emUser, Password: emPass},
 		dbPath:   filepath.Join(t.TempDir(), "bot.db"),

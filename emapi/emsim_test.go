@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/failover-bot/failover-bot/emapi/emsim"
+	"github.com/failover-bot/failover-bot/store/failover/fakeclock"
 )
 
 // These tests run the client against the EM simulator (package emsim), an independent strict
@@ -32,32 +33,10 @@ const (
 	erpVAppID    = "5c4b3a29-1807-4f6e-9d5c-4b3a29180f7e"
 )
 
-// fakeClock is the simulator's clock; tests move it instead of sleeping.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newFakeClock() *fakeClock {
-	return &fakeClock{now: time.Date(2025, 8, 15, 9, 0, 0, 0, time.UTC)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
-
 type simEnv struct {
 	sim    *emsim.Server
 	client *Client
-	clock  *fakeClock
+	clock  *fakeclock.Clock
 	url    string
 }
 
@@ -65,7 +44,7 @@ type simEnv struct {
 // client for it in format f. The client is closed at cleanup.
 func newEMSimulator(t testing.TB, f Format, simCfg emsim.Config, inv *emsim.Inventory, opts ...func(*Config)) *simEnv {
 	t.Helper()
-	clock := newFakeClock()
+	clock := fakeclock.New(time.Date(2025, 8, 15, 9, 0, 0, 0, time.UTC)) // the simulator's clock; tests move it instead of sleeping
 	if simCfg.Username == "" {
 		simCfg.Username, simCfg.Password = simUser, simPassword
 	}

@@ -146,7 +146,7 @@ const eventPage = 256
 
 // Events calls fn for each event with Seq > sinceSeq and, when since is not zero, Time at
 // or after since, in sequence order. It stops at the first error from fn and returns it.
-func (s *Store) Events(ctx context.Context, sinceSeq uint64, since time.Time, fn func(Event) error) error {
+func (s *Bolt) Events(ctx context.Context, sinceSeq uint64, since time.Time, fn func(Event) error) error {
 	if sinceSeq == math.MaxUint64 {
 		return nil
 	}
@@ -184,7 +184,7 @@ func (s *Store) Events(ctx context.Context, sinceSeq uint64, since time.Time, fn
 
 // Verify walks the whole audit log and returns a *ChainError naming the first event that
 // was altered, is missing, or does not link to the one before it; nil if the chain holds.
-func (s *Store) Verify(ctx context.Context) error {
+func (s *Bolt) Verify(ctx context.Context) error {
 	return s.view(ctx, verifyChain)
 }
 

@@ -33,7 +33,7 @@ func lastEvent(t testing.TB, s *testStore) Event {
 // seedFinished writes n requests that went through a whole successful lifecycle, with
 // their audit events, in transactions of 5,000, the way history accumulates but far faster
 // than one commit per change. It goes through the same save path as the public methods.
-func seedFinished(tb testing.TB, s *Store, n int) {
+func seedFinished(tb testing.TB, s *Bolt, n int) {
 	tb.Helper()
 	now := t0
 	for done := 0; done < n; {
@@ -109,7 +109,7 @@ func TestAuditChainVerifies(t *testing.T) {
 
 func TestEventsFilters(t *testing.T) {
 	s := mustOpenStore(t, Options{})
-	seedFinished(t, s.Store, 100) // 600 events: more than two pages
+	seedFinished(t, s.Bolt, 100) // 600 events: more than two pages
 	s.clock.Advance(time.Hour)
 	late := mustCreate(t, s)
 	all := allEvents(t, s)

@@ -15,7 +15,7 @@ import (
 // Backup writes a consistent copy of the whole database to w while the bot keeps running
 // (a read transaction sees one snapshot; writers are not blocked). It returns the number
 // of bytes written.
-func (s *Store) Backup(ctx context.Context, w io.Writer) (int64, error) {
+func (s *Bolt) Backup(ctx context.Context, w io.Writer) (int64, error) {
 	var n int64
 	err := s.view(ctx, func(tx *bolt.Tx) (err error) {
 		n, err = tx.WriteTo(w)
@@ -29,7 +29,7 @@ func (s *Store) Backup(ctx context.Context, w io.Writer) (int64, error) {
 
 // BackupFile writes a consistent copy to path with mode 0600. It writes a temporary file
 // in the same directory and renames it into place, so path never holds a partial copy.
-func (s *Store) BackupFile(ctx context.Context, path string) error {
+func (s *Bolt) BackupFile(ctx context.Context, path string) error {
 	if same, err := samePath(path, s.path); err != nil {
 		return fmt.Errorf("backup %s: %w", path, err)
 	} else if same {
@@ -89,7 +89,7 @@ func samePath(a, b string) (bool, error) {
 
 // Writable checks that the database accepts writes (disk not full, file not read-only)
 // by committing a tiny record, for the /healthz endpoint.
-func (s *Store) Writable(ctx context.Context) error {
+func (s *Bolt) Writable(ctx context.Context) error {
 	err := s.update(ctx, func(tx *bolt.Tx) error {
 		v := binary.BigEndian.AppendUint64(nil, uint64(s.now().UnixNano()))
 		return tx.Bucket(bucketHealth).Put([]byte("probe"), v)

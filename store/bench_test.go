@@ -15,7 +15,7 @@ import (
 )
 
 // seedPending creates n pending requests in one transaction, outside any timer.
-func seedPending(tb testing.TB, s *Store, n int) []*Request {
+func seedPending(tb testing.TB, s *Bolt, n int) []*Request {
 	tb.Helper()
 	out := make([]*Request, 0, n)
 	err := s.db.Update(func(tx *bolt.Tx) error {
@@ -43,7 +43,7 @@ func seedPending(tb testing.TB, s *Store, n int) []*Request {
 // one progress update, succeeded — five guarded, fsynced transactions per op.
 func BenchmarkTransition(b *testing.B) {
 	s := mustOpenStore(b, Options{})
-	reqs := seedPending(b, s.Store, b.N)
+	reqs := seedPending(b, s.Bolt, b.N)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := range b.N {
@@ -93,7 +93,7 @@ func BenchmarkActive(b *testing.B) {
 	stores := make([]*testStore, len(sizes))
 	for i, finished := range sizes {
 		s := mustOpenStore(b, Options{})
-		seedFinished(b, s.Store, finished)
+		seedFinished(b, s.Bolt, finished)
 		for _, st := range []State{Pending, Pending, Pending, Approved, Approved, Submitting, Running, Running, Running, Stopping} {
 			reach(b, s, st)
 		}
@@ -158,7 +158,7 @@ func rssMB() float64 {
 // writes must look exactly like history made through the public methods.
 func TestSeedFinishedIsConsistent(t *testing.T) {
 	s := mustOpenStore(t, Options{})
-	seedFinished(t, s.Store, 20)
+	seedFinished(t, s.Bolt, 20)
 	reach(t, s, Running)
 	checkConsistent(t, s, nil)
 	if active, err := s.Active(context.Background()); err != nil || len(active) != 1 {

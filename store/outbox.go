@@ -79,7 +79,7 @@ func queueOutgoing(tx *bolt.Tx, m *Outgoing) error {
 
 // Enqueue queues a message for channel that belongs to no request change (a notice of the
 // bot's own). Most messages are queued by the change that causes them instead.
-func (s *Store) Enqueue(ctx context.Context, channel, text string) error {
+func (s *Bolt) Enqueue(ctx context.Context, channel, text string) error {
 	if channel == "" || text == "" {
 		return fmt.Errorf("%w: enqueue: channel and text are required", ErrInvalid)
 	}
@@ -94,7 +94,7 @@ func (s *Store) Enqueue(ctx context.Context, channel, text string) error {
 }
 
 // OutboxChannels lists the channels that have queued messages, in key order.
-func (s *Store) OutboxChannels(ctx context.Context) ([]string, error) {
+func (s *Bolt) OutboxChannels(ctx context.Context) ([]string, error) {
 	var out []string
 	err := s.view(ctx, func(tx *bolt.Tx) error {
 		var err error
@@ -108,7 +108,7 @@ func (s *Store) OutboxChannels(ctx context.Context) ([]string, error) {
 }
 
 // Outbox returns up to limit queued messages for channel, oldest first.
-func (s *Store) Outbox(ctx context.Context, channel string, limit int) ([]Outgoing, error) {
+func (s *Bolt) Outbox(ctx context.Context, channel string, limit int) ([]Outgoing, error) {
 	var out []Outgoing
 	prefix := []byte(channel + "\x00")
 	err := s.view(ctx, func(tx *bolt.Tx) error {
@@ -127,7 +127,7 @@ func (s *Store) Outbox(ctx context.Context, channel string, limit int) ([]Outgoi
 
 // Delivered removes messages Slack has accepted (or that Slack refused for good; the caller
 // logs those). Removing a message twice is harmless.
-func (s *Store) Delivered(ctx context.Context, channel string, seqs ...uint64) error {
+func (s *Bolt) Delivered(ctx context.Context, channel string, seqs ...uint64) error {
 	if len(seqs) == 0 {
 		return nil
 	}
@@ -145,7 +145,7 @@ func (s *Store) Delivered(ctx context.Context, channel string, seqs ...uint64) e
 // Backlog counts what is still owed to Slack: queued messages, stale cards and, when
 // auditChannel is set, audit events after its cursor that the audit channel will show
 // (as counted by show; nil counts every event).
-func (s *Store) Backlog(ctx context.Context, auditChannel string, show func(Event) bool) (messages, cards, events int, err error) {
+func (s *Bolt) Backlog(ctx context.Context, auditChannel string, show func(Event) bool) (messages, cards, events int, err error) {
 	var cursor uint64
 	err = s.view(ctx, func(tx *bolt.Tx) error {
 		messages = tx.Bucket(bucketOutbox).Stats().KeyN
@@ -228,7 +228,7 @@ func writeCardState(tx *bolt.Tx, seq uint64, st cardState) error {
 
 // DueCards returns every card that Slack does not show at its request's current version:
 // the unposted ones (by channel), then the stale posted ones (oldest request first).
-func (s *Store) DueCards(ctx context.Context) ([]Card, error) {
+func (s *Bolt) DueCards(ctx context.Context) ([]Card, error) {
 	chans, err := s.UnpostedChannels(ctx)
 	if err != nil {
 		return nil, err
@@ -246,7 +246,7 @@ func (s *Store) DueCards(ctx context.Context) ([]Card, error) {
 }
 
 // UnpostedChannels lists the channels with cards Slack does not have yet.
-func (s *Store) UnpostedChannels(ctx context.Context) ([]string, error) {
+func (s *Bolt) UnpostedChannels(ctx context.Context) ([]string, error) {
 	var out []string
 	err := s.view(ctx, func(tx *bolt.Tx) error {
 		var err error
@@ -274,7 +274,7 @@ func prefixes(b *bolt.Bucket) ([]string, error) {
 
 // UnpostedCards returns up to limit (all if negative) cards of channel that Slack does not
 // have yet, oldest request first.
-func (s *Store) UnpostedCards(ctx context.Context, channel string, limit int) ([]Card, error) {
+func (s *Bolt) UnpostedCards(ctx context.Context, channel string, limit int) ([]Card, error) {
 	prefix := []byte(channel + "\x00")
 	var out []Card
 	err := s.view(ctx, func(tx *bolt.Tx) error {
@@ -293,7 +293,7 @@ func (s *Store) UnpostedCards(ctx context.Context, channel string, limit int) ([
 
 // StaleCards returns up to limit (all if negative) posted cards older than their request,
 // oldest request first.
-func (s *Store) StaleCards(ctx context.Context, limit int) ([]Card, error) {
+func (s *Bolt) StaleCards(ctx context.Context, limit int) ([]Card, error) {
 	var out []Card
 	err := s.view(ctx, func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketStale).Cursor()
@@ -328,7 +328,7 @@ func loadCard(tx *bolt.Tx, seqBytes []byte) (Card, error) {
 // CardRendered records that Slack now shows version of request id. The card stays due if
 // the request changed since that render. It is bookkeeping, not a change of the request:
 // no version, no audit event.
-func (s *Store) CardRendered(ctx context.Context, id string, version uint64) error {
+func (s *Bolt) CardRendered(ctx context.Context, id string, version uint64) error {
 	return s.cardWrite(ctx, id, func(tx *bolt.Tx, r *Request, st *cardState) error {
 		if version > st.Rendered {
 			st.Rendered = version
@@ -339,7 +339,7 @@ func (s *Store) CardRendered(ctx context.Context, id string, version uint64) err
 
 // CardDelayNotified records that the requester has been told the card is delayed, so a
 // restart does not tell them again.
-func (s *Store) CardDelayNotified(ctx context.Context, id string) error {
+func (s *Bolt) CardDelayNotified(ctx context.Context, id string) error {
 	return s.cardWrite(ctx, id, func(tx *bolt.Tx, r *Request, st *cardState) error {
 		st.DelayNotified = true
 		return nil
@@ -350,7 +350,7 @@ func (s *Store) CardDelayNotified(ctx context.Context, id string) error {
 // pending (its channel is gone, say), with an audit event saying why, so the worker stops
 // trying. A pending request whose card cannot be posted is withdrawn instead
 // (WithdrawUndeliverable): nobody could approve it.
-func (s *Store) AbandonCard(ctx context.Context, id, why string) (*Request, error) {
+func (s *Bolt) AbandonCard(ctx context.Context, id, why string) (*Request, error) {
 	if why == "" {
 		return nil, fmt.Errorf("%w: abandon card of %s: a reason is required", ErrInvalid, id)
 	}
@@ -383,7 +383,7 @@ func (s *Store) AbandonCard(ctx context.Context, id, why string) (*Request, erro
 	return out, nil
 }
 
-func (s *Store) cardWrite(ctx context.Context, id string, fn func(tx *bolt.Tx, r *Request, st *cardState) error) error {
+func (s *Bolt) cardWrite(ctx context.Context, id string, fn func(tx *bolt.Tx, r *Request, st *cardState) error) error {
 	err := s.update(ctx, func(tx *bolt.Tx) error {
 		r, err := findRequest(tx, id)
 		if err != nil {
@@ -420,7 +420,7 @@ func writeCursor(meta *bolt.Bucket, seq uint64, channel string) error {
 // AuditCursor returns the last audit event delivered to channel. A channel the cursor does
 // not belong to (the first start, or AUDIT_CHANNEL changed) starts at the head of the log:
 // a new audit channel gets what happens from now on, not years of history.
-func (s *Store) AuditCursor(ctx context.Context, channel string) (uint64, error) {
+func (s *Bolt) AuditCursor(ctx context.Context, channel string) (uint64, error) {
 	if channel == "" {
 		return 0, fmt.Errorf("%w: audit cursor: channel is required", ErrInvalid)
 	}
@@ -444,7 +444,7 @@ func (s *Store) AuditCursor(ctx context.Context, channel string) (uint64, error)
 
 // SetAuditCursor records that the audit channel has every event up to seq. It never moves
 // the cursor back.
-func (s *Store) SetAuditCursor(ctx context.Context, channel string, seq uint64) error {
+func (s *Bolt) SetAuditCursor(ctx context.Context, channel string, seq uint64) error {
 	return s.update(ctx, func(tx *bolt.Tx) error {
 		meta := tx.Bucket(bucketMeta)
 		c, ch := readCursor(meta)
@@ -464,7 +464,7 @@ const replayKeyMax = 256
 // Remember records a Slack delivery's key until now+ttl and reports ErrReplay if it is
 // already recorded and not yet expired. Slack signatures are valid for 5 minutes, so a
 // replay window of that length (plus clock skew) makes a replayed request harmless.
-func (s *Store) Remember(ctx context.Context, key string, ttl time.Duration) error {
+func (s *Bolt) Remember(ctx context.Context, key string, ttl time.Duration) error {
 	if key == "" || len(key) > replayKeyMax || ttl <= 0 {
 		return fmt.Errorf("%w: remember: key of 1-%d bytes and a positive TTL are required", ErrInvalid, replayKeyMax)
 	}

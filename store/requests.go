@@ -16,7 +16,7 @@ import (
 // Create records a new pending request, gives it the next ID and appends a "requested"
 // event. Slash commands arriving together share one commit (see groupCommit) instead of
 // queueing behind each other's fsyncs.
-func (s *Store) Create(ctx context.Context, nr NewRequest) (*Request, error) {
+func (s *Bolt) Create(ctx context.Context, nr NewRequest) (*Request, error) {
 	if err := nr.validate(); err != nil {
 		return nil, err
 	}
@@ -75,7 +75,7 @@ func (s *Store) Create(ctx context.Context, nr NewRequest) (*Request, error) {
 	return out, nil
 }
 
-func (s *Store) createRequest(tx *bolt.Tx, r *Request, now time.Time) error {
+func (s *Bolt) createRequest(tx *bolt.Tx, r *Request, now time.Time) error {
 	if holder, err := targetHolder(tx, r); err != nil {
 		return err
 	} else if holder != nil {
@@ -112,7 +112,7 @@ func describeName(name, id string) string {
 }
 
 // Get returns the request with the given ID ("FO-42", any case), or ErrNotFound.
-func (s *Store) Get(ctx context.Context, id string) (*Request, error) {
+func (s *Bolt) Get(ctx context.Context, id string) (*Request, error) {
 	var r *Request
 	err := s.view(ctx, func(tx *bolt.Tx) (err error) {
 		r, err = findRequest(tx, id)
@@ -123,7 +123,7 @@ func (s *Store) Get(ctx context.Context, id string) (*Request, error) {
 
 // ByMessage returns the request whose Slack card is the message channel+ts, so a button
 // click can be tied to its request without trusting the button's payload alone.
-func (s *Store) ByMessage(ctx context.Context, channel, ts string) (*Request, error) {
+func (s *Bolt) ByMessage(ctx context.Context, channel, ts string) (*Request, error) {
 	var r *Request
 	err := s.view(ctx, func(tx *bolt.Tx) error {
 		v := tx.Bucket(bucketMessages).Get(messageKey(channel, ts))
@@ -142,7 +142,7 @@ func (s *Store) ByMessage(ctx context.Context, channel, ts string) (*Request, er
 // before this write, the card stays current (recording its position changes nothing on it).
 // Setting the same message again is a no-op; a message already recorded for another request
 // is refused.
-func (s *Store) SetMessage(ctx context.Context, id, channel, ts string, rendered uint64) (*Request, error) {
+func (s *Bolt) SetMessage(ctx context.Context, id, channel, ts string, rendered uint64) (*Request, error) {
 	if channel == "" || ts == "" {
 		return nil, fmt.Errorf("%w: set message of %s: channel and ts are required", ErrInvalid, id)
 	}
@@ -186,7 +186,7 @@ func messageKey(channel, ts string) []byte { return []byte(channel + "\x00" + ts
 
 // Active returns the requests in an active state, oldest first. It reads only the active
 // index, so its cost depends on how many requests are active, not on history.
-func (s *Store) Active(ctx context.Context) ([]*Request, error) {
+func (s *Bolt) Active(ctx context.Context) ([]*Request, error) {
 	var out []*Request
 	err := s.view(ctx, func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketActive).Cursor()
@@ -208,43 +208,6 @@ func (s *Store) Active(ctx context.Context) ([]*Request, error) {
 	return out, err
 }
 
-// Approve records user's approval of the request, which must still be pending and must
-// carry digest. The requester cannot approve, nor can anyone approve twice. When the
-// number of approvals reaches ApprovalsRequired the request becomes approved, with
-// StateBy the last approver.
-func (s *Store) Approve(ctx context.Context, id, user, digest string) (*Request, error) {
-	if user == "" {
-		return nil, fmt.Errorf("%w: approve %s: user is required", ErrInvalid, id)
-	}
-	return s.modify(ctx, id, func(tx *bolt.Tx, r *Request, now time.Time) (audit, error) {
-		// Checked again at approval: the request must still be the one holding its target.
-		if holder, err := targetHolder(tx, r); err != nil {
-			return audit{}, err
-		} else if holder != nil && holder.Seq != r.Seq && r.State == Pending {
-			return audit{}, failover.TargetBusy(r, holder, "approve")
-		}
-		return effect(failover.Approve(r, user, digest, now))
-	})
-}
-
-// Reject records that user turned the pending request down, with a reason. The bot
-// decides who may reject; the store only requires that the request is still pending.
-func (s *Store) Reject(ctx context.Context, id, user, reason string) (*Request, error) {
-	if user == "" || strings.TrimSpace(reason) == "" {
-		return nil, fmt.Errorf("%w: reject %s: user and reason are required", ErrInvalid, id)
-	}
-	return s.modify(ctx, id, func(_ *bolt.Tx, r *Request, now time.Time) (audit, error) {
-		return effect(failover.Reject(r, user, reason, now))
-	})
-}
-
-// Withdraw lets the requester take back a request nobody has decided yet.
-func (s *Store) Withdraw(ctx context.Context, id, user string) (*Request, error) {
-	return s.modify(ctx, id, func(_ *bolt.Tx, r *Request, now time.Time) (audit, error) {
-		return effect(failover.Withdraw(r, user, now))
-	})
-}
-
 // UndeliverableActor is recorded as StateBy when a request is withdrawn because Slack
 // refused its card for good.
 const UndeliverableActor = "bot"
@@ -252,7 +215,7 @@ const UndeliverableActor = "bot"
 // WithdrawUndeliverable withdraws a pending request whose approval card Slack refused with
 // a permanent answer (the channel is gone, the bot is not in it, the token is revoked):
 // nobody could ever approve it. why names Slack's answer and lands in the audit log.
-func (s *Store) WithdrawUndeliverable(ctx context.Context, id, why string) (*Request, error) {
+func (s *Bolt) WithdrawUndeliverable(ctx context.Context, id, why string) (*Request, error) {
 	if strings.TrimSpace(why) == "" {
 		return nil, fmt.Errorf("%w: withdraw %s: a reason is required", ErrInvalid, id)
 	}
@@ -278,7 +241,7 @@ func (s *Store) WithdrawUndeliverable(ctx context.Context, id, why string) (*Req
 // Note appends an audit event about a request without changing it (EM unreachable, EM
 // reachable again, a click refused), with thread as the line it owes the card's thread
 // ("" for none). The request's version does not change, so its card is not re-rendered.
-func (s *Store) Note(ctx context.Context, id, actor, action, details, thread string) (*Request, error) {
+func (s *Bolt) Note(ctx context.Context, id, actor, action, details, thread string) (*Request, error) {
 	if actor == "" || action == "" {
 		return nil, fmt.Errorf("%w: note on %s: actor and action are required", ErrInvalid, id)
 	}
@@ -306,36 +269,28 @@ func (s *Store) Note(ctx context.Context, id, actor, action, details, thread str
 	return out, nil
 }
 
-// ExpiryActor is recorded as StateBy and audit actor when a request expires.
-const ExpiryActor = "bot"
-
-// Expire ends a pending request whose approval window has passed (now >= ExpiresAt).
-func (s *Store) Expire(ctx context.Context, id string) (*Request, error) {
-	return s.modify(ctx, id, func(_ *bolt.Tx, r *Request, now time.Time) (audit, error) {
-		return effect(failover.Expire(r, ExpiryActor, now))
+// Update is the compare-and-swap write of one request (see Updater). In bbolt every write
+// transaction runs alone, so the request m sees is the stored one and the swap always holds.
+func (s *Bolt) Update(ctx context.Context, id string, m Mutation) (*Request, error) {
+	return s.modify(ctx, id, func(tx *bolt.Tx, r *Request, now time.Time) (audit, error) {
+		return effect(m(r, boltView{tx}, now))
 	})
 }
 
-// Transition is the one guarded write for everything after approval: submitting, running,
-// stopping, outcomes, unknown, and same-state EM progress updates (To == current state,
-// allowed for running and stopping). It checks Version and From, then the state machine.
-func (s *Store) Transition(ctx context.Context, c Change) (*Request, error) {
-	if !c.To.Known() {
-		return nil, fmt.Errorf("%w: transition %s: unknown target state %q", ErrInvalid, c.ID, c.To)
-	}
-	if c.Actor == "" {
-		return nil, fmt.Errorf("%w: transition %s: actor is required", ErrInvalid, c.ID)
-	}
-	return s.modify(ctx, c.ID, func(_ *bolt.Tx, r *Request, now time.Time) (audit, error) {
-		return effect(failover.Transition(r, c, now))
-	})
-}
+// boltView is a mutation's View of the transaction it runs in.
+type boltView struct{ tx *bolt.Tx }
+
+func (v boltView) Holder(key string) (*Request, error) { return holderOf(v.tx, key) }
 
 // targetHolder returns the active request holding r's target, or nil when it is free. An entry
 // whose request is no longer active (it cannot happen through the store, but a damaged or
 // hand-edited file must not block a target forever) counts as free.
 func targetHolder(tx *bolt.Tx, r *Request) (*Request, error) {
-	v := tx.Bucket(bucketTargets).Get([]byte(failover.TargetKey(r.Kind, r.Target)))
+	return holderOf(tx, failover.TargetKey(r.Kind, r.Target))
+}
+
+func holderOf(tx *bolt.Tx, key string) (*Request, error) {
+	v := tx.Bucket(bucketTargets).Get([]byte(key))
 	if len(v) != 8 {
 		return nil, nil
 	}
@@ -389,7 +344,7 @@ func effect(e failover.Effect, err error) (audit, error) {
 // that loads the request, lets fn check and change it, then saves it with its audit event.
 // Concurrent writes share commits (groupCommit), so fn may run more than once: it must
 // derive everything from the r it is given.
-func (s *Store) modify(ctx context.Context, id string, fn func(tx *bolt.Tx, r *Request, now time.Time) (audit, error)) (*Request, error) {
+func (s *Bolt) modify(ctx context.Context, id string, fn func(tx *bolt.Tx, r *Request, now time.Time) (audit, error)) (*Request, error) {
 	now := s.now().UTC()
 	var out *Request
 	err := s.update(ctx, func(tx *bolt.Tx) error {
@@ -443,7 +398,7 @@ func requestBySeq(tx *bolt.Tx, seq uint64) (*Request, error) {
 // saveRequest writes r with a new version, keeps the active index in step with its state,
 // appends the audit event and queues what the change owes Slack (the thread line, a fresh
 // render of the card), all in tx. from is the state before the change ("" for new).
-func (s *Store) saveRequest(tx *bolt.Tx, r *Request, from State, now time.Time, a audit) error {
+func (s *Bolt) saveRequest(tx *bolt.Tx, r *Request, from State, now time.Time, a audit) error {
 	r.Version++
 	r.UpdatedAt = now
 	data, err := encodeRequest(r)
@@ -483,7 +438,7 @@ func (s *Store) saveRequest(tx *bolt.Tx, r *Request, from State, now time.Time, 
 }
 
 // queueThread queues the thread line ev owes r's card: line, or the store's projection.
-func (s *Store) queueThread(tx *bolt.Tx, r *Request, ev *Event, line string) error {
+func (s *Bolt) queueThread(tx *bolt.Tx, r *Request, ev *Event, line string) error {
 	if line == "" && s.thread != nil {
 		line = s.thread(r, ev)
 	}

@@ -628,7 +628,7 @@ func TestActiveListsOnlyActiveRequests(t *testing.T) {
 			want = append(want, r.ID+"/"+string(st))
 		}
 	}
-	check := func(s *Store) {
+	check := func(s *Bolt) {
 		t.Helper()
 		active, err := s.Active(context.Background())
 		if err != nil {
@@ -642,9 +642,9 @@ func TestActiveListsOnlyActiveRequests(t *testing.T) {
 			t.Errorf("Active = %v, want %v", got, want)
 		}
 	}
-	check(s.Store)
+	check(s.Bolt)
 	s.Close()
-	check(mustOpenStoreAt(t, s.path, Options{}).Store)
+	check(mustOpenStoreAt(t, s.path, Options{}).Bolt)
 }
 
 func TestMessageIndex(t *testing.T) {

@@ -82,8 +82,9 @@ type Options struct {
 	Thread func(r *Request, e *Event) string
 }
 
-// Store is an open failover-bot database. It is safe for concurrent use.
-type Store struct {
+// Bolt is a Store in one bbolt file. It is safe for concurrent use.
+type Bolt struct {
+	Rules             // the model's rules, over Update
 	db                *bolt.DB
 	path              string
 	now               func() time.Time
@@ -95,7 +96,7 @@ type Store struct {
 
 // Open opens or creates the database at path with mode 0600, checks its schema version
 // and creates missing buckets.
-func Open(path string, opt Options) (*Store, error) {
+func Open(path string, opt Options) (*Bolt, error) {
 	if opt.LockTimeout <= 0 {
 		opt.LockTimeout = 2 * time.Second
 	}
@@ -118,9 +119,10 @@ func Open(path string, opt Options) (*Store, error) {
 	case err != nil:
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	s := &Store{db: db, path: path, now: opt.Now, approvalsRequired: opt.ApprovalsRequired,
+	s := &Bolt{db: db, path: path, now: opt.Now, approvalsRequired: opt.ApprovalsRequired,
 		thread: opt.Thread, changed: make(chan struct{}, 1)}
 	s.group.db = db
+	s.Rules = Rules{U: s}
 	if err := s.init(); err != nil {
 		db.Close()
 		return nil, err
@@ -128,7 +130,7 @@ func Open(path string, opt Options) (*Store, error) {
 	return s, nil
 }
 
-func (s *Store) init() error {
+func (s *Bolt) init() error {
 	// bbolt only applies the mode when it creates the file; an existing file that others
 	// can read would expose who asked for what, so tighten it.
 	if fi, err := os.Stat(s.path); err != nil {
@@ -187,9 +189,9 @@ func initSchema(tx *bolt.Tx, path string) error {
 // Changed is signalled (without blocking; one pending signal at most) after every commit
 // that may have queued a Slack message or made a card stale, so a delivery worker can wait
 // on it instead of polling the file.
-func (s *Store) Changed() <-chan struct{} { return s.changed }
+func (s *Bolt) Changed() <-chan struct{} { return s.changed }
 
-func (s *Store) signal() {
+func (s *Bolt) signal() {
 	select {
 	case s.changed <- struct{}{}:
 	default:
@@ -197,10 +199,10 @@ func (s *Store) signal() {
 }
 
 // Close releases the file lock. Requests returned earlier stay valid (they are copies).
-func (s *Store) Close() error { return s.db.Close() }
+func (s *Bolt) Close() error { return s.db.Close() }
 
 // view runs fn in a read-only transaction, unless ctx is already done.
-func (s *Store) view(ctx context.Context, fn func(*bolt.Tx) error) error {
+func (s *Bolt) view(ctx context.Context, fn func(*bolt.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -211,7 +213,7 @@ func (s *Store) view(ctx context.Context, fn func(*bolt.Tx) error) error {
 // unless ctx is already done. A write that has started is finished whatever ctx does then:
 // bbolt cannot abandon a commit half way, and a caller recording what EM or Slack already did
 // must not lose it to a shutdown.
-func (s *Store) update(ctx context.Context, fn func(*bolt.Tx) error) error {
+func (s *Bolt) update(ctx context.Context, fn func(*bolt.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}

@@ -8,39 +8,23 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/failover-bot/failover-bot/store/failover/fakeclock"
 )
 
 // t0 is 14:02 UTC so conflict messages read like the ones the bot will show.
 var t0 = time.Date(2025, 3, 14, 14, 2, 0, 0, time.UTC)
 
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *fakeClock { return &fakeClock{t: t0} }
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
+func newClock() *fakeclock.Clock { return fakeclock.New(t0) }
 
 type testStore struct {
-	*Store
-	clock *fakeClock
+	*Bolt
+	clock *fakeclock.Clock
 	path  string
 }
 
@@ -62,7 +46,7 @@ func mustOpenStoreAt(t testing.TB, path string, opt Options) *testStore {
 		t.Fatalf("Open(%s): %v", path, err)
 	}
 	t.Cleanup(func() { s.Close() })
-	return &testStore{Store: s, clock: clock, path: path}
+	return &testStore{Bolt: s, clock: clock, path: path}
 }
 
 // targetSeq numbers the VMs of validNewRequest: one active request per target means every

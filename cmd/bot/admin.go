@@ -25,7 +25,7 @@ import (
 func adminSocketPath(dbPath string) string { return dbPath + ".admin.sock" }
 
 // adminHandler serves the store's backup and audit log to the CLI.
-func adminHandler(st *store.Store) http.Handler {
+func adminHandler(st *store.Bolt) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /backup", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/octet-stream")
@@ -61,7 +61,7 @@ func adminHandler(st *store.Store) http.Handler {
 }
 
 // listenAdmin serves adminHandler on the socket until the returned server is shut down.
-func listenAdmin(dbPath string, st *store.Store, errs chan<- error) (*http.Server, error) {
+func listenAdmin(dbPath string, st *store.Bolt, errs chan<- error) (*http.Server, error) {
 	path := adminSocketPath(dbPath)
 	_ = os.Remove(path) // a stale socket from a killed process; the store lock proves we own it
 	l, err := net.Listen("unix", path)
@@ -82,7 +82,7 @@ func listenAdmin(dbPath string, st *store.Store, errs chan<- error) (*http.Serve
 }
 
 // withStore runs direct when the store can be opened, else remote through the running bot.
-func withStore(dbPath string, direct func(*store.Store) error, remote func(*http.Client) error) error {
+func withStore(dbPath string, direct func(*store.Bolt) error, remote func(*http.Client) error) error {
 	if _, err := os.Stat(dbPath); err != nil {
 		return fmt.Errorf("no store at %s (set DB_PATH): %w", dbPath, err)
 	}
@@ -123,7 +123,7 @@ func adminGet(c *http.Client, path string) (*http.Response, error) {
 // failed backup never leaves a truncated file under the final name).
 func backup(dbPath, path string) (int64, error) {
 	var n int64
-	err := withStore(dbPath, func(st *store.Store) error {
+	err := withStore(dbPath, func(st *store.Bolt) error {
 		if err := st.BackupFile(context.Background(), path); err != nil {
 			return err
 		}
@@ -216,7 +216,7 @@ func parseSince(s string) (time.Time, error) {
 }
 
 func auditExport(dbPath string, opts exportOptions, w io.Writer) error {
-	return withStore(dbPath, func(st *store.Store) error {
+	return withStore(dbPath, func(st *store.Bolt) error {
 		return writeEvents(context.Background(), st, opts, w)
 	}, func(c *http.Client) error {
 		q := "/audit/export?format=" + opts.format
@@ -249,7 +249,7 @@ type exportEvent struct {
 
 var csvHeader = []string{"seq", "time", "actor", "request_id", "action", "from", "to", "details", "prev_hash", "hash"}
 
-func writeEvents(ctx context.Context, st *store.Store, opts exportOptions, w io.Writer) error {
+func writeEvents(ctx context.Context, st *store.Bolt, opts exportOptions, w io.Writer) error {
 	var (
 		enc = json.NewEncoder(w)
 		cw  *csv.Writer
@@ -277,7 +277,7 @@ func writeEvents(ctx context.Context, st *store.Store, opts exportOptions, w io.
 	return err
 }
 
-func verifyStore(ctx context.Context, st *store.Store) (int, error) {
+func verifyStore(ctx context.Context, st *store.Bolt) (int, error) {
 	if err := st.Verify(ctx); err != nil {
 		return 0, err
 	}
@@ -288,7 +288,7 @@ func verifyStore(ctx context.Context, st *store.Store) (int, error) {
 
 func auditVerify(dbPath string) (int, error) {
 	var n int
-	err := withStore(dbPath, func(st *store.Store) error {
+	err := withStore(dbPath, func(st *store.Bolt) error {
 		var err error
 		n, err = verifyStore(context.Background(), st)
 		return err

@@ -26,6 +26,7 @@ import (
 	"github.com/failover-bot/failover-bot/bot/slackfake"
 	"github.com/failover-bot/failover-bot/emapi/emsim"
 	"github.com/failover-bot/failover-bot/store"
+	"github.com/failover-bot/failover-bot/store/failover/fakeclock"
 )
 
 const (
@@ -35,19 +36,6 @@ const (
 	crashUser    = "U0REQUEST"
 	crashApprove = "U0APPROVE"
 )
-
-// simClock is EM's clock in the crash tests: the test moves failovers along by advancing it.
-type simClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *simClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *simClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 // botProcess is the real failover-bot binary (this test binary re-executed as main) serving
 // HTTP mode against the parent's EM simulator and Slack fake.
@@ -204,7 +192,7 @@ func TestKill9KeepsTheConversation(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts processes")
 	}
-	clock := &simClock{t: time.Now().UTC()}
+	clock := fakeclock.New(time.Now().UTC()) // EM's clock: the test moves failovers along by advancing it
 	sim := emsim.New(emsim.Config{Username: "svc", Password: "pw", Now: clock.Now}, emsim.DemoInventory())
 	sim.SetDefaultScript(emsim.Script{Running: 10 * time.Minute, Collect: time.Minute})
 	emSrv := httptest.NewServer(sim)

@@ -26,7 +26,7 @@ type app struct {
 	log      *slog.Logger
 	reg      *prometheus.Registry
 	met      *bot.Metrics
-	st       *store.Store
+	st       *store.Bolt
 	em       *emapi.Client
 	bot      *bot.Bot
 	stopPoll func(context.Context) error

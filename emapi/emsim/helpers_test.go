@@ -11,34 +11,19 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/failover-bot/failover-bot/store/failover/fakeclock"
 )
 
 // t0 is the fake clock's start: the seeds' example date.
 var t0 = time.Date(2021, 2, 17, 15, 31, 40, 0, time.UTC)
-
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 // sim is a simulator behind a real HTTP listener, with a fake clock and predictable GUIDs.
 type sim struct {
 	t     *testing.T
 	s     *Server
 	ts    *httptest.Server
-	clock *fakeClock
+	clock *fakeclock.Clock
 	tok   string // a token for tests that keep one on the sim
 }
 
@@ -55,7 +40,7 @@ const (
 // newSim starts a simulator with DemoInventory. GUIDs from newID are 00000000-0000-4000-8000-00000000000N.
 func newSim(t *testing.T, cfg Config) *sim {
 	t.Helper()
-	clock := &fakeClock{t: t0}
+	clock := fakeclock.New(t0)
 	if cfg.Username == "" {
 		cfg.Username, cfg.Password = testUser, testPass
 	}

@@ -1,0 +1,165 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/failover-bot/failover-bot/store/failover"
+)
+
+// Store is what failover-bot needs from persistence, whatever holds it. *Bolt (one bbolt file)
+// implements it; an etcd backend is the next. Every method takes a context: a call whose
+// context is already done is refused before it writes anything, and a write that has begun is
+// committed whole or not at all. Every implementation must pass the conformance suite in
+// package storetest.
+//
+// Requests are changed in exactly one way: Update, a compare-and-swap of one request. The
+// model's rules (package failover) run inside it, so a rule always sees the stored request and
+// what it changes is written together with its audit event, the thread line it owes and the
+// card it makes stale, or not at all. The rule methods (Approve, Reject, Withdraw, Expire,
+// Transition) are Rules over Update and are the same for every backend.
+type Store interface {
+	RuleMethods
+
+	// Create records a new pending request (see NewRequest), gives it the next ID and holds
+	// its target: a target held by another active request is refused with a ConflictError
+	// (ReasonTargetBusy). A replay key seen within its TTL is refused with ErrReplay.
+	Create(ctx context.Context, nr NewRequest) (*Request, error)
+	Get(ctx context.Context, id string) (*Request, error)
+	ByMessage(ctx context.Context, channel, ts string) (*Request, error)
+	// Active returns the requests in an active state, oldest first, at a cost that does not
+	// grow with finished history.
+	Active(ctx context.Context) ([]*Request, error)
+	Updater
+	Note(ctx context.Context, id, actor, action, details, thread string) (*Request, error)
+	WithdrawUndeliverable(ctx context.Context, id, why string) (*Request, error)
+	Remember(ctx context.Context, key string, ttl time.Duration) error
+
+	// What Slack is owed: cards and their positions, queued messages, the audit cursor.
+	SetMessage(ctx context.Context, id, channel, ts string, rendered uint64) (*Request, error)
+	UnpostedChannels(ctx context.Context) ([]string, error)
+	UnpostedCards(ctx context.Context, channel string, limit int) ([]Card, error)
+	StaleCards(ctx context.Context, limit int) ([]Card, error)
+	DueCards(ctx context.Context) ([]Card, error)
+	CardRendered(ctx context.Context, id string, version uint64) error
+	CardDelayNotified(ctx context.Context, id string) error
+	AbandonCard(ctx context.Context, id, why string) (*Request, error)
+	Enqueue(ctx context.Context, channel, text string) error
+	OutboxChannels(ctx context.Context) ([]string, error)
+	Outbox(ctx context.Context, channel string, limit int) ([]Outgoing, error)
+	Delivered(ctx context.Context, channel string, seqs ...uint64) error
+	AuditCursor(ctx context.Context, channel string) (uint64, error)
+	SetAuditCursor(ctx context.Context, channel string, seq uint64) error
+	Backlog(ctx context.Context, auditChannel string, show func(Event) bool) (messages, cards, events int, err error)
+	// Changed is signalled after a commit that may owe Slack something.
+	Changed() <-chan struct{}
+
+	// The hash-chained audit log.
+	Events(ctx context.Context, sinceSeq uint64, since time.Time, fn func(Event) error) error
+	Verify(ctx context.Context) error
+
+	Backup(ctx context.Context, w io.Writer) (int64, error)
+	Writable(ctx context.Context) error
+	Close() error
+}
+
+// Updater is the one compare-and-swap write of a request.
+type Updater interface {
+	// Update reads request id, runs m on a private copy and writes the result only if the
+	// stored request has not changed since it was read; otherwise it reads again and reruns
+	// m (so m must derive everything from its arguments and have no side effects). An empty
+	// Effect.Action means nothing changed and nothing is written. A write stores the request
+	// with Version+1, appends the audit event, queues the thread line and marks the card due;
+	// when the request leaves the active states its targets are released.
+	Update(ctx context.Context, id string, m Mutation) (*Request, error)
+}
+
+// Mutation is a change of one request, made by Update inside the backend's transaction.
+type Mutation func(r *Request, v View, now time.Time) (failover.Effect, error)
+
+// View is what a mutation may read besides its own request, in the same transaction.
+type View interface {
+	// Holder returns the active request holding target key (failover.TargetKey), or nil.
+	Holder(key string) (*Request, error)
+}
+
+// RuleMethods are the model's rules as store calls; Rules implements them over any Updater.
+type RuleMethods interface {
+	Approve(ctx context.Context, id, user, digest string) (*Request, error)
+	Reject(ctx context.Context, id, user, reason string) (*Request, error)
+	Withdraw(ctx context.Context, id, user string) (*Request, error)
+	Expire(ctx context.Context, id string) (*Request, error)
+	Transition(ctx context.Context, c Change) (*Request, error)
+}
+
+// Rules runs the model's rules through U.Update. A backend embeds it.
+type Rules struct{ U Updater }
+
+// Approve records user's approval of the request, which must still be pending and must carry
+// digest. The requester cannot approve, nor can anyone approve twice, and the request must
+// still hold its target. With the last approval required it becomes approved.
+func (x Rules) Approve(ctx context.Context, id, user, digest string) (*Request, error) {
+	if user == "" {
+		return nil, fmt.Errorf("%w: approve %s: user is required", ErrInvalid, id)
+	}
+	return x.U.Update(ctx, id, func(r *Request, v View, now time.Time) (failover.Effect, error) {
+		if r.State == Pending {
+			holder, err := v.Holder(failover.TargetKey(r.Kind, r.Target))
+			if err != nil {
+				return failover.Effect{}, err
+			}
+			if holder != nil && holder.Seq != r.Seq {
+				return failover.Effect{}, failover.TargetBusy(r, holder, "approve")
+			}
+		}
+		return failover.Approve(r, user, digest, now)
+	})
+}
+
+// Reject records that user turned the pending request down, with a reason. The bot decides
+// who may reject; the store only requires that the request is still pending.
+func (x Rules) Reject(ctx context.Context, id, user, reason string) (*Request, error) {
+	if user == "" || strings.TrimSpace(reason) == "" {
+		return nil, fmt.Errorf("%w: reject %s: user and reason are required", ErrInvalid, id)
+	}
+	return x.U.Update(ctx, id, func(r *Request, _ View, now time.Time) (failover.Effect, error) {
+		return failover.Reject(r, user, reason, now)
+	})
+}
+
+// Withdraw lets the requester take back a request nobody has decided yet.
+func (x Rules) Withdraw(ctx context.Context, id, user string) (*Request, error) {
+	return x.U.Update(ctx, id, func(r *Request, _ View, now time.Time) (failover.Effect, error) {
+		return failover.Withdraw(r, user, now)
+	})
+}
+
+// ExpiryActor is recorded as StateBy and audit actor when a request expires.
+const ExpiryActor = "bot"
+
+// Expire ends a pending request whose approval window has passed (now >= ExpiresAt).
+func (x Rules) Expire(ctx context.Context, id string) (*Request, error) {
+	return x.U.Update(ctx, id, func(r *Request, _ View, now time.Time) (failover.Effect, error) {
+		return failover.Expire(r, ExpiryActor, now)
+	})
+}
+
+// Transition is the one guarded write for everything after approval: submitting, running,
+// stopping, outcomes, unknown, and same-state EM progress updates (To == current state,
+// allowed for running and stopping). It checks Version and From, then the state machine.
+func (x Rules) Transition(ctx context.Context, c Change) (*Request, error) {
+	if !c.To.Known() {
+		return nil, fmt.Errorf("%w: transition %s: unknown target state %q", ErrInvalid, c.ID, c.To)
+	}
+	if c.Actor == "" {
+		return nil, fmt.Errorf("%w: transition %s: actor is required", ErrInvalid, c.ID)
+	}
+	return x.U.Update(ctx, c.ID, func(r *Request, _ View, now time.Time) (failover.Effect, error) {
+		return failover.Transition(r, c, now)
+	})
+}
+
+var _ Store = (*Bolt)(nil)

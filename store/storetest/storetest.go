@@ -1,0 +1,563 @@
+// Package storetest is the conformance suite of store.Store: the behaviour failover-bot relies on
+// from any backend (bbolt today, etcd next). A backend's tests call Run with a way to open it:
+//
+//	func TestConformance(t *testing.T) {
+//		storetest.Run(t, func(t *testing.T, name string, cfg storetest.Config) store.Store { … })
+//	}
+//
+// The suite uses only the store.Store interface, so a backend passes it exactly when it keeps
+// the contract: sequential IDs, one compare-and-swap write per change, the two-person and
+// one-active-request-per-target rules inside that write, a hash-chained audit log, an outbox
+// that loses nothing across a reopen, and contexts honoured before anything is written.
+package storetest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/failover-bot/failover-bot/store"
+	"github.com/failover-bot/failover-bot/store/failover"
+	"github.com/failover-bot/failover-bot/store/failover/fakeclock"
+)
+
+// Config is what the suite asks of a backend it opens.
+type Config struct {
+	Now               func() time.Time
+	ApprovalsRequired int
+	Thread            func(r *store.Request, e *store.Event) string
+}
+
+// Opener opens the backend's store called name (a file, a key prefix) with cfg, and closes it
+// at the test's cleanup. Opening the same name again after Close must show the same data.
+type Opener func(t *testing.T, name string, cfg Config) store.Store
+
+// T0 is the suite's clock start.
+var T0 = time.Date(2025, 3, 14, 14, 2, 0, 0, time.UTC)
+
+type env struct {
+	t     *testing.T
+	open  Opener
+	name  string
+	clock *fakeclock.Clock
+	cfg   Config
+	s     store.Store
+	n     int // targets handed out
+}
+
+func newEnv(t *testing.T, open Opener, required int) *env {
+	t.Helper()
+	e := &env{t: t, open: open, name: t.Name(), clock: fakeclock.New(T0)}
+	e.cfg = Config{Now: e.clock.Now, ApprovalsRequired: required, Thread: thread}
+	e.s = open(t, e.name, e.cfg)
+	return e
+}
+
+// thread is the suite's projection: every change of state after creation owes the thread a line.
+func thread(r *store.Request, e *store.Event) string {
+	if e.From == e.To || e.From == "" {
+		return ""
+	}
+	return fmt.Sprintf("%s: %s -> %s", r.ID, e.From, e.To)
+}
+
+func (e *env) reopen() {
+	e.t.Helper()
+	if err := e.s.Close(); err != nil {
+		e.t.Fatalf("Close: %v", err)
+	}
+	e.s = e.open(e.t, e.name, e.cfg)
+}
+
+// target returns a target no other request of this test uses.
+func (e *env) target() store.Target {
+	e.n++
+	return store.Target{ReplicaID: "rep-1", ReplicaName: "CDP-Web", ID: fmt.Sprintf("vm-%d", e.n), Name: fmt.Sprintf("web-%02d", e.n)}
+}
+
+func (e *env) newRequest(t store.Target) store.NewRequest {
+	return store.NewRequest{Kind: store.KindVM, Target: t, Intent: store.IntentLatest, Reason: "DC1 lost power",
+		Requester: "U100", Channel: "C1", TTL: 15 * time.Minute}
+}
+
+func (e *env) create(mods ...func(*store.NewRequest)) *store.Request {
+	e.t.Helper()
+	nr := e.newRequest(e.target())
+	for _, m := range mods {
+		m(&nr)
+	}
+	r, err := e.s.Create(context.Background(), nr)
+	if err != nil {
+		e.t.Fatalf("Create: %v", err)
+	}
+	return r
+}
+
+func (e *env) approved() *store.Request {
+	e.t.Helper()
+	r := e.create()
+	a, err := e.s.Approve(context.Background(), r.ID, "U200", r.Digest)
+	if err != nil || a.State != store.Approved {
+		e.t.Fatalf("Approve %s: %v, %v", r.ID, a, err)
+	}
+	return a
+}
+
+func (e *env) get(id string) *store.Request {
+	e.t.Helper()
+	r, err := e.s.Get(context.Background(), id)
+	if err != nil {
+		e.t.Fatalf("Get %s: %v", id, err)
+	}
+	return r
+}
+
+func (e *env) events() []store.Event {
+	e.t.Helper()
+	var out []store.Event
+	if err := e.s.Events(context.Background(), 0, time.Time{}, func(ev store.Event) error { out = append(out, ev); return nil }); err != nil {
+		e.t.Fatalf("Events: %v", err)
+	}
+	return out
+}
+
+func conflict(t *testing.T, err error, reason string) {
+	t.Helper()
+	var ce *store.ConflictError
+	if !errors.As(err, &ce) || ce.Reason != reason {
+		t.Fatalf("err = %v, want a ConflictError with reason %q", err, reason)
+	}
+}
+
+// Run runs the whole suite against the backend open opens.
+func Run(t *testing.T, open Opener) {
+	tests := []struct {
+		name string
+		fn   func(t *testing.T, open Opener)
+	}{
+		{"CreateGetAndIDs", testCreateGet},
+		{"InvalidRequestsAreRefused", testInvalid},
+		{"TwoPersonRule", testTwoPerson},
+		{"UpdateIsCompareAndSwap", testUpdateCAS},
+		{"FailedMutationWritesNothing", testFailedMutation},
+		{"OneActiveRequestPerTarget", testOneActivePerTarget},
+		{"ActiveIndexFollowsState", testActive},
+		{"StateMachine", testStateMachine},
+		{"ReplayKeys", testReplay},
+		{"CardsAndMessages", testCards},
+		{"OutboxSurvivesReopen", testOutboxReopen},
+		{"AuditChain", testAuditChain},
+		{"DoneContextWritesNothing", testDoneContext},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open) })
+	}
+}
+
+func testCreateGet(t *testing.T, open Opener) {
+	e := newEnv(t, open, 1)
+	a, b := e.create(), e.create()
+	if a.ID != "FO-1" || b.ID != "FO-2" || a.State != store.Pending || a.Version != 1 {
+		t.Fatalf("created %s v%d %s and %s, want FO-1 v1 pending and FO-2", a.ID, a.Version, a.State, b.ID)
+	}
+	if a.Digest == "" || a.Digest != a.ComputeDigest() {
+		t.Fatalf("digest %q does not match the request", a.Digest)
+	}
+	if !a.ExpiresAt.Equal(T0.Add(15 * time.Minute)) {
+		t.Fatalf("ExpiresAt = %s", a.ExpiresAt)
+	}
+	for _, id := range []string{"fo-1", "FO-1"} {
+		if got := e.get(id); got.ID != "FO-1" || got.Target != a.Target {
+			t.Fatalf("Get(%s) = %+v", id, got)
+		}
+	}
+	for _, id := range []string{"FO-3", "FO-0", "42", ""} {
+		if _, err := e.s.Get(context.Background(), id); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("Get(%q) err = %v, want ErrNotFound", id, err)
+		}
+	}
+	e.reopen()
+	if c := e.create(); c.ID != "FO-3" {
+		t.Fatalf("after reopen the next ID is %s, want FO-3", c.ID)
+	}
+	if got := e.get("FO-2"); got.Digest != b.Digest || got.Version != b.Version {
+		t.Fatalf("after reopen FO-2 = %+v, want %+v", got, b)
+	}
+}
+
+func testInvalid(t *testing.T, open Opener) {
+	e := newEnv(t, open, 1)
+	cases := map[string]func(*store.NewRequest){
+		"no reason":      func(nr *store.NewRequest) { nr.Reason = "  " },
+		"no requester":   func(nr *store.NewRequest) { nr.Requester = "" },
+		"no target":      func(nr *store.NewRequest) { nr.Target.ID = "" },
+		"unknown intent": func(nr *store.NewRequest) { nr.Intent = "yesterday" },
+		"pit no time":    func(nr *store.NewRequest) { nr.Intent = store.IntentPointInTime },
+		"no ttl":         func(nr *store.NewRequest) { nr.TTL = 0 },
+	}
+	for name, mod := range cases {
+		nr := e.newRequest(e.target())
+		mod(&nr)
+		if _, err := e.s.Create(context.Background(), nr); !errors.Is(err, store.ErrInvalid) {
+			t.Errorf("%s: err = %v, want ErrInvalid", name, err)
+		}
+	}
+	if got := len(e.events()); got != 0 {
+		t.Fatalf("refused requests wrote %d audit events", got)
+	}
+}
+
+func testTwoPerson(t *testing.T, open Opener) {
+	e := newEnv(t, open, 2)
+	r := e.create()
+	ctx := context.Background()
+	_, err := e.s.Approve(ctx, r.ID, r.Requester, r.Digest)
+	conflict(t, err, store.ReasonSelfApproval)
+	_, err = e.s.Approve(ctx, r.ID, "U200", "0000")
+	conflict(t, err, store.ReasonDigest)
+	a, err := e.s.Approve(ctx, r.ID, "U200", r.Digest)
+	if err != nil || a.State != store.Pending || len(a.Approvals) != 1 {
+		t.Fatalf("first of two approvals: %v, %v", a, err)
+	}
+	_, err = e.s.Approve(ctx, r.ID, "U200", r.Digest)
+	conflict(t, err, store.ReasonDuplicateApproval)
+	a, err = e.s.Approve(ctx, r.ID, "U300", r.Digest)
+	if err != nil || a.State != store.Approved || a.StateBy != "U300" {
+		t.Fatalf("second approval: %v, %v", a, err)
+	}
+	_, err = e.s.Reject(ctx, r.ID, "U400", "too late")
+	conflict(t, err, store.ReasonState)
+	w := e.create()
+	_, err = e.s.Withdraw(ctx, w.ID, "U200")
+	conflict(t, err, store.ReasonNotRequester)
+	if got, err := e.s.Withdraw(ctx, w.ID, w.Requester); err != nil || got.State != store.Withdrawn {
+		t.Fatalf("withdraw: %v, %v", got, err)
+	}
+}
+
+// testUpdateCAS races many writers on one request: every change must land exactly once, each
+// on the version the one before it wrote, whatever the backend's concurrency control.
+func testUpdateCAS(t *testing.T, open Opener) {
+	const writers = 24
+	e := newEnv(t, open, writers)
+	r := e.create()
+	var wg sync.WaitGroup
+	errs := make(chan error, writers)
+	for i := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := e.s.Approve(context.Background(), r.ID, fmt.Sprintf("U9%02d", i), r.Digest)
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatalf("concurrent approval: %v", err)
+		}
+	}
+	got := e.get(r.ID)
+	if got.State != store.Approved || len(got.Approvals) != writers || got.Version != r.Version+writers {
+		t.Fatalf("after %d concurrent approvals: %s, %d approvals, version %d (want approved, %d, %d)",
+			writers, got.State, len(got.Approvals), got.Version, writers, r.Version+writers)
+	}
+	seen := map[string]bool{}
+	for _, a := range got.Approvals {
+		if seen[a.User] {
+			t.Fatalf("approval by %s recorded twice", a.User)
+		}
+		seen[a.User] = true
+	}
+	if n := len(e.events()); n != 1+writers {
+		t.Fatalf("%d audit events, want %d", n, 1+writers)
+	}
+
+	// Update's own contract: the mutation sees the stored request, an empty action writes nothing.
+	u, err := e.s.Update(context.Background(), r.ID, func(cur *store.Request, _ store.View, _ time.Time) (failover.Effect, error) {
+		if cur.Version != got.Version {
+			return failover.Effect{}, fmt.Errorf("mutation saw version %d, stored %d", cur.Version, got.Version)
+		}
+		return failover.Effect{}, nil
+	})
+	if err != nil || u.Version != got.Version {
+		t.Fatalf("no-op Update: %v, %v", u, err)
+	}
+}
+
+func testFailedMutation(t *testing.T, open Opener) {
+	e := newEnv(t, open, 1)
+	r := e.create()
+	boom := errors.New("refused")
+	_, err := e.s.Update(context.Background(), r.ID, func(cur *store.Request, _ store.View, _ time.Time) (failover.Effect, error) {
+		cur.Reason = "rewritten"
+		return failover.Effect{}, boom
+	})
+	if !errors.Is(err, boom) {
+		t.Fatalf("err = %v, want the mutation's", err)
+	}
+	if got := e.get(r.ID); got.Reason != r.Reason || got.Version != r.Version {
+		t.Fatalf("a failed mutation changed the request: %+v", got)
+	}
+	if _, err := e.s.Update(context.Background(), "FO-99", func(*store.Request, store.View, time.Time) (failover.Effect, error) {
+		return failover.Effect{Actor: "bot", Action: "x"}, nil
+	}); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("Update of a missing request: %v", err)
+	}
+	if n := len(e.events()); n != 1 {
+		t.Fatalf("%d audit events, want 1", n)
+	}
+}
+
+func testOneActivePerTarget(t *testing.T, open Opener) {
+	e := newEnv(t, open, 1)
+	ctx := context.Background()
+	held := e.target()
+	first, err := e.s.Create(ctx, e.newRequest(held))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.s.Create(ctx, e.newRequest(held))
+	conflict(t, err, store.ReasonTargetBusy)
+	var ce *store.ConflictError
+	errors.As(err, &ce)
+	if ce.Holder != first.ID || ce.Target != held.Name {
+		t.Fatalf("conflict names %s/%s, want %s/%s", ce.Holder, ce.Target, first.ID, held.Name)
+	}
+	// Still held after a reopen, and released when the holder ends.
+	e.reopen()
+	_, err = e.s.Create(ctx, e.newRequest(held))
+	conflict(t, err, store.ReasonTargetBusy)
+	if _, err := e.s.Reject(ctx, first.ID, "U200", "wrong VM"); err != nil {
+		t.Fatal(err)
+	}
+	second, err := e.s.Create(ctx, e.newRequest(held))
+	if err != nil {
+		t.Fatalf("the target was not released when its request ended: %v", err)
+	}
+	if a, err := e.s.Approve(ctx, second.ID, "U200", second.Digest); err != nil || a.State != store.Approved {
+		t.Fatalf("approve the new holder: %v, %v", a, err)
+	}
+}
+
+func testActive(t *testing.T, open Opener) {
+	e := newEnv(t, open, 1)
+	ctx := context.Background()
+	a, b, c := e.create(), e.create(), e.create()
+	if _, err := e.s.Withdraw(ctx, b.ID, b.Requester); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Advance(time.Hour)
+	if _, err := e.s.Expire(ctx, c.ID); err != nil {
+		t.Fatal(err)
+	}
+	d := e.create()
+	ids := func() (out []string) {
+		reqs, err := e.s.Active(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range reqs {
+			out = append(out, r.ID)
+		}
+		return out
+	}
+	if got := fmt.Sprint(ids()); got != fmt.Sprint([]string{a.ID, d.ID}) {
+		t.Fatalf("Active = %s, want [%s %s]", got, a.ID, d.ID)
+	}
+	e.reopen()
+	if got := fmt.Sprint(ids()); got != fmt.Sprint([]string{a.ID, d.ID}) {
+		t.Fatalf("after reopen Active = %s", got)
+	}
+}
+
+func testStateMachine(t *testing.T, open Opener) {
+	e := newEnv(t, open, 1)
+	ctx := context.Background()
+	r := e.approved()
+	steps := []struct {
+		c      store.Change
+		reason string // "" for success
+	}{
+		{store.Change{To: store.Running, Actor: "bot"}, store.ReasonState},
+		{store.Change{To: store.Submitting, Actor: "bot"}, ""},
+		{store.Change{To: store.Running, Actor: "bot", Apply: func(x *store.Request) { x.TaskID = "task-1" }}, ""},
+		{store.Change{To: store.Running, Actor: "poller", Version: 1}, store.ReasonStale},
+		{store.Change{To: store.Running, Actor: "poller", Apply: func(x *store.Request) { x.EMProgress = 40 }}, ""},
+		{store.Change{To: store.Succeeded, Actor: "poller", From: []store.State{store.Submitting}}, store.ReasonState},
+		{store.Change{To: store.Succeeded, Actor: "poller"}, ""},
+		{store.Change{To: store.Running, Actor: "poller"}, store.ReasonState},
+	}
+	for i, st := range steps {
+		st.c.ID = r.ID
+		got, err := e.s.Transition(ctx, st.c)
+		if st.reason != "" {
+			conflict(t, err, st.reason)
+			continue
+		}
+		if err != nil || got.State != st.c.To {
+			t.Fatalf("step %d (%s): %v, %v", i, st.c.To, got, err)
+		}
+	}
+	got := e.get(r.ID)
+	if got.TaskID != "task-1" || got.EMProgress != 40 || got.FinishedAt.IsZero() {
+		t.Fatalf("final request %+v", got)
+	}
+	if _, err := e.s.Transition(ctx, store.Change{ID: r.ID, To: store.Running, Actor: "bot",
+		Apply: func(x *store.Request) { x.Reason = "x" }}); err == nil {
+		t.Fatal("an Apply that rewrites the reason was accepted")
+	}
+}
+
+func testReplay(t *testing.T, open Opener) {
+	e := newEnv(t, open, 1)
+	ctx := context.Background()
+	key := func(nr *store.NewRequest) { nr.ReplayKey, nr.ReplayTTL = "trigger-1", time.Minute }
+	e.create(key)
+	nr := e.newRequest(e.target())
+	key(&nr)
+	if _, err := e.s.Create(ctx, nr); !errors.Is(err, store.ErrReplay) {
+		t.Fatalf("replayed Create: %v", err)
+	}
+	if err := e.s.Remember(ctx, "click-1", time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	e.reopen()
+	if err := e.s.Remember(ctx, "click-1", time.Minute); !errors.Is(err, store.ErrReplay) {
+		t.Fatalf("replayed click after reopen: %v", err)
+	}
+	e.clock.Advance(2 * time.Minute)
+	if err := e.s.Remember(ctx, "click-1", time.Minute); err != nil {
+		t.Fatalf("a key past its TTL is refused: %v", err)
+	}
+}
+
+func testCards(t *testing.T, open Opener) {
+	e := newEnv(t, open, 1)
+	ctx := context.Background()
+	r := e.create()
+	cards, err := e.s.UnpostedCards(ctx, "C1", 10)
+	if err != nil || len(cards) != 1 || cards[0].Request.ID != r.ID {
+		t.Fatalf("UnpostedCards = %v, %v", cards, err)
+	}
+	if _, err := e.s.SetMessage(ctx, r.ID, "C1", "1700000000.000100", r.Version); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := e.s.ByMessage(ctx, "C1", "1700000000.000100"); err != nil || got.ID != r.ID {
+		t.Fatalf("ByMessage = %v, %v", got, err)
+	}
+	if _, err := e.s.ByMessage(ctx, "C1", "1"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("ByMessage of an unknown message: %v", err)
+	}
+	if stale, _ := e.s.StaleCards(ctx, 10); len(stale) != 0 {
+		t.Fatalf("a freshly posted card is stale: %v", stale)
+	}
+	a, err := e.s.Approve(ctx, r.ID, "U200", r.Digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stale, err := e.s.StaleCards(ctx, 10)
+	if err != nil || len(stale) != 1 || stale[0].Request.Version != a.Version {
+		t.Fatalf("after approval StaleCards = %v, %v", stale, err)
+	}
+	if err := e.s.CardRendered(ctx, r.ID, a.Version); err != nil {
+		t.Fatal(err)
+	}
+	if stale, _ := e.s.StaleCards(ctx, 10); len(stale) != 0 {
+		t.Fatalf("a rendered card is still stale: %v", stale)
+	}
+}
+
+func testOutboxReopen(t *testing.T, open Opener) {
+	e := newEnv(t, open, 1)
+	ctx := context.Background()
+	r := e.create()
+	if _, err := e.s.SetMessage(ctx, r.ID, "C1", "1.1", r.Version); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.s.Approve(ctx, r.ID, "U200", r.Digest); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.s.Note(ctx, r.ID, "poller", "em-unreachable", "timeout", "EM is not answering"); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.s.Enqueue(ctx, "C2", "hello"); err != nil {
+		t.Fatal(err)
+	}
+	e.reopen()
+	chans, err := e.s.OutboxChannels(ctx)
+	if err != nil || fmt.Sprint(chans) != "[C1 C2]" {
+		t.Fatalf("OutboxChannels = %v, %v", chans, err)
+	}
+	msgs, err := e.s.Outbox(ctx, "C1", 10)
+	if err != nil || len(msgs) != 2 {
+		t.Fatalf("Outbox(C1) = %v, %v", msgs, err)
+	}
+	if msgs[0].Text != "FO-1: pending -> approved" || msgs[1].Text != "EM is not answering" || msgs[0].RequestID != r.ID {
+		t.Fatalf("thread lines out of order or wrong: %q, %q", msgs[0].Text, msgs[1].Text)
+	}
+	if err := e.s.Delivered(ctx, "C1", msgs[0].Seq); err != nil {
+		t.Fatal(err)
+	}
+	if msgs, _ = e.s.Outbox(ctx, "C1", 10); len(msgs) != 1 || msgs[0].Text != "EM is not answering" {
+		t.Fatalf("after Delivered, Outbox(C1) = %v", msgs)
+	}
+}
+
+func testAuditChain(t *testing.T, open Opener) {
+	e := newEnv(t, open, 1)
+	ctx := context.Background()
+	r := e.approved()
+	if _, err := e.s.Transition(ctx, store.Change{ID: r.ID, To: store.Submitting, Actor: "bot"}); err != nil {
+		t.Fatal(err)
+	}
+	evs := e.events()
+	if len(evs) != 3 {
+		t.Fatalf("%d events, want 3", len(evs))
+	}
+	for i, ev := range evs {
+		if ev.Seq != uint64(i+1) || ev.RequestID != r.ID || ev.Hash == "" {
+			t.Fatalf("event %d = %+v", i, ev)
+		}
+		if i > 0 && ev.Prev != evs[i-1].Hash {
+			t.Fatalf("event %d does not chain to the one before it", ev.Seq)
+		}
+	}
+	if evs[1].Action != "approved" || evs[1].From != store.Pending || evs[1].To != store.Approved || evs[1].Actor != "U200" {
+		t.Fatalf("approval event = %+v", evs[1])
+	}
+	if err := e.s.Verify(ctx); err != nil {
+		t.Fatalf("Verify: %v", err)
+	}
+	var since []store.Event
+	_ = e.s.Events(ctx, 2, time.Time{}, func(ev store.Event) error { since = append(since, ev); return nil })
+	if len(since) != 1 || since[0].Seq != 3 {
+		t.Fatalf("Events after seq 2 = %v", since)
+	}
+}
+
+func testDoneContext(t *testing.T, open Opener) {
+	e := newEnv(t, open, 1)
+	r := e.create()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := e.s.Create(ctx, e.newRequest(e.target())); !errors.Is(err, context.Canceled) {
+		t.Errorf("Create with a cancelled context: %v", err)
+	}
+	if _, err := e.s.Approve(ctx, r.ID, "U200", r.Digest); !errors.Is(err, context.Canceled) {
+		t.Errorf("Approve with a cancelled context: %v", err)
+	}
+	if _, err := e.s.Get(ctx, r.ID); !errors.Is(err, context.Canceled) {
+		t.Errorf("Get with a cancelled context: %v", err)
+	}
+	if got := e.get(r.ID); got.State != store.Pending || got.Version != r.Version {
+		t.Fatalf("a cancelled call changed the request: %+v", got)
+	}
+	if n := len(e.events()); n != 1 {
+		t.Fatalf("%d audit events, want 1", n)
+	}
+}

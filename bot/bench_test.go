@@ -283,7 +283,7 @@ func seedRunning(tb testing.TB, h *harness, n int) []string {
 				}
 				if err == nil {
 					r, err = h.st.Transition(ctx, store.Change{ID: r.ID, To: store.Running, Actor: "em", Action: "submitted",
-						Apply: func(q *store.Request) {
+						Apply: func(q *store.Item) {
 							q.TaskID, q.EMSession, q.EMState, q.RestoreSessionID = task.ID, task.LogonSession, task.State, task.RestoreSessionID
 						}})
 				}
@@ -383,7 +383,7 @@ func benchPollAfterRelogon(b *testing.B, tasks int, latency time.Duration) {
 		ids := seedRunning(b, h, tasks)
 		for _, id := range ids { // crashed before the first poll recorded a session
 			r := h.get(id)
-			if _, err := h.st.Transition(context.Background(), store.Change{ID: id, To: store.Running, Actor: "test", Apply: func(q *store.Request) { q.RestoreSessionID = "" }}); err != nil && r.RestoreSessionID != "" {
+			if _, err := h.st.Transition(context.Background(), store.Change{ID: id, To: store.Running, Actor: "test", Apply: func(q *store.Item) { q.RestoreSessionID = "" }}); err != nil && r.Items[0].RestoreSessionID != "" {
 				b.Fatal(err)
 			}
 		}

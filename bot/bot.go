@@ -34,6 +34,8 @@ type EM interface {
 	StopTaskIn(ctx context.Context, session, id string) error
 	LogonSession() string
 	RestoreSession(ctx context.Context, id string) (*emapi.RestoreSession, error)
+	VMIntervals(ctx context.Context, replicaID, vmID string, from, to time.Time) (*emapi.Intervals, error)
+	VAppIntervals(ctx context.Context, vappID string, from, to time.Time) (*emapi.Intervals, error)
 	QueryRestoreSessions(ctx context.Context, since time.Time, names []string) ([]emapi.RestoreSession, error)
 	Ping(ctx context.Context) error
 }
@@ -44,8 +46,10 @@ type Store interface {
 	Create(ctx context.Context, nr store.NewRequest) (*store.Request, error)
 	ByMessage(ctx context.Context, channel, ts string) (*store.Request, error)
 	Remember(ctx context.Context, key string, ttl time.Duration) error
+	Seen(ctx context.Context, key string) (bool, error)
 	Note(ctx context.Context, id, actor, action, details, thread string) (*store.Request, error)
 	Active(ctx context.Context) ([]*store.Request, error)
+	Recent(ctx context.Context, fn func(*store.Request) bool) error
 	Approve(ctx context.Context, id, user, digest string) (*store.Request, error)
 	Reject(ctx context.Context, id, user, reason string) (*store.Request, error)
 	Withdraw(ctx context.Context, id, user string) (*store.Request, error)
@@ -98,6 +102,8 @@ type Options struct {
 	// approvals in a DR event must not become 200 simultaneous POSTs to an EM that answers 503
 	// when overloaded. The others wait, in the "approved" state, for a slot.
 	MaxConcurrentFailovers int
+	// MaxTargets is the most targets one request may hold (default DefaultMaxTargets, 500).
+	MaxTargets int
 	// SubmitRetryFor is how long after the approval a failover that could not reach EM (nothing
 	// sent) is retried before it fails saying so (default 15m).
 	SubmitRetryFor time.Duration
@@ -166,6 +172,9 @@ func New(em EM, st Store, api SlackAPI, opt Options) (*Bot, error) {
 	}
 	if opt.ApprovalsRequired <= 0 {
 		opt.ApprovalsRequired = 1
+	}
+	if opt.MaxTargets <= 0 {
+		opt.MaxTargets = DefaultMaxTargets
 	}
 	if opt.RequestTTL <= 0 {
 		opt.RequestTTL = time.Hour

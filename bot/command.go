@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -29,13 +30,15 @@ const (
 
 // Subcommands of /failover, as stored in Command.Sub.
 const (
-	SubVM     = "vm"
-	SubVApp   = "vapp"
-	SubStatus = "status"
-	SubList   = "list"
-	SubCancel = "cancel"
-	SubStop   = "stop"
-	SubHelp   = "help"
+	SubVM      = "vm"
+	SubVApp    = "vapp"
+	SubReplica = "replica"
+	SubCheck   = "check"
+	SubStatus  = "status"
+	SubList    = "list"
+	SubCancel  = "cancel"
+	SubStop    = "stop"
+	SubHelp    = "help"
 )
 
 // MaxReasonLen is the longest accepted --reason, in characters (runes). The reason is shown
@@ -50,10 +53,16 @@ const futureSlack = time.Minute
 // Command is one parsed /failover invocation. Names are kept as typed: the flow resolves
 // them through EM (GUID or name) before an approver is asked anything.
 type Command struct {
-	Sub       string // SubVM, SubVApp, SubStatus, SubList, SubCancel, SubStop or SubHelp
-	Replica   string // vm: CDP replica, GUID or name as typed
-	VM        string // vm: VM, GUID or name as typed
-	VApp      string // vapp: vApp, GUID or name as typed
+	Sub     string   // SubVM, SubVApp, SubReplica, SubStatus, SubList, SubCancel, SubStop or SubHelp
+	Replica string   // vm, replica: CDP replica, GUID or name as typed
+	VM      string   // vm: the first VM, GUID or name as typed
+	VApp    string   // vapp: the first vApp, GUID or name as typed
+	VMs     []string // vm: every VM, as typed, in order, without repeats
+	VApps   []string // vapp: every vApp, as typed, in order, without repeats
+	Except  []string // replica: VMs left out (--except), as typed
+	// Check is set by "/failover check …": the pre-flight alone, nothing stored and nobody
+	// asked; Sub is then the subcommand checked (vm, vapp or replica) and --reason is optional.
+	Check     bool
 	Intent    Intent // vm, vapp: IntentLatest unless an option says otherwise
 	Time      time.Time
 	Reason    string // vm, vapp: trimmed, non-blank, at most MaxReasonLen characters
@@ -72,8 +81,10 @@ type UsageError struct {
 func (e *UsageError) Error() string { return e.Msg }
 
 const (
-	usageVM     = `/failover vm <replica> <vm> [--latest | --latest-vss | --point-in-time <time> | --interval <time>] --reason "<text>"`
-	usageVApp   = `/failover vapp <vapp> [--latest | --latest-vss | --point-in-time <time> | --interval <time>] --reason "<text>"`
+	usageVM     = `/failover vm <replica> <vm> [<vm> …] [--latest | --latest-vss | --point-in-time <time> | --interval <time>] --reason "<text>"`
+	usageVApp   = `/failover vapp <vapp> [<vapp> …] [--latest | --latest-vss | --point-in-time <time> | --interval <time>] --reason "<text>"`
+	usageRepl   = `/failover replica <replica> [--except <vm>[,<vm>…]] [restore-point option] --reason "<text>"`
+	usageCheck  = `/failover check vm|vapp|replica … (the same arguments; --reason optional)`
 	usageStatus = `/failover status <request-id>`
 	usageList   = `/failover list`
 	usageCancel = `/failover cancel <request-id>`
@@ -82,13 +93,15 @@ const (
 )
 
 var usages = map[string]string{
-	SubVM:     usageVM,
-	SubVApp:   usageVApp,
-	SubStatus: usageStatus,
-	SubList:   usageList,
-	SubCancel: usageCancel,
-	SubStop:   usageStop,
-	SubHelp:   usageHelp,
+	SubVM:      usageVM,
+	SubVApp:    usageVApp,
+	SubReplica: usageRepl,
+	SubCheck:   usageCheck,
+	SubStatus:  usageStatus,
+	SubList:    usageList,
+	SubCancel:  usageCancel,
+	SubStop:    usageStop,
+	SubHelp:    usageHelp,
 }
 
 // Usage returns the usage line of a subcommand, or the whole help text for anything else.
@@ -107,13 +120,16 @@ var helpText = "*/failover* asks for a Veeam CDP replica failover; a second auth
 	"```\n" +
 	usageVM + "\n" +
 	usageVApp + "\n" +
+	usageRepl + "\n" +
+	usageCheck + "\n" +
 	fmt.Sprintf("%-32s (one request)\n", usageStatus) +
 	fmt.Sprintf("%-32s (pending and active requests)\n", usageList) +
 	fmt.Sprintf("%-32s (withdraw a pending request; nothing was sent yet)\n", usageCancel) +
 	fmt.Sprintf("%-32s (stop a running failover: asks you to confirm; no undo)\n", usageStop) +
 	usageHelp + "\n" +
 	"```\n" +
-	"• `<replica>`, `<vm>`, `<vapp>`: a GUID or a name (quote names with spaces).\n" +
+	"• `<replica>`, `<vm>`, `<vapp>`: a GUID or a name (quote names with spaces). One request may hold many targets; one approval covers them all.\n" +
+	"• `replica` fails over every VM of the replica, as Enterprise Manager lists them now; `check` shows what a request would fail over, to which restore point, without asking anyone.\n" +
 	"• Restore point: `--latest` (default), `--latest-vss` (latest application-consistent), " +
 	"`--point-in-time <time>` or `--interval <time>`.\n" +
 	"• `<time>`: RFC 3339, e.g. `2024-05-01T13:45:00Z` or `\"2024-05-01 15:45+02:00\"`; without an offset it is UTC.\n" +
@@ -151,11 +167,20 @@ func ParseCommand(text string, now time.Time) (Command, error) {
 		return Command{Sub: SubList}, nil
 	case SubStatus, SubCancel, SubStop:
 		return parseIDCommand(sub, rest)
-	case SubVM, SubVApp:
-		return parseFailover(sub, rest, now)
+	case SubVM, SubVApp, SubReplica:
+		return parseFailover(sub, rest, now, false)
+	case SubCheck:
+		if len(rest) == 0 {
+			return Command{}, usageErr(sub, "`check` needs what to check: vm, vapp or replica, with their arguments.")
+		}
+		switch what := strings.ToLower(rest[0]); what {
+		case SubVM, SubVApp, SubReplica:
+			return parseFailover(what, rest[1:], now, true)
+		}
+		return Command{}, usageErr(sub, "`check` checks vm, vapp or replica, not %q.", truncate(rest[0], 40))
 	default:
 		return Command{}, &UsageError{
-			Msg:   fmt.Sprintf("Unknown subcommand %q: use one of vm, vapp, status, list, cancel, stop or help.", truncate(args[0], 40)),
+			Msg:   fmt.Sprintf("Unknown subcommand %q: use one of vm, vapp, replica, check, status, list, cancel, stop or help.", truncate(args[0], 40)),
 			Usage: HelpText(),
 		}
 	}
@@ -267,6 +292,7 @@ const (
 	optPointInTime = "--point-in-time"
 	optInterval    = "--interval"
 	optReason      = "--reason"
+	optExcept      = "--except"
 )
 
 var intentOptions = map[string]Intent{
@@ -291,8 +317,9 @@ func isOption(arg string) bool {
 	return strings.HasPrefix(arg, "--") && len(arg) > 2
 }
 
-func parseFailover(sub string, rest []string, now time.Time) (Command, error) {
-	cmd := Command{Sub: sub, Intent: IntentLatest}
+func parseFailover(sub string, rest []string, now time.Time, check bool) (Command, error) {
+	cmd := Command{Sub: sub, Intent: IntentLatest, Check: check}
+	exceptSet := false
 	var (
 		positional       []string
 		intentOpt        string // the option that set the intent, for conflict messages
@@ -318,10 +345,14 @@ func parseFailover(sub string, rest []string, now time.Time) (Command, error) {
 		name = strings.ToLower(name)
 		switch name {
 		case optLatest, optLatestVSS, optPointInTime, optInterval, optReason:
+		case optExcept:
+			if sub != SubReplica {
+				return Command{}, usageErr(sub, "--except belongs to `replica`: with `%s`, list just the targets you want.", sub)
+			}
 		default:
 			return Command{}, usageErr(sub, "Unknown option %q: use --latest, --latest-vss, --point-in-time, --interval or --reason.", truncate(name, 40))
 		}
-		takesValue := name == optPointInTime || name == optInterval || name == optReason
+		takesValue := name == optPointInTime || name == optInterval || name == optReason || name == optExcept
 		if !takesValue && hasValue {
 			return Command{}, usageErr(sub, "%s takes no value, but got %q.", name, truncate(value, 40))
 		}
@@ -336,6 +367,21 @@ func parseFailover(sub string, rest []string, now time.Time) (Command, error) {
 				i++
 				value += "T" + rest[i]
 			}
+		}
+		if name == optExcept {
+			if exceptSet {
+				return Command{}, usageErr(sub, "--except is given twice: list every VM to leave out once, separated by commas.")
+			}
+			exceptSet = true
+			for _, v := range strings.Split(value, ",") {
+				if v = strings.TrimSpace(v); v != "" && !slices.Contains(cmd.Except, v) {
+					cmd.Except = append(cmd.Except, v)
+				}
+			}
+			if len(cmd.Except) == 0 {
+				return Command{}, usageErr(sub, "--except is empty: name the VMs to leave out, e.g. --except web03,web04.")
+			}
+			continue
 		}
 		if name == optReason {
 			if reasonSet {
@@ -363,35 +409,51 @@ func parseFailover(sub string, rest []string, now time.Time) (Command, error) {
 		}
 	}
 
-	want := 2
+	if strayAfterReason != "" {
+		return Command{}, usageErr(sub, "Unexpected %q after the reason: put a reason of several words in quotes, e.g. --reason \"%s %s\".",
+			truncate(strayAfterReason, 40), truncate(cmd.Reason, 40), truncate(strayAfterReason, 40))
+	}
 	names := []string{"<replica>", "<vm>"}
-	if sub == SubVApp {
-		want = 1
+	switch sub {
+	case SubVApp:
 		names = []string{"<vapp>"}
-	}
-	if len(positional) > want {
-		extra := positional[want:]
-		if strayAfterReason != "" {
-			return Command{}, usageErr(sub, "Unexpected %s: put a reason of several words in quotes, e.g. --reason \"%s %s\".",
-				quoteList(extra), truncate(cmd.Reason, 40), truncate(strayAfterReason, 40))
+	case SubReplica:
+		names = []string{"<replica>"}
+		if len(positional) > 1 {
+			return Command{}, usageErr(sub, "Unexpected %s: `replica` takes one <replica> (quote names that contain spaces); use `vm <replica> <vm> …` to pick VMs.", quoteList(positional[1:]))
 		}
-		return Command{}, usageErr(sub, "Unexpected %s: `%s` takes %s (quote names that contain spaces).",
-			quoteList(extra), sub, strings.Join(names, " and "))
 	}
-	if len(positional) < want {
+	if len(positional) < len(names) {
 		return Command{}, usageErr(sub, "Missing %s: `%s` needs %s.", strings.Join(names[len(positional):], " and "), sub, strings.Join(names, " and "))
 	}
 	for i, p := range positional {
 		if strings.TrimSpace(p) == "" {
-			return Command{}, usageErr(sub, "%s is empty: give a GUID or a name.", names[i])
+			return Command{}, usageErr(sub, "%s is empty: give a GUID or a name.", names[min(i, len(names)-1)])
 		}
 	}
-	if sub == SubVM {
-		cmd.Replica, cmd.VM = positional[0], positional[1]
-	} else {
-		cmd.VApp = positional[0]
+	uniq := func(in []string) []string {
+		var out []string
+		for _, v := range in {
+			if !slices.ContainsFunc(out, func(o string) bool { return strings.EqualFold(o, v) }) {
+				out = append(out, v)
+			}
+		}
+		return out
+	}
+	switch sub {
+	case SubVM:
+		cmd.Replica, cmd.VMs = positional[0], uniq(positional[1:])
+		cmd.VM = cmd.VMs[0]
+	case SubVApp:
+		cmd.VApps = uniq(positional)
+		cmd.VApp = cmd.VApps[0]
+	case SubReplica:
+		cmd.Replica = positional[0]
 	}
 
+	if !reasonSet && check {
+		return cmd, nil
+	}
 	if !reasonSet {
 		return Command{}, usageErr(sub, "--reason is required: say why this failover is needed, e.g. --reason \"site A lost power\".")
 	}

@@ -2,6 +2,7 @@ package bot
 
 import (
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -37,6 +38,20 @@ func TestParseCommandAccepts(t *testing.T) {
 		{"status hash", "status #7", Command{Sub: SubStatus, RequestID: "FO-7"}},
 		{"status leading zeros", "status FO-007", Command{Sub: SubStatus, RequestID: "FO-7"}},
 		{"cancel", "CANCEL fo-3", Command{Sub: SubCancel, RequestID: "FO-3"}},
+		{"vm several", `vm rep1 web01 web02 "web 03" --reason x`,
+			Command{Sub: SubVM, Replica: "rep1", VM: "web01", VMs: []string{"web01", "web02", "web 03"}, Intent: IntentLatest, Reason: "x"}},
+		{"vm repeats dropped", `vm rep1 web01 WEB01 web02 --reason x`,
+			Command{Sub: SubVM, Replica: "rep1", VM: "web01", VMs: []string{"web01", "web02"}, Intent: IntentLatest, Reason: "x"}},
+		{"vapp several", `vapp erp crm --reason x`,
+			Command{Sub: SubVApp, VApp: "erp", VApps: []string{"erp", "crm"}, Intent: IntentLatest, Reason: "x"}},
+		{"replica", `replica CDP-Web --reason x`, Command{Sub: SubReplica, Replica: "CDP-Web", Intent: IntentLatest, Reason: "x"}},
+		{"replica except", `replica CDP-Web --except web03,web04 --latest-vss --reason x`,
+			Command{Sub: SubReplica, Replica: "CDP-Web", Except: []string{"web03", "web04"}, Intent: IntentLatestVSS, Reason: "x"}},
+		{"replica except spaced and repeated", `replica CDP-Web --except "web03, web04,web03" --reason x`,
+			Command{Sub: SubReplica, Replica: "CDP-Web", Except: []string{"web03", "web04"}, Intent: IntentLatest, Reason: "x"}},
+		{"check replica without reason", `check replica CDP-Web`, Command{Sub: SubReplica, Replica: "CDP-Web", Intent: IntentLatest, Check: true}},
+		{"check vm with reason", `check vm rep1 web01 --reason x`,
+			Command{Sub: SubVM, Replica: "rep1", VM: "web01", Intent: IntentLatest, Reason: "x", Check: true}},
 		{"vm default latest", `vm rep1 web01 --reason "site down"`,
 			Command{Sub: SubVM, Replica: "rep1", VM: "web01", Intent: IntentLatest, Reason: "site down"}},
 		{"vm explicit latest", `vm rep1 web01 --latest --reason x`,
@@ -114,7 +129,13 @@ func TestParseCommandAccepts(t *testing.T) {
 				t.Errorf("Time = %v (%v), want %v UTC", got.Time, got.Time.Location(), tt.want.Time)
 			}
 			got.Time, tt.want.Time = time.Time{}, time.Time{}
-			if got != tt.want {
+			if tt.want.VMs == nil && tt.want.VM != "" {
+				tt.want.VMs = []string{tt.want.VM}
+			}
+			if tt.want.VApps == nil && tt.want.VApp != "" {
+				tt.want.VApps = []string{tt.want.VApp}
+			}
+			if !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("ParseCommand(%q)\n got %+v\nwant %+v", tt.text, got, tt.want)
 			}
 		})
@@ -151,7 +172,7 @@ func TestParseCommandRejects(t *testing.T) {
 		{"vm unquoted multiword reason", `vm rep1 web01 --reason site down`, []string{`Unexpected "down"`, `--reason "site down"`}, usageVM},
 		{"vm missing vm", `vm rep1 --reason x`, []string{"Missing <vm>"}, usageVM},
 		{"vm missing both", `vm --reason x`, []string{"Missing <replica> and <vm>"}, usageVM},
-		{"vm extra positional", `vm rep1 web01 web02 --reason x`, []string{`Unexpected "web02"`}, usageVM},
+		{"replica extra positional", `replica CDP-Web web01 --reason x`, []string{`Unexpected "web01"`}, usageRepl},
 		{"vm empty name", `vm "" web01 --reason x`, []string{"<replica> is empty"}, usageVM},
 		{"vm unknown option", `vm rep1 web01 --force --reason x`, []string{`Unknown option "--force"`}, usageVM},
 		{"vm single dash option", `vm rep1 web01 -reason x`, []string{`Unknown option "-reason"`, "two dashes"}, usageVM},
@@ -169,7 +190,9 @@ func TestParseCommandRejects(t *testing.T) {
 		{"vm future time via offset", `vm rep1 web01 --interval 2024-05-01T14:30:00-01:00 --reason x`, []string{"--interval", "in the future"}, usageVM},
 		{"vm ancient time", `vm rep1 web01 --point-in-time 0224-05-01T10:00Z --reason x`, []string{"before 2000"}, usageVM},
 		{"vapp missing name", `vapp --reason x`, []string{"Missing <vapp>"}, usageVApp},
-		{"vapp extra positional", `vapp fin web --reason x`, []string{`Unexpected "web"`, "<vapp>"}, usageVApp},
+		{"except outside replica", `vm rep1 web01 --except web02 --reason x`, []string{"--except belongs to `replica`"}, usageVM},
+		{"check of status", `check status FO-1`, []string{"`check` checks vm, vapp or replica"}, usageCheck},
+		{"empty except", `replica CDP-Web --except , --reason x`, []string{"--except is empty"}, usageRepl},
 		{"vapp conflicting options", `vapp fin --latest-vss --interval 2024-05-01T10:00Z --reason x`, []string{"--latest-vss and --interval conflict"}, usageVApp},
 	}
 	for _, tt := range tests {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/slack-go/slack"
@@ -45,7 +46,10 @@ func (b *Bot) HandleCommand(ctx context.Context, sc slack.SlashCommand) Response
 	switch cmd.Sub {
 	case "help":
 		return ephemeral(HelpText())
-	case "vm", "vapp":
+	case SubVM, SubVApp, SubReplica:
+		if cmd.Check {
+			return b.check(ctx, sc, cmd)
+		}
 		return b.request(ctx, sc, cmd)
 	case "status":
 		r, err := b.st.Get(ctx, cmd.RequestID)
@@ -93,32 +97,24 @@ func (b *Bot) request(ctx context.Context, sc slack.SlashCommand, cmd Command) R
 	if err := b.auth.canBeApproved(sc.UserID, b.opt.ApprovalsRequired); err != nil {
 		return b.refuse(err)
 	}
+	if seen, err := b.st.Seen(ctx, commandReplayKey(sc)); err == nil && seen {
+		return b.replayed(store.ErrReplay)
+	}
 	ctx, cancel := context.WithTimeout(ctx, resolveBudget)
 	defer cancel()
+	p, resp, ok := b.plan(ctx, cmd)
+	if !ok {
+		return resp
+	}
+	if len(p.items) == 0 {
+		b.met.Refusals.WithLabelValues("no-target").Inc()
+		return ephemeral("Nothing to fail over, so nothing was recorded:\n" + exclusionText(p.excluded, 20))
+	}
 	nr := store.NewRequest{
+		Kind: p.kind, Items: p.items, Excluded: p.excluded, Scope: p.scope,
 		Intent: store.Intent(cmd.Intent), RestoreTime: cmd.Time, Reason: cmd.Reason,
 		Requester: sc.UserID, Channel: sc.ChannelID, ResponseURL: sc.ResponseURL, TTL: b.opt.RequestTTL,
 		ReplayKey: commandReplayKey(sc), ReplayTTL: replayWindow,
-	}
-	switch cmd.Sub {
-	case "vm":
-		rep, err := b.inv.resolveReplica(ctx, cmd.Replica)
-		if err != nil {
-			return b.refuseEM(err)
-		}
-		vm, err := b.inv.resolveVM(ctx, rep.ID, cmd.VM)
-		if err != nil {
-			return b.refuseEM(err)
-		}
-		nr.Kind = store.KindVM
-		nr.Target = store.Target{ReplicaID: rep.ID, ReplicaName: rep.Name, ID: vm.ID, Name: vm.Name}
-	case "vapp":
-		va, err := b.inv.resolveVApp(ctx, cmd.VApp)
-		if err != nil {
-			return b.refuseEM(err)
-		}
-		nr.Kind = store.KindVApp
-		nr.Target = store.Target{ID: va.ID, Name: va.Name}
 	}
 	r, err := b.st.Create(ctx, nr)
 	if errors.Is(err, store.ErrReplay) {
@@ -127,7 +123,7 @@ func (b *Bot) request(ctx context.Context, sc slack.SlashCommand, cmd Command) R
 	var busy *store.ConflictError
 	if errors.As(err, &busy) && busy.Reason == store.ReasonTargetBusy {
 		b.met.Refusals.WithLabelValues("target-busy").Inc()
-		b.log.Info("request refused: target held by another active request", "user", sc.UserID, "target", nr.Target.Name, "holder", busy.Holder)
+		b.log.Info("request refused: target held by another active request", "user", sc.UserID, "target", busy.Target, "holder", busy.Holder)
 		return ephemeral(describeConflict(busy))
 	}
 	if err != nil {
@@ -135,10 +131,74 @@ func (b *Bot) request(ctx context.Context, sc slack.SlashCommand, cmd Command) R
 		return ephemeral("I could not record the request (" + err.Error() + "). Nothing was sent to Enterprise Manager; try again.")
 	}
 	b.met.Requests.WithLabelValues("requested").Inc()
-	b.reqLog(r.ID).Info("request recorded", "user", r.Requester, "target", r.Target.Name, "intent", r.Intent)
+	b.reqLog(r.ID).Info("request recorded", "user", r.Requester, "target", targetName(r), "intent", r.Intent)
 	b.deliver.created(r.ID)
-	return ephemeral(fmt.Sprintf("Recorded *%s*: fail over %s to the %s. The approval card follows in this channel; %s can approve it.",
-		r.ID, targetText(r), restoreText(r.Intent, r.RestoreTime), b.auth.describeApprovers()))
+	text := fmt.Sprintf("Recorded *%s*: fail over %s to the %s. The approval card follows in this channel; %s can approve it.",
+		r.ID, targetText(r), restoreText(r.Intent, r.RestoreTime), b.auth.describeApprovers())
+	if pv := previewText(r); pv != "" {
+		text += "\n" + pv
+	}
+	if len(r.Excluded) > 0 {
+		text += fmt.Sprintf("\nLeft out (%d, not part of the request):\n%s", len(r.Excluded), exclusionText(r.Excluded, 10))
+	}
+	return ephemeral(text)
+}
+
+// plan resolves a command's targets and runs the pre-flight, or says why not (ok false).
+func (b *Bot) plan(ctx context.Context, cmd Command) (*plan, Response, bool) {
+	kind, scope, targets, err := b.resolveTargets(ctx, cmd)
+	var ref *refusal
+	if errors.As(err, &ref) {
+		return nil, b.refuse(err), false
+	}
+	if err != nil {
+		return nil, b.refuseEM(err), false
+	}
+	if max := b.opt.MaxTargets; len(targets) > max {
+		b.met.Refusals.WithLabelValues("too-many").Inc()
+		return nil, ephemeral(fmt.Sprintf("That is %d targets; one request holds at most %d (MAX_TARGETS). Nothing was recorded: split it, e.g. with several `vm <replica> <vm> …` requests or `replica … --except …`.", len(targets), max)), false
+	}
+	p, err := b.preflight(ctx, kind, scope, targets, store.Intent(cmd.Intent), cmd.Time)
+	var busy *store.ConflictError
+	if errors.As(err, &busy) {
+		b.met.Refusals.WithLabelValues("target-busy").Inc()
+		return nil, ephemeral(describeConflict(busy)), false
+	}
+	if err != nil {
+		return nil, b.refuseEM(err), false
+	}
+	for i := range p.items {
+		p.items[i].Recent = p.recent[p.items[i].Target.ID]
+	}
+	return p, Response{}, true
+}
+
+// check answers /failover check: the pre-flight alone, nothing stored and nobody asked.
+func (b *Bot) check(ctx context.Context, sc slack.SlashCommand, cmd Command) Response {
+	if err := b.auth.canUseChannel(sc.ChannelID); err != nil {
+		return b.refuse(err)
+	}
+	if err := b.auth.canRequest(sc.UserID); err != nil {
+		return b.refuse(err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, resolveBudget)
+	defer cancel()
+	p, resp, ok := b.plan(ctx, cmd)
+	if !ok {
+		return resp
+	}
+	r := &store.Request{Kind: p.kind, Items: p.items, Excluded: p.excluded, Scope: p.scope, Intent: store.Intent(cmd.Intent), RestoreTime: cmd.Time}
+	var out strings.Builder
+	fmt.Fprintf(&out, "*Check only — nothing was recorded and nobody was asked.*\n")
+	if len(p.items) == 0 {
+		fmt.Fprintf(&out, "Nothing could be failed over:\n%s", exclusionText(p.excluded, 20))
+		return ephemeral(out.String())
+	}
+	fmt.Fprintf(&out, "A request now would fail over %s to the %s.\n%s", targetText(r), restoreText(r.Intent, r.RestoreTime), previewText(r))
+	if len(p.excluded) > 0 {
+		fmt.Fprintf(&out, "\nLeft out (%d):\n%s", len(p.excluded), exclusionText(p.excluded, 20))
+	}
+	return ephemeral(out.String())
 }
 
 // refuseEM answers a lookup failure. A name that is unknown is the sender's mistake; EM being

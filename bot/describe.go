@@ -126,6 +126,8 @@ func stateWords(s store.State) string {
 		return "being stopped"
 	case store.Unknown:
 		return "in an unknown state (check Enterprise Manager)"
+	case store.PartlyFailed:
+		return "partly failed"
 	}
 	return string(s)
 }

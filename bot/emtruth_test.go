@@ -26,8 +26,8 @@ func TestReLogonNeverFollowsAnotherSessionsTask(t *testing.T) {
 	h.em.SetScript(finDB01, emsim.Script{Running: 10 * time.Minute, Result: emsim.ResultSuccess})
 	h.em.SetScript(finApp01ID(t, h), emsim.Script{Running: 10 * time.Minute, Result: emsim.ResultFailed, Message: "datastore full"})
 	a := h.runningDB01()
-	if a.TaskID != "task-1" || a.EMSession == "" {
-		t.Fatalf("first request: task %q in logon session %q, want task-1 with its session recorded", a.TaskID, a.EMSession)
+	if a.Items[0].TaskID != "task-1" || a.Items[0].EMSession == "" {
+		t.Fatalf("first request: task %q in logon session %q, want task-1 with its session recorded", a.Items[0].TaskID, a.Items[0].EMSession)
 	}
 
 	h.em.ExpireSessions() // EM forgets the logon session: the next call logs on again
@@ -35,8 +35,8 @@ func TestReLogonNeverFollowsAnotherSessionsTask(t *testing.T) {
 	h.approve(Approver1, id)
 	h.idle()
 	b := h.wantState(id, store.Running)
-	if b.TaskID != "task-1" || b.EMSession == "" || b.EMSession == a.EMSession {
-		t.Fatalf("second request: task %q in session %q (first: %q), want task-1 of a new session", b.TaskID, b.EMSession, a.EMSession)
+	if b.Items[0].TaskID != "task-1" || b.Items[0].EMSession == "" || b.Items[0].EMSession == a.Items[0].EMSession {
+		t.Fatalf("second request: task %q in session %q (first: %q), want task-1 of a new session", b.Items[0].TaskID, b.Items[0].EMSession, a.Items[0].EMSession)
 	}
 	fo := h.em.Failovers()
 	h.clock.Advance(5 * time.Minute)
@@ -45,8 +45,8 @@ func TestReLogonNeverFollowsAnotherSessionsTask(t *testing.T) {
 	h.poll()
 
 	ra, rb := h.wantState(a.ID, store.Succeeded), h.wantState(b.ID, store.Failed)
-	if ra.RestoreSessionID != fo[0].RestoreSessionID || rb.RestoreSessionID != fo[1].RestoreSessionID {
-		t.Errorf("restore sessions %s / %s, want %s / %s", ra.RestoreSessionID, rb.RestoreSessionID, fo[0].RestoreSessionID, fo[1].RestoreSessionID)
+	if ra.Items[0].RestoreSessionID != fo[0].RestoreSessionID || rb.Items[0].RestoreSessionID != fo[1].RestoreSessionID {
+		t.Errorf("restore sessions %s / %s, want %s / %s", ra.Items[0].RestoreSessionID, rb.Items[0].RestoreSessionID, fo[0].RestoreSessionID, fo[1].RestoreSessionID)
 	}
 	mustNotContain(t, a.ID+"'s thread", h.threadText(a.ID), "datastore full")
 	mustContain(t, b.ID+"'s thread", h.threadText(b.ID), "datastore full")
@@ -132,8 +132,8 @@ func TestOutcomeCombinations(t *testing.T) {
 			got := h.wantState(r.ID, tc.want)
 			mustContain(t, "thread", h.threadText(r.ID), tc.thread...)
 			if tc.script.AsyncFailure == "" {
-				if fo := h.em.Failovers(); got.RestoreSessionID != fo[0].RestoreSessionID {
-					t.Errorf("restore session %q, want the failover's %q", got.RestoreSessionID, fo[0].RestoreSessionID)
+				if fo := h.em.Failovers(); got.Items[0].RestoreSessionID != fo[0].RestoreSessionID {
+					t.Errorf("restore session %q, want the failover's %q", got.Items[0].RestoreSessionID, fo[0].RestoreSessionID)
 				}
 			}
 			if n := h.failoverPOSTs(); n != 1 {

@@ -38,8 +38,8 @@ func TestFailoverRefusedByEM(t *testing.T) {
 			h.idle()
 
 			r := h.wantState(id, store.Failed)
-			if r.TaskID != "" {
-				t.Errorf("task ID %q stored for a failover EM refused", r.TaskID)
+			if r.Items[0].TaskID != "" {
+				t.Errorf("task ID %q stored for a failover EM refused", r.Items[0].TaskID)
 			}
 			mustContain(t, "thread", h.threadText(id), append([]string{"The failover was not started."}, tc.want...)...)
 			mustContain(t, "card", h.cardJSON(id), "Failover failed")
@@ -101,8 +101,8 @@ func TestUnknownOrAmbiguousNames(t *testing.T) {
 	t.Run("the ID of an ambiguous name works", func(t *testing.T) {
 		h := newHarness(t, func(c *harnessConfig) { c.inventory = &inv })
 		id := h.request(Requester, `vm CDP-Web 11111111-2222-4333-8444-555555555555 --reason "x"`)
-		if r := h.get(id); r.Target.Name != "WEB01" {
-			t.Fatalf("target = %+v, want WEB01", r.Target)
+		if r := h.get(id); r.Items[0].Target.Name != "WEB01" {
+			t.Fatalf("target = %+v, want WEB01", r.Items[0].Target)
 		}
 	})
 }
@@ -192,8 +192,8 @@ func TestFailoverAnswerLost(t *testing.T) {
 			wantPOSTs()
 			if tc.started {
 				r := h.wantState(id, store.Running)
-				if r.RestoreSessionID != h.em.Failovers()[0].RestoreSessionID {
-					t.Fatalf("restore session %q, want EM's %q", r.RestoreSessionID, h.em.Failovers()[0].RestoreSessionID)
+				if r.Items[0].RestoreSessionID != h.em.Failovers()[0].RestoreSessionID {
+					t.Fatalf("restore session %q, want EM's %q", r.Items[0].RestoreSessionID, h.em.Failovers()[0].RestoreSessionID)
 				}
 				mustContain(t, "thread", h.threadText(id), "the failover did start")
 				h.clock.Advance(6 * time.Minute)
@@ -264,13 +264,13 @@ func TestReconcileDoesNotAdoptAnotherRequestsSession(t *testing.T) {
 				h.clock.Advance(30 * time.Second)
 				h.poll()
 				r := h.wantState(second, store.Submitting)
-				if r.RestoreSessionID != "" {
-					t.Fatalf("%s adopted restore session %s of %s", second, r.RestoreSessionID, first.ID)
+				if r.Items[0].RestoreSessionID != "" {
+					t.Fatalf("%s adopted restore session %s of %s", second, r.Items[0].RestoreSessionID, first.ID)
 				}
 			}
 			if !tc.firstFailed {
-				if got := h.wantState(first.ID, store.Running); got.RestoreSessionID != h.em.Failovers()[0].RestoreSessionID {
-					t.Fatalf("%s follows session %q, want its own %q", first.ID, got.RestoreSessionID, h.em.Failovers()[0].RestoreSessionID)
+				if got := h.wantState(first.ID, store.Running); got.Items[0].RestoreSessionID != h.em.Failovers()[0].RestoreSessionID {
+					t.Fatalf("%s follows session %q, want its own %q", first.ID, got.Items[0].RestoreSessionID, h.em.Failovers()[0].RestoreSessionID)
 				}
 			}
 			h.clock.Advance(2 * time.Minute)

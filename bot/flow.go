@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/slack-go/slack"
 
@@ -277,12 +278,43 @@ func (b *Bot) reject(ctx context.Context, id, user, reason string) {
 // the POST, so a crash between the two leaves evidence that the POST may have gone out, and the
 // request is reconciled instead of sent again.
 func (b *Bot) submit(ctx context.Context, id string) {
-	if !b.claim(id) {
+	r, err := b.st.Get(ctx, id)
+	if err != nil || r.State != store.Approved {
 		return
 	}
-	defer b.release(id)
-	log := b.reqLog(id)
-	// Wait for a slot before "submitting" is written: a request waiting for one is still
+	var todo []leg
+	for _, l := range legs(r) {
+		if l.Item.State == store.Approved {
+			todo = append(todo, l)
+		}
+	}
+	b.submitLegs(ctx, todo)
+}
+
+// submitLegs sends the failovers of ls, each as soon as a POST slot is free
+// (MaxConcurrentFailovers across the whole bot), and returns when all have been tried. An item
+// EM refuses fails alone; the others go on.
+func (b *Bot) submitLegs(ctx context.Context, ls []leg) {
+	var wg sync.WaitGroup
+	for _, l := range ls {
+		if !b.claim(l.key()) {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer b.release(l.key())
+			b.submitLeg(ctx, l)
+		}()
+	}
+	wg.Wait()
+}
+
+// submitLeg sends one item's failover: "submitting" is written before the POST and the task
+// after it, so a crash in between is reconciled, never sent twice.
+func (b *Bot) submitLeg(ctx context.Context, l leg) {
+	log := b.reqLog(l.Request.ID).With("target", l.name())
+	// Wait for a slot before "submitting" is written: an item waiting for one is still
 	// approved, and nothing has been sent.
 	select {
 	case b.posts <- struct{}{}:
@@ -290,46 +322,44 @@ func (b *Bot) submit(ctx context.Context, id string) {
 	case <-ctx.Done():
 		return
 	}
-	r, err := b.st.Get(ctx, id)
-	if err != nil || r.State != store.Approved {
-		return
-	}
-	// Guarded by the state, not the version: delivery records the card's position
-	// concurrently (a new version), and that must not hold a failover back a poll interval.
-	r, err = b.st.Transition(ctx, store.Change{ID: id, From: []store.State{store.Approved},
-		To: store.Submitting, Actor: "bot", Action: "submitting", Details: "sending the failover to Enterprise Manager"})
+	// Guarded by the item's state, not a version: another item's change or the card's position
+	// may have been written meanwhile, and that must not hold a failover back a poll interval.
+	c := store.Change{ID: l.Request.ID, Item: l.Target.ID, From: []store.State{store.Approved}, To: store.Submitting,
+		Actor: "bot", Action: "submitting", Details: "sending the failover to Enterprise Manager"}
+	r, err := b.st.Transition(ctx, c)
 	if err != nil {
 		log.Info("submission not started", "reason", err)
 		return
 	}
+	l = leg{r, r.Item(l.Target.ID)}
 	ctx, cancel := context.WithTimeout(ctx, b.opt.EMTimeout)
 	defer cancel()
 	intent := emapi.RestoreIntent{Kind: intentKind(r.Intent), Time: r.RestoreTime}
 	var task *emapi.Task
 	if r.Kind == store.KindVApp {
-		task, err = b.em.StartVAppFailover(ctx, r.Target.ID, intent)
+		task, err = b.em.StartVAppFailover(ctx, l.Target.ID, intent)
 	} else {
-		task, err = b.em.StartVMFailover(ctx, r.Target.ReplicaID, r.Target.ID, intent)
+		task, err = b.em.StartVMFailover(ctx, l.Target.ReplicaID, l.Target.ID, intent)
 	}
 	if err != nil {
-		b.submitFailed(r, err)
+		b.submitFailed(l, err)
 		return
 	}
-	r, err = b.st.Transition(b.sctx, store.Change{ID: id, From: []store.State{store.Submitting}, To: store.Running,
+	c = store.Change{ID: r.ID, Item: l.Target.ID, From: []store.State{store.Submitting}, To: store.Running,
 		Actor: "em", Action: "submitted", Details: "EM task " + task.ID + " " + task.State,
-		Thread: fmt.Sprintf(":rocket: Enterprise Manager accepted the failover: task %s is %s. I will post every change here.", task.ID, task.State),
-		Apply: func(r *store.Request) {
-			r.TaskID, r.EMSession, r.EMState, r.EMMessage = task.ID, task.LogonSession, task.State, ""
-			if task.RestoreSessionID != "" && r.RestoreSessionID == "" {
-				r.RestoreSessionID = task.RestoreSessionID
+		Thread: l.chatty(fmt.Sprintf(":rocket: Enterprise Manager accepted the failover: task %s is %s. I will post every change here.", task.ID, task.State)),
+		Apply: func(it *store.Item) {
+			it.TaskID, it.EMSession, it.EMState, it.EMMessage = task.ID, task.LogonSession, task.State, ""
+			if task.RestoreSessionID != "" && it.RestoreSessionID == "" {
+				it.RestoreSessionID = task.RestoreSessionID
 			}
-		}})
-	if err != nil {
+		}}
+	if _, err = b.st.Transition(b.sctx, c); err != nil {
 		// The failover is running in EM but we could not record its task: say so loudly, keep
 		// "submitting" so the poller reconciles through the restore sessions.
 		log.Error("failover started but its task ID could not be stored", "task", task.ID, "error", err)
-		b.note(r, "bot", "task-unrecorded", fmt.Sprintf("EM task %s started but could not be recorded: %v", task.ID, err),
-			fmt.Sprintf(":warning: Enterprise Manager started the failover (task %s), but I could not record it (%v). I will look for its restore session; check EM if this thread stays quiet.", task.ID, err))
+		b.note(r, "bot", "task-unrecorded", fmt.Sprintf("%s: EM task %s started but could not be recorded: %v", l.name(), task.ID, err),
+			fmt.Sprintf(":warning: Enterprise Manager started the failover of %s (task %s), but I could not record it (%v). I will look for its restore session; check EM if this thread stays quiet.", esc(l.name()), task.ID, err))
 		return
 	}
 	b.met.Requests.WithLabelValues("submitted").Inc()
@@ -346,22 +376,26 @@ func (b *Bot) submit(ctx context.Context, id string) {
 //     request fails with EM's words;
 //   - unknown (a timeout, a reset after the request was written, any 5xx): EM may have started
 //     it; the request stays submitting for the poller to reconcile, and is never sent again.
-func (b *Bot) submitFailed(r *store.Request, err error) {
-	log := b.reqLog(r.ID)
+func (b *Bot) submitFailed(r leg, err error) {
+	log := b.reqLog(r.Request.ID).With("target", r.name())
 	switch {
 	case emapi.NotSent(err):
 		b.notSent(r, err)
 		return
 	case sentMaybe(err):
 		log.Error("failover POST outcome unknown", "error", err)
-		b.note(r, "em", "submit-unanswered", fmt.Sprintf("failover POST got no usable answer (%s); reconciling", describe(err)),
-			":warning: I sent the failover but got no answer from Enterprise Manager that says what happened ("+describe(err)+"). It may or may not have started: I am checking whether EM started it (its restore sessions) and will report here. I will not send it again.")
+		b.note(r.Request, "em", "submit-unanswered", fmt.Sprintf("%s: failover POST got no usable answer (%s); reconciling", r.name(), describe(err)),
+			r.chatty(":warning: I sent the failover but got no answer from Enterprise Manager that says what happened ("+describe(err)+"). It may or may not have started: I am checking whether EM started it (its restore sessions) and will report here. I will not send it again."))
 		return
 	}
 	msg := describe(err)
-	if _, terr := b.st.Transition(b.sctx, store.Change{ID: r.ID, From: []store.State{store.Submitting}, To: store.Failed,
-		Actor: "em", Action: "error", Details: msg, Thread: ":red_circle: The failover was not started. Enterprise Manager refused it: " + msg,
-		Apply: func(r *store.Request) { r.EMMessage = emMessage(err) }}); terr != nil {
+	line := ":red_circle: The failover was not started. Enterprise Manager refused it: " + msg
+	if !r.single() {
+		line = ":red_circle: *" + esc(r.name()) + "* was not started. Enterprise Manager refused it: " + msg
+	}
+	if _, terr := b.st.Transition(b.sctx, store.Change{ID: r.Request.ID, Item: r.Target.ID, From: []store.State{store.Submitting}, To: store.Failed,
+		Actor: "em", Action: "error", Details: msg, Thread: line,
+		Apply: func(it *store.Item) { it.EMMessage = emMessage(err) }}); terr != nil {
 		log.Error("could not record the failed submission", "error", terr)
 	}
 	b.met.Requests.WithLabelValues("failed").Inc()
@@ -381,27 +415,31 @@ func sentMaybe(err error) bool {
 // notSent puts a submission that never reached EM back to approved (retried by the poller), or
 // fails it once SubmitRetryFor has passed since the approval. The thread hears it once per
 // outage, not on every attempt.
-func (b *Bot) notSent(r *store.Request, err error) {
-	log := b.reqLog(r.ID)
+func (b *Bot) notSent(r leg, err error) {
+	log := b.reqLog(r.Request.ID).With("target", r.name())
 	why := describe(err)
 	if !r.DecidedAt.IsZero() && b.now().Sub(r.DecidedAt) >= b.opt.SubmitRetryFor {
-		if _, terr := b.st.Transition(b.sctx, store.Change{ID: r.ID, From: []store.State{store.Submitting}, To: store.Failed,
+		line := fmt.Sprintf(":red_circle: Enterprise Manager stayed unreachable for %s after the approval (%s). *Nothing was sent*: no failover was started. Ask again when EM answers.", b.opt.SubmitRetryFor, why)
+		if !r.single() {
+			line = fmt.Sprintf(":red_circle: *%s*: Enterprise Manager stayed unreachable for %s after the approval (%s). *Nothing was sent* for it.", esc(r.name()), b.opt.SubmitRetryFor, why)
+		}
+		if _, terr := b.st.Transition(b.sctx, store.Change{ID: r.Request.ID, Item: r.Target.ID, From: []store.State{store.Submitting}, To: store.Failed,
 			Actor: "bot", Action: "not-sent", Details: fmt.Sprintf("EM unreachable for %s since the approval; nothing was sent: %s", b.opt.SubmitRetryFor, why),
-			Thread: fmt.Sprintf(":red_circle: Enterprise Manager stayed unreachable for %s after the approval (%s). *Nothing was sent*: no failover was started. Ask again when EM answers.", b.opt.SubmitRetryFor, why),
-			Apply:  func(q *store.Request) { q.EMMessage = "EM unreachable; nothing was sent" }}); terr != nil {
+			Thread: line,
+			Apply:  func(q *store.Item) { q.EMMessage = "EM unreachable; nothing was sent" }}); terr != nil {
 			log.Error("could not record the unsent submission", "error", terr)
 		}
 		b.met.Requests.WithLabelValues("failed").Inc()
 		return
 	}
 	thread := ""
-	if r.EMMessage == "" {
+	if r.EMMessage == "" && (r.single() || r.Target.ID == r.Request.Items[0].Target.ID) {
 		thread = fmt.Sprintf(":hourglass: Enterprise Manager is unreachable (%s). Nothing was sent; I keep retrying under the same approval until %s.",
 			why, r.DecidedAt.Add(b.opt.SubmitRetryFor).UTC().Format(clockFormat))
 	}
-	if _, terr := b.st.Transition(b.sctx, store.Change{ID: r.ID, From: []store.State{store.Submitting}, To: store.Approved,
+	if _, terr := b.st.Transition(b.sctx, store.Change{ID: r.Request.ID, Item: r.Target.ID, From: []store.State{store.Submitting}, To: store.Approved,
 		Actor: "bot", Action: "not-sent", Details: "EM unreachable, nothing was sent, retrying: " + why, Thread: thread,
-		Apply: func(q *store.Request) { q.EMMessage = "EM unreachable, nothing was sent, retrying" }}); terr != nil {
+		Apply: func(q *store.Item) { q.EMMessage = "EM unreachable, nothing was sent, retrying" }}); terr != nil {
 		log.Error("could not put an unsent submission back to approved", "error", terr)
 		return
 	}

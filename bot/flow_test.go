@@ -40,8 +40,8 @@ func TestHappyPath(t *testing.T) {
 			h.idle()
 
 			r := h.wantState("FO-1", store.Pending)
-			if r.Target.Name != tc.wantTarget {
-				t.Fatalf("target %q, want %q", r.Target.Name, tc.wantTarget)
+			if r.Items[0].Target.Name != tc.wantTarget {
+				t.Fatalf("target %q, want %q", r.Items[0].Target.Name, tc.wantTarget)
 			}
 			mustContain(t, "card", h.cardJSON("FO-1"), "Failover request FO-1", tc.wantTarget, tc.restore, "fo_approve", "fo_reject", "primary", "confirm")
 			if h.failoverPOSTs() != 0 {
@@ -58,7 +58,7 @@ func TestHappyPath(t *testing.T) {
 				t.Fatalf("EM got %+v, want intent %s %v on %s", fo, tc.wantIntent, tc.wantTime, tc.wantTarget)
 			}
 			r = h.wantState("FO-1", store.Running)
-			if r.TaskID == "" {
+			if r.Items[0].TaskID == "" {
 				t.Fatal("no task ID stored")
 			}
 			mustNotContain(t, "card after approval", h.cardJSON("FO-1"), "fo_approve")
@@ -70,10 +70,10 @@ func TestHappyPath(t *testing.T) {
 			h.clock.Advance(3 * time.Minute)
 			h.poll()
 			r = h.wantState("FO-1", store.Succeeded)
-			if r.EMResult != "Success" || r.RestoreSessionID == "" {
+			if r.Items[0].EMResult != "Success" || r.Items[0].RestoreSessionID == "" {
 				t.Fatalf("outcome not recorded: %+v", r)
 			}
-			mustContain(t, "thread", h.threadText("FO-1"), "Approved by <@"+Approver1+">", "task "+r.TaskID, "Working", "succeeded")
+			mustContain(t, "thread", h.threadText("FO-1"), "Approved by <@"+Approver1+">", "task "+r.Items[0].TaskID, "Working", "succeeded")
 			mustContain(t, "card", h.cardJSON("FO-1"), "Failover succeeded")
 			mustContain(t, "audit channel", h.auditText(), "FO-1 requested by <@"+Requester+">", "FO-1 approved by <@"+Approver1+">",
 				"FO-1 submitted", "succeeded", "https://acme.slack.com/archives/"+Channel+"/p")

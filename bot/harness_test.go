@@ -306,7 +306,7 @@ func (h *harness) wantState(id string, want store.State) *store.Request {
 	h.t.Helper()
 	r := h.get(id)
 	if r.State != want {
-		h.t.Fatalf("%s is %s, want %s (EM: %s %d%% %s %q)", id, r.State, want, r.EMState, r.EMProgress, r.EMResult, r.EMMessage)
+		h.t.Fatalf("%s is %s, want %s (EM: %s %d%% %s %q)", id, r.State, want, r.Items[0].EMState, r.Items[0].EMProgress, r.Items[0].EMResult, r.Items[0].EMMessage)
 	}
 	return r
 }

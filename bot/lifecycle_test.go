@@ -190,8 +190,8 @@ func TestStopRunning(t *testing.T) {
 			meta, _ := h.stopDialog()
 			h.submitStop(tc.by, meta, "operator error")
 			h.wantState(r.ID, store.Stopping)
-			if n := h.em.Count(http.MethodDelete, "/tasks/"+r.TaskID); n != 1 {
-				t.Fatalf("DELETE /tasks/%s sent %d times, want 1", r.TaskID, n)
+			if n := h.em.Count(http.MethodDelete, "/tasks/"+r.Items[0].TaskID); n != 1 {
+				t.Fatalf("DELETE /tasks/%s sent %d times, want 1", r.Items[0].TaskID, n)
 			}
 			mustContain(t, "stop again", h.command(tc.by, "stop "+r.ID), "already being stopped")
 
@@ -200,8 +200,8 @@ func TestStopRunning(t *testing.T) {
 			if n := h.em.Count(http.MethodDelete, "/tasks/"); n != 1 {
 				t.Fatalf("DELETEs of tasks = %d, want 1", n)
 			}
-			mustContain(t, "thread", h.threadText(r.ID), "asked Enterprise Manager to stop task "+r.TaskID, "best-effort stop, not an undo")
-			mustContain(t, "audit channel", h.auditText(), r.ID, "<@"+tc.by+">", "EM task "+r.TaskID)
+			mustContain(t, "thread", h.threadText(r.ID), "asked Enterprise Manager to stop task "+r.Items[0].TaskID, "best-effort stop, not an undo")
+			mustContain(t, "audit channel", h.auditText(), r.ID, "<@"+tc.by+">", "EM task "+r.Items[0].TaskID)
 			mustContain(t, "stop after the end", h.command(tc.by, "stop "+r.ID), "nothing to stop", "REST API cannot undo")
 			if n := h.failoverPOSTs(); n != 1 {
 				t.Fatalf("failover POSTs = %d, want 1", n)

@@ -64,22 +64,34 @@ func (b *Bot) Poll(ctx context.Context) {
 	b.peers.reset(reqs, b.opt.RequestTTL)
 	g, ctx := errgroup.WithContext(ctx)
 	g.SetLimit(b.opt.PollConcurrency)
+	var submit []leg
 	for _, r := range reqs {
 		if b.claimed(r.ID) {
-			continue // a submission or stop is under way in this process
+			continue // a stop is under way in this process
 		}
-		switch r.State {
-		case store.Pending:
+		if r.State == store.Pending {
 			if !b.now().Before(r.ExpiresAt) {
 				b.expire(r)
 			}
-		case store.Approved:
-			g.Go(func() error { b.submit(ctx, r.ID); return nil })
-		case store.Submitting:
-			g.Go(func() error { b.reconcile(ctx, r); return nil })
-		case store.Running, store.Stopping:
-			g.Go(func() error { b.follow(ctx, r); return nil })
+			continue
 		}
+		for _, l := range legs(r) {
+			if b.claimed(l.key()) {
+				continue // a submission is under way in this process
+			}
+			switch l.Item.State {
+			case store.Approved:
+				submit = append(submit, l)
+			case store.Submitting:
+				g.Go(func() error { b.reconcile(ctx, l); return nil })
+			case store.Running, store.Stopping:
+				g.Go(func() error { b.follow(ctx, l); return nil })
+			}
+		}
+	}
+	if len(submit) > 0 {
+		// Submissions wait for a POST slot (MaxConcurrentFailovers), not for a poll slot.
+		g.Go(func() error { b.submitLegs(ctx, submit); return nil })
 	}
 	_ = g.Wait()
 }
@@ -119,7 +131,7 @@ type observation struct {
 // restore session it is looked for by query (VM name, created after the submission, failover job
 // type). When EM gives no outcome for longer than OutcomeGrace, the request becomes unknown and
 // the thread says why.
-func (b *Bot) follow(ctx context.Context, r *store.Request) {
+func (b *Bot) follow(ctx context.Context, r leg) {
 	var task *emapi.Task
 	if r.TaskID != "" && r.EMSession != "" && r.EMSession == b.em.LogonSession() {
 		t, err := b.em.TaskIn(ctx, r.EMSession, r.TaskID)
@@ -176,7 +188,7 @@ func (b *Bot) follow(ctx context.Context, r *store.Request) {
 
 // noOutcome returns why r must be declared unknown now: EM has given no readable outcome for
 // longer than OutcomeGrace. "" while there is an outcome, or while the grace lasts.
-func (b *Bot) noOutcome(r *store.Request, task *emapi.Task, rs *emapi.RestoreSession, o observation) string {
+func (b *Bot) noOutcome(r leg, task *emapi.Task, rs *emapi.RestoreSession, o observation) string {
 	var key, why string
 	switch {
 	case o.state.Terminal():
@@ -194,21 +206,21 @@ func (b *Bot) noOutcome(r *store.Request, task *emapi.Task, rs *emapi.RestoreSes
 	defer b.waitMu.Unlock()
 	for _, k := range []string{"lost", "unlinked", "no-result"} {
 		if k != key {
-			delete(b.waiting, r.ID+"/"+k)
+			delete(b.waiting, r.key()+"/"+k)
 		}
 	}
 	if key == "" {
 		return ""
 	}
-	first, ok := b.waiting[r.ID+"/"+key]
+	first, ok := b.waiting[r.key()+"/"+key]
 	if !ok {
-		b.waiting[r.ID+"/"+key] = b.now()
+		b.waiting[r.key()+"/"+key] = b.now()
 		return ""
 	}
 	if b.now().Sub(first) < b.opt.OutcomeGrace {
 		return ""
 	}
-	delete(b.waiting, r.ID+"/"+key)
+	delete(b.waiting, r.key()+"/"+key)
 	return fmt.Sprintf("%s I kept asking for %s.", why, b.opt.OutcomeGrace)
 }
 
@@ -226,28 +238,30 @@ func successWord(t *emapi.Task) string {
 // may not have reached EM (a crash, or a lost answer). It is never sent again. A restore session
 // for the target created since the submission means it started; none within SubmitGrace means
 // nobody can tell, and the thread says so.
-func (b *Bot) reconcile(ctx context.Context, r *store.Request) {
+func (b *Bot) reconcile(ctx context.Context, r leg) {
 	rs, err := b.findSession(ctx, r)
 	if err != nil {
 		b.emTrouble(r, err)
 		return
 	}
 	if rs == nil {
-		if b.now().Sub(r.StateAt) < b.opt.SubmitGrace {
+		if b.now().Sub(r.Item.StateAt) < b.opt.SubmitGrace {
 			return
 		}
 		b.markUnknown(r, "The failover POST was sent (or was about to be) when the bot lost track of it, and Enterprise Manager shows no restore session for "+r.Target.Name+" since then.")
 		return
 	}
-	n, err := b.st.Transition(b.sctx, store.Change{ID: r.ID, Version: r.Version, From: []store.State{store.Submitting},
-		To: store.Running, Actor: "poller", Action: "reconciled", Details: "found restore session " + rs.ID,
-		Thread: fmt.Sprintf(":mag: The submission's answer was lost, but Enterprise Manager shows restore session %s for %s, so the failover did start. Following it.", rs.ID, esc(r.Target.Name)),
-		Apply:  func(q *store.Request) { q.RestoreSessionID = rs.ID }})
+	c := r.change()
+	c.From, c.To, c.Actor, c.Action, c.Details = []store.State{store.Submitting}, store.Running, "poller", "reconciled", "found restore session "+rs.ID
+	c.Thread = r.chatty(fmt.Sprintf(":mag: The submission's answer was lost, but Enterprise Manager shows restore session %s for %s, so the failover did start. Following it.", rs.ID, esc(r.Target.Name)))
+	c.Apply = func(q *store.Item) { q.RestoreSessionID = rs.ID }
+	n, err := b.st.Transition(b.sctx, c)
 	if err != nil {
-		b.reqLog(r.ID).Info("reconcile skipped", "reason", err)
+		b.reqLog(r.Request.ID).Info("reconcile skipped", "reason", err)
 		return
 	}
-	b.record(n, observe(n, nil, rs, rs.ID))
+	nl := leg{n, n.Item(r.Target.ID)}
+	b.record(nl, observe(nl, nil, rs, rs.ID))
 }
 
 // sessionSkew is how much earlier than our submission time EM's clock may date the restore
@@ -261,11 +275,11 @@ const sessionSkew = 2 * time.Minute
 // event, and adopting the earlier request's session would report its outcome as this one's; while
 // another request's session for the target is not known yet, it finds nothing (the caller looks
 // again, or declares the outcome unknown).
-func (b *Bot) findSession(ctx context.Context, r *store.Request) (*emapi.RestoreSession, error) {
+func (b *Bot) findSession(ctx context.Context, r leg) (*emapi.RestoreSession, error) {
 	from := searchFrom(r)
 	taken, known := b.sessionsOfOthers(r, from)
 	if !known {
-		b.reqLog(r.ID).Info("restore session not attributable yet: another request for the same target is unresolved")
+		b.reqLog(r.Request.ID).Info("restore session not attributable yet: another request for the same target is unresolved", "target", r.name())
 		return nil, nil
 	}
 	list, err := b.sessions.all(ctx)
@@ -286,17 +300,17 @@ func (b *Bot) findSession(ctx context.Context, r *store.Request) (*emapi.Restore
 }
 
 // searchFrom is the earliest creation time of a restore session that can be r's.
-func searchFrom(r *store.Request) time.Time {
-	since := r.SubmittedAt
+func searchFrom(r leg) time.Time {
+	since := r.Item.SubmittedAt
 	if since.IsZero() {
-		since = r.StateAt
+		since = r.Item.StateAt
 	}
 	return since.Add(-sessionSkew)
 }
 
 // needsSearch reports whether a poll cycle may have to look for r's restore session.
-func needsSearch(r *store.Request) bool {
-	switch r.State {
+func needsSearch(r leg) bool {
+	switch r.Item.State {
 	case store.Submitting, store.Running, store.Stopping:
 		return r.RestoreSessionID == ""
 	}
@@ -325,16 +339,18 @@ func (x *sessionIndex) reset(active []*store.Request) {
 	defer x.mu.Unlock()
 	x.read, x.list, x.err, x.names, x.since = false, nil, nil, nil, time.Time{}
 	seen := map[string]bool{}
-	for _, r := range active {
-		if !needsSearch(r) {
-			continue
-		}
-		if from := searchFrom(r); x.since.IsZero() || from.Before(x.since) {
-			x.since = from
-		}
-		if !seen[r.Target.Name] {
-			seen[r.Target.Name] = true
-			x.names = append(x.names, r.Target.Name)
+	for _, req := range active {
+		for _, r := range legs(req) {
+			if !needsSearch(r) {
+				continue
+			}
+			if from := searchFrom(r); x.since.IsZero() || from.Before(x.since) {
+				x.since = from
+			}
+			if !seen[r.Target.Name] {
+				seen[r.Target.Name] = true
+				x.names = append(x.names, r.Target.Name)
+			}
 		}
 	}
 }
@@ -359,16 +375,16 @@ func (x *sessionIndex) all(ctx context.Context) ([]emapi.RestoreSession, error) 
 // that were submitted late enough for their session to fall in the window from which findSession
 // searches. known is false when r has no task ID (its POST's answer was lost) and such a request
 // reached EM (or may have) but its session is not recorded yet.
-func (b *Bot) sessionsOfOthers(r *store.Request, from time.Time) (taken map[string]bool, known bool) {
+func (b *Bot) sessionsOfOthers(r leg, from time.Time) (taken map[string]bool, known bool) {
 	taken, known = map[string]bool{}, true
 	for _, o := range b.peers.of(b.sctx, b.st, r.Target.ID) {
-		if o.ID == r.ID || o.SubmittedAt.IsZero() || o.SubmittedAt.Before(from.Add(-sessionSkew)) {
+		if o.Request.ID == r.Request.ID || o.Item.SubmittedAt.IsZero() || o.Item.SubmittedAt.Before(from.Add(-sessionSkew)) {
 			continue
 		}
 		switch {
 		case o.RestoreSessionID != "":
 			taken[o.RestoreSessionID] = true
-		case r.TaskID == "" && (o.TaskID != "" || o.State == store.Submitting || o.State == store.Unknown):
+		case r.TaskID == "" && (o.TaskID != "" || o.Item.State == store.Submitting || o.Item.State == store.Unknown):
 			// r may never have reached EM, and o did or may have: a session in the window may be
 			// o's. (A request with a task ID certainly has a session, so it does not wait.)
 			known = false
@@ -386,7 +402,7 @@ type peerIndex struct {
 	built    bool
 	newest   uint64    // highest active sequence number when the cycle began
 	oldest   time.Time // requests created before this cannot matter to any active request
-	byTarget map[string][]*store.Request
+	byTarget map[string][]leg
 }
 
 // reset prepares the index for a cycle over active.
@@ -411,12 +427,16 @@ func (p *peerIndex) reset(active []*store.Request, ttl time.Duration) {
 }
 
 // of returns the recent requests for target.
-func (p *peerIndex) of(ctx context.Context, st Store, target string) []*store.Request {
+func (p *peerIndex) of(ctx context.Context, st Store, target string) []leg {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if !p.built {
-		p.built, p.byTarget = true, map[string][]*store.Request{}
-		add := func(o *store.Request) { p.byTarget[o.Target.ID] = append(p.byTarget[o.Target.ID], o) }
+		p.built, p.byTarget = true, map[string][]leg{}
+		add := func(o *store.Request) {
+			for _, l := range legs(o) {
+				p.byTarget[l.Target.ID] = append(p.byTarget[l.Target.ID], l)
+			}
+		}
 		// Newer than the newest active request: created during this cycle.
 		for seq := p.newest + 1; ; seq++ {
 			o, err := st.Get(ctx, fmt.Sprintf("FO-%d", seq))
@@ -438,8 +458,8 @@ func (p *peerIndex) of(ctx context.Context, st Store, target string) []*store.Re
 
 // observe turns EM's task and restore session into the request's next state. The task tells that
 // EM has finished handing the failover over; the restore session tells how the failover went.
-func observe(r *store.Request, t *emapi.Task, rs *emapi.RestoreSession, sid string) observation {
-	o := observation{state: r.State, emState: r.EMState, progress: r.EMProgress, result: r.EMResult, message: r.EMMessage, session: sid}
+func observe(r leg, t *emapi.Task, rs *emapi.RestoreSession, sid string) observation {
+	o := observation{state: r.Item.State, emState: r.EMState, progress: r.EMProgress, result: r.EMResult, message: r.EMMessage, session: sid}
 	if t != nil {
 		o.emState = "task " + t.State
 		if t.Message != "" {
@@ -469,93 +489,108 @@ func observe(r *store.Request, t *emapi.Task, rs *emapi.RestoreSession, sid stri
 		(rs == nil || rs.State == emapi.SessionStopped && (rs.Result == emapi.ResultNone || rs.Result == "")) {
 		// EM failed the task and no session says otherwise (an asynchronous refusal creates none).
 		o.state = store.Failed
-		o.state = store.Failed
 	}
-	if r.State == store.Stopping && o.state == store.Failed {
+	if r.Item.State == store.Stopping && o.state == store.Failed {
 		o.state = store.Stopped
 	}
 	return o
 }
 
-// record stores a change EM reported and tells the thread, the card and the audit channel.
-func (b *Bot) record(r *store.Request, o observation) {
-	if o.state == r.State && o.emState == r.EMState && o.progress == r.EMProgress && o.result == r.EMResult &&
+// record stores a change EM reported and tells the thread, the card and the audit channel. A
+// request of one item tells its thread every change; one of many tells it each failure with EM's
+// words (milestones and the summary come from ThreadLine).
+func (b *Bot) record(r leg, o observation) {
+	if o.state == r.Item.State && o.emState == r.EMState && o.progress == r.EMProgress && o.result == r.EMResult &&
 		o.message == r.EMMessage && o.session == r.RestoreSessionID {
 		return
 	}
-	apply := func(q *store.Request) {
+	apply := func(q *store.Item) {
 		q.EMState, q.EMProgress, q.EMResult, q.EMMessage = o.emState, o.progress, o.result, o.message
 		if o.session != "" && q.RestoreSessionID == "" {
 			q.RestoreSessionID = o.session
 		}
 	}
-	// The change is guarded by r's version, so the line it owes the thread can be worked out
-	// from r and the observation before it is stored, and is stored with it.
-	next := *r
+	// The change is guarded by the item's version, so the line it owes the thread can be worked
+	// out from the item and the observation before it is stored, and is stored with it.
+	next := *r.Item
 	next.State = o.state
 	apply(&next)
-	stateChanged := next.State != r.State || next.EMState != r.EMState || next.EMResult != r.EMResult
+	stateChanged := next.State != r.Item.State || next.EMState != r.EMState || next.EMResult != r.EMResult
 	action, line := actionProgress, ""
 	if stateChanged {
 		action = "em-state"
 	}
-	if stateChanged || next.EMProgress/progressStep != r.EMProgress/progressStep {
-		line = updateLine(&next)
-		if r.State == store.Stopping && (next.State == store.Succeeded || next.State == store.Warning) {
+	nl := leg{r.Request, &next}
+	switch {
+	case !r.single():
+		if next.State != r.Item.State && (next.State == store.Failed || next.State == store.Stopped) {
+			line = fmt.Sprintf(":red_circle: *%s* %s: %s", esc(r.name()), stateWords(next.State), emText(nl))
+		}
+	case stateChanged || next.EMProgress/progressStep != r.EMProgress/progressStep:
+		line = updateLine(nl)
+		if r.Item.State == store.Stopping && (next.State == store.Succeeded || next.State == store.Warning) {
 			line = ":warning: Enterprise Manager finished the failover despite the stop request (the DELETE did not stop it). " + line
 		}
 	}
-	n, err := b.st.Transition(b.sctx, store.Change{ID: r.ID, Version: r.Version, To: o.state, Actor: "em", Action: action,
-		Details: fmt.Sprintf("%s %d%% %s %s", o.emState, o.progress, o.result, truncate(o.message, 200)),
-		Thread:  line, Apply: apply})
+	c := r.change()
+	c.To, c.Actor, c.Action, c.Thread, c.Apply = o.state, "em", action, line, apply
+	c.Details = fmt.Sprintf("%s %d%% %s %s", o.emState, o.progress, o.result, truncate(o.message, 200))
+	n, err := b.st.Transition(b.sctx, c)
 	if err != nil {
-		b.reqLog(r.ID).Info("EM change not recorded", "reason", err)
+		b.reqLog(r.Request.ID).Info("EM change not recorded", "reason", err, "target", r.name())
 		return
 	}
-	if n.State.Terminal() {
+	if it := n.Item(r.Target.ID); it != nil && it.State.Terminal() && it.State != r.Item.State {
+		b.reqLog(n.ID).Info("failover finished", "target", r.name(), "state", it.State, "result", it.EMResult)
+	}
+	if n.State.Terminal() && n.State != r.Request.State {
 		b.met.Requests.WithLabelValues(string(n.State)).Inc()
-		b.reqLog(n.ID).Info("failover finished", "state", n.State, "result", n.EMResult)
 	}
 }
 
-func updateLine(r *store.Request) string {
-	switch r.State {
+func updateLine(r leg) string {
+	switch r.Item.State {
 	case store.Succeeded, store.Warning, store.Failed, store.Stopped:
-		return statusLine(r) + "."
+		return itemStatusLine(r) + "."
 	}
 	return ":arrows_counterclockwise: " + emText(r)
 }
 
-func (b *Bot) markUnknown(r *store.Request, why string) {
-	if _, err := b.st.Transition(b.sctx, store.Change{ID: r.ID, Version: r.Version, To: store.Unknown, Actor: "poller", Action: "unknown", Details: why,
-		Thread: ":warning: I cannot tell how this failover ended. " + why + " *An operator must check Enterprise Manager* (restore sessions for " + esc(r.Target.Name) + ") and act from there. I will not send it again."}); err != nil {
-		b.reqLog(r.ID).Info("unknown not recorded", "reason", err)
+func (b *Bot) markUnknown(r leg, why string) {
+	c := r.change()
+	c.To, c.Actor, c.Action, c.Details = store.Unknown, "poller", "unknown", why
+	c.Thread = ":warning: I cannot tell how this failover ended. " + why + " *An operator must check Enterprise Manager* (restore sessions for " + esc(r.Target.Name) + ") and act from there. I will not send it again."
+	if !r.single() {
+		c.Thread = ":warning: *" + esc(r.name()) + "*: I cannot tell how its failover ended. " + why + " *Check its restore sessions in Enterprise Manager.* I will not send it again."
+	}
+	if _, err := b.st.Transition(b.sctx, c); err != nil {
+		b.reqLog(r.Request.ID).Info("unknown not recorded", "reason", err, "target", r.name())
 		return
 	}
 	b.met.Requests.WithLabelValues("unknown").Inc()
-	b.reqLog(r.ID).Warn("failover outcome unknown", "why", why)
+	b.reqLog(r.Request.ID).Warn("failover outcome unknown", "target", r.name(), "why", why)
 }
 
 // emTrouble counts a failed EM read for a request and tells the thread once when it persists.
-func (b *Bot) emTrouble(r *store.Request, err error) {
+func (b *Bot) emTrouble(r leg, err error) {
 	b.mu.Lock()
-	b.failures[r.ID]++
-	n := b.failures[r.ID]
+	b.failures[r.Request.ID]++
+	n := b.failures[r.Request.ID]
 	b.mu.Unlock()
-	b.reqLog(r.ID).Warn("poll: EM read failed", "error", err, "consecutive", n)
-	if n == warnAfterFailures {
-		b.note(r, "poller", "em-unreachable", fmt.Sprintf("%d EM reads in a row failed: %s", n, describe(err)),
+	b.reqLog(r.Request.ID).Warn("poll: EM read failed", "error", err, "consecutive", n, "target", r.name())
+	if n == warnAfterFailures*len(r.Request.Items) {
+		b.note(r.Request, "poller", "em-unreachable", fmt.Sprintf("%d EM reads in a row failed: %s", n, describe(err)),
 			fmt.Sprintf(":warning: I cannot read this failover's progress from Enterprise Manager (%s). I keep trying every poll and will post here when I can.", describe(err)))
 	}
 }
 
-func (b *Bot) emRecovered(r *store.Request) {
+func (b *Bot) emRecovered(r leg) {
 	b.mu.Lock()
-	n := b.failures[r.ID]
-	delete(b.failures, r.ID)
+	n := b.failures[r.Request.ID]
+	delete(b.failures, r.Request.ID)
 	b.mu.Unlock()
-	if n >= warnAfterFailures {
-		b.note(r, "poller", "em-reachable", "EM answers again",
+	if n >= warnAfterFailures*len(r.Request.Items) {
+		b.note(r.Request, "poller", "em-reachable", "EM answers again",
 			":white_check_mark: Enterprise Manager answers again; following the failover.")
 	}
 }

@@ -3,6 +3,7 @@ package bot
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/failover-bot/failover-bot/store"
 )
@@ -24,6 +25,9 @@ func ThreadLine(r *store.Request, e *store.Event) string {
 		return fmt.Sprintf(":ballot_box_with_check: <@%s> approved (%d of %d); %d more needed.",
 			e.Actor, len(r.Approvals), r.ApprovalsRequired, r.ApprovalsRequired-len(r.Approvals))
 	case "approved":
+		if len(r.Items) > 1 {
+			return fmt.Sprintf(":white_check_mark: %s. Sending %d failovers to Enterprise Manager; this thread gets the milestones and every failure, the card shows each item.", approvedBy(r), len(r.Items))
+		}
 		return ":white_check_mark: " + approvedBy(r) + ". Sending the failover to Enterprise Manager."
 	case "rejected":
 		reason := ""
@@ -37,7 +41,63 @@ func ThreadLine(r *store.Request, e *store.Event) string {
 		return fmt.Sprintf(":alarm_clock: %s expired at %s with %d of %d approvals. Nothing was sent to Enterprise Manager; ask again if it is still needed.",
 			r.ID, r.StateAt.UTC().Format(clockFormat), len(r.Approvals), r.ApprovalsRequired)
 	}
+	if len(r.Items) > 1 {
+		return milestone(r, e)
+	}
 	return ""
+}
+
+// milestone is the line a change of one item owes the thread of a request of many: all items
+// submitted, or the request's summary once the last one finished. Everything else shows on the
+// card only, so 200 VMs do not mean 800 thread messages.
+func milestone(r *store.Request, e *store.Event) string {
+	if e.From != e.To && e.To.Terminal() {
+		return summaryLine(r)
+	}
+	switch e.Action {
+	case "submitted", "reconciled", "error", "not-sent":
+		n := store.Counts(r)
+		if n[store.Approved]+n[store.Submitting] == 0 && r.State.Active() {
+			return fmt.Sprintf(":rocket: All %d failovers have been sent to Enterprise Manager: %s. The card shows each one; I post failures here.", len(r.Items), counts(r))
+		}
+	}
+	return ""
+}
+
+// maxSummaryFailures is how many failed items a summary names; the rest are counted.
+const maxSummaryFailures = 20
+
+// summaryLine tells a tired person where a finished request of many stands: the outcome and
+// counts, how long it took, what failed with EM's words, and what to do next.
+func summaryLine(r *store.Request) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "*%s finished: %s* — %s", r.ID, stateWords(r.State), counts(r))
+	if !r.DecidedAt.IsZero() && !r.FinishedAt.IsZero() {
+		fmt.Fprintf(&b, ", in %s (approved %s, finished %s)", r.FinishedAt.Sub(r.DecidedAt).Round(time.Second),
+			r.DecidedAt.UTC().Format(clockFormat), r.FinishedAt.UTC().Format(clockFormat))
+	}
+	b.WriteString(".")
+	var bad []string
+	for _, l := range legs(r) {
+		switch l.Item.State {
+		case store.Failed, store.Unknown, store.Stopped:
+			bad = append(bad, fmt.Sprintf("• %s: %s — %s", esc(l.name()), itemWords(l.Item.State), emText(l)))
+		}
+	}
+	if len(bad) > 0 {
+		shown := bad
+		if len(shown) > maxSummaryFailures {
+			shown = shown[:maxSummaryFailures]
+		}
+		b.WriteString("\n" + strings.Join(shown, "\n"))
+		if len(bad) > len(shown) {
+			fmt.Fprintf(&b, "\n…and %d more: `/failover status %s` lists them all.", len(bad)-len(shown), r.ID)
+		}
+		fmt.Fprintf(&b, "\nNext: check those VMs and their restore sessions in the Veeam console (a half-done failover stays as it is). *Retry failed items* on the card asks for a new request with just them; it needs its own approval.")
+	} else {
+		b.WriteString("\nNext: check the failed-over VMs in the Veeam console; making the failover permanent or failing back is done there, not from Slack.")
+	}
+	return b.String()
 }
 
 // showInAuditChannel says whether an audit event is a decision or a state change, which the

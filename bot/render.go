@@ -40,16 +40,35 @@ func esc(s string) string {
 // /failover vm requests when the Replacer was rebuilt per call).
 var slackEscaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;")
 
-// targetText says what fails over, with names and IDs.
+// targetText says what fails over, with names and IDs (for many items, how many of what).
 func targetText(r *store.Request) string {
-	if r.Kind == store.KindVApp {
-		return fmt.Sprintf("vApp *%s* (`%s`)", esc(r.Target.Name), r.Target.ID)
+	if len(r.Items) == 1 {
+		t := r.Items[0].Target
+		if r.Kind == store.KindVApp {
+			return fmt.Sprintf("vApp *%s* (`%s`)", esc(t.Name), t.ID)
+		}
+		return fmt.Sprintf("VM *%s* (`%s`) from CDP replica *%s* (`%s`)", esc(t.Name), t.ID, esc(t.ReplicaName), t.ReplicaID)
 	}
-	return fmt.Sprintf("VM *%s* (`%s`) from CDP replica *%s* (`%s`)",
-		esc(r.Target.Name), r.Target.ID, esc(r.Target.ReplicaName), r.Target.ReplicaID)
+	return "*" + esc(targetName(r)) + "*"
 }
 
-func targetName(r *store.Request) string { return r.Target.Name }
+// targetName names what fails over in a few words: the VM or vApp, or "12 VMs of CDP-Web".
+func targetName(r *store.Request) string {
+	if len(r.Items) == 1 {
+		return r.Items[0].Target.Name
+	}
+	if r.Kind == store.KindVApp {
+		return fmt.Sprintf("%d vApps", len(r.Items))
+	}
+	replicas := map[string]bool{}
+	for _, it := range r.Items {
+		replicas[it.Target.ReplicaName] = true
+	}
+	if len(replicas) == 1 {
+		return fmt.Sprintf("%d VMs of %s", len(r.Items), r.Items[0].Target.ReplicaName)
+	}
+	return fmt.Sprintf("%d VMs of %d replicas", len(r.Items), len(replicas))
+}
 
 // restoreText describes the restore point in words an approver can check.
 func restoreText(intent store.Intent, t time.Time) string {
@@ -71,28 +90,6 @@ func statusLine(r *store.Request) string {
 	case store.Pending:
 		return fmt.Sprintf(":hourglass_flowing_sand: Waiting for approval (%d of %d) — expires %s",
 			len(r.Approvals), r.ApprovalsRequired, r.ExpiresAt.UTC().Format(dayFormat))
-	case store.Approved:
-		if r.EMMessage != "" {
-			return ":hourglass: " + approvedBy(r) + " — " + esc(r.EMMessage)
-		}
-		return ":white_check_mark: " + approvedBy(r) + " — sending to Enterprise Manager"
-	case store.Submitting:
-		return ":outbox_tray: " + approvedBy(r) + " — sending the failover to Enterprise Manager"
-	case store.Running:
-		if r.Stop != nil {
-			return fmt.Sprintf(":arrows_counterclockwise: Failover running — %s — <@%s> asked to stop it at %s; waiting for a second person to confirm", emText(r), r.Stop.User, r.Stop.At.UTC().Format(clockFormat))
-		}
-		return ":arrows_counterclockwise: Failover running — " + emText(r)
-	case store.Stopping:
-		return fmt.Sprintf(":octagonal_sign: Stop requested by <@%s> at %s — %s", r.StateBy, r.StateAt.UTC().Format(clockFormat), emText(r))
-	case store.Succeeded:
-		return ":large_green_circle: Failover succeeded — " + emText(r)
-	case store.Warning:
-		return ":large_yellow_circle: Failover finished with warnings — " + emText(r)
-	case store.Failed:
-		return ":red_circle: Failover failed — " + emText(r)
-	case store.Stopped:
-		return ":black_square_for_stop: Stopped — " + emText(r)
 	case store.Rejected:
 		if r.Rejection != nil {
 			return fmt.Sprintf(":no_entry: Rejected by <@%s> at %s: %s", r.Rejection.User, r.Rejection.At.UTC().Format(clockFormat), esc(r.Rejection.Reason))
@@ -102,10 +99,99 @@ func statusLine(r *store.Request) string {
 		return fmt.Sprintf(":alarm_clock: Expired at %s without enough approvals; nothing was sent to Enterprise Manager", r.StateAt.UTC().Format(clockFormat))
 	case store.Withdrawn:
 		return fmt.Sprintf(":leftwards_arrow_with_hook: Withdrawn by <@%s> at %s; nothing was sent to Enterprise Manager", r.StateBy, r.StateAt.UTC().Format(clockFormat))
-	case store.Unknown:
-		return ":warning: Outcome unknown — check Enterprise Manager (" + emText(r) + ")"
 	}
-	return string(r.State)
+	if len(r.Items) == 1 {
+		return itemStatusLine(leg{r, &r.Items[0]})
+	}
+	return manyStatusLine(r)
+}
+
+// itemStatusLine is where one item's failover is, in the words a one-item card has always used.
+func itemStatusLine(l leg) string {
+	r := l.Request
+	switch l.Item.State {
+	case store.Approved:
+		if l.EMMessage != "" {
+			return ":hourglass: " + approvedBy(r) + " — " + esc(l.EMMessage)
+		}
+		return ":white_check_mark: " + approvedBy(r) + " — sending to Enterprise Manager"
+	case store.Submitting:
+		return ":outbox_tray: " + approvedBy(r) + " — sending the failover to Enterprise Manager"
+	case store.Running:
+		if r.Stop != nil {
+			return fmt.Sprintf(":arrows_counterclockwise: Failover running — %s — <@%s> asked to stop it at %s; waiting for a second person to confirm", emText(l), r.Stop.User, r.Stop.At.UTC().Format(clockFormat))
+		}
+		return ":arrows_counterclockwise: Failover running — " + emText(l)
+	case store.Stopping:
+		return fmt.Sprintf(":octagonal_sign: Stop requested by <@%s> at %s — %s", r.StateBy, r.StateAt.UTC().Format(clockFormat), emText(l))
+	case store.Succeeded:
+		return ":large_green_circle: Failover succeeded — " + emText(l)
+	case store.Warning:
+		return ":large_yellow_circle: Failover finished with warnings — " + emText(l)
+	case store.Failed:
+		return ":red_circle: Failover failed — " + emText(l)
+	case store.Stopped:
+		return ":black_square_for_stop: Stopped — " + emText(l)
+	case store.Unknown:
+		return ":warning: Outcome unknown — check Enterprise Manager (" + emText(l) + ")"
+	}
+	return string(l.Item.State)
+}
+
+// itemOrder is the order states are counted in on a card: what needs eyes first.
+var itemOrder = []store.State{store.Failed, store.Unknown, store.Stopped, store.Stopping, store.Running,
+	store.Submitting, store.Approved, store.Warning, store.Succeeded}
+
+// counts says how many items are in each state, in itemOrder ("3 running, 45 succeeded").
+func counts(r *store.Request) string {
+	n := store.Counts(r)
+	var parts []string
+	for _, st := range itemOrder {
+		if n[st] > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", n[st], itemWords(st)))
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+// itemWords is a state as a table cell or count says it.
+func itemWords(s store.State) string {
+	switch s {
+	case store.Approved:
+		return "queued"
+	case store.Submitting:
+		return "sending"
+	}
+	return string(s)
+}
+
+// manyStatusLine is the summary of a request of many items.
+func manyStatusLine(r *store.Request) string {
+	c := counts(r)
+	switch r.State {
+	case store.Approved, store.Submitting:
+		return fmt.Sprintf(":outbox_tray: %s — sending %d failovers to Enterprise Manager: %s", approvedBy(r), len(r.Items), c)
+	case store.Running:
+		if r.Stop != nil && r.Stop.ConfirmedBy == "" {
+			return fmt.Sprintf(":arrows_counterclockwise: Running: %s — <@%s> asked to stop it at %s; waiting for a second person to confirm", c, r.Stop.User, r.Stop.At.UTC().Format(clockFormat))
+		}
+		return ":arrows_counterclockwise: Running: " + c
+	case store.Stopping:
+		return ":octagonal_sign: Stopping: " + c
+	case store.Succeeded:
+		return fmt.Sprintf(":large_green_circle: All %d failovers succeeded", len(r.Items))
+	case store.Warning:
+		return fmt.Sprintf(":large_yellow_circle: All %d failovers finished, some with warnings: %s", len(r.Items), c)
+	case store.PartlyFailed:
+		return ":large_orange_circle: Partly failed: " + c
+	case store.Failed:
+		return fmt.Sprintf(":red_circle: All %d failovers failed", len(r.Items))
+	case store.Stopped:
+		return ":black_square_for_stop: Stopped: " + c
+	case store.Unknown:
+		return ":warning: Outcome unknown for some — check Enterprise Manager: " + c
+	}
+	return string(r.State) + ": " + c
 }
 
 func approvedBy(r *store.Request) string {
@@ -119,8 +205,8 @@ func approvedBy(r *store.Request) string {
 	return "Approved by " + strings.Join(parts, ", ")
 }
 
-// emText summarises what EM last told us.
-func emText(r *store.Request) string {
+// emText summarises what EM last told us about an item.
+func emText(r leg) string {
 	var parts []string
 	if r.TaskID != "" {
 		parts = append(parts, "EM task "+r.TaskID)
@@ -177,6 +263,16 @@ func cardBlocks(r *store.Request) []slack.Block {
 			md(fmt.Sprintf("*Approvals needed*\n%d, from someone other than the requester", r.ApprovalsRequired)),
 		}, nil, slack.SectionBlockOptionBlockID(blockCard)),
 	}
+	if pv := previewText(r); pv != "" {
+		blocks = append(blocks, slack.NewContextBlock("fo_preview", md(truncate(pv, 2900))))
+	}
+	if len(r.Excluded) > 0 {
+		blocks = append(blocks, slack.NewSectionBlock(md(truncate(fmt.Sprintf("*Left out (%d), not part of this request*\n%s",
+			len(r.Excluded), exclusionText(r.Excluded, 15)), 2900)), nil, nil, slack.SectionBlockOptionBlockID("fo_excluded")))
+	}
+	if len(r.Items) > 1 && r.State != store.Pending {
+		blocks = append(blocks, itemTable(r)...)
+	}
 	if r.State != store.Pending && len(r.Approvals) > 0 {
 		// Once decided, the buttons give way to who approved and when.
 		blocks = append(blocks, slack.NewContextBlock("fo_approvals", md(":white_check_mark: "+approvedBy(r))))
@@ -192,7 +288,7 @@ func cardBlocks(r *store.Request) []slack.Block {
 		reject := slack.NewButtonBlockElement(actionReject, r.ID, pt("Reject")).WithStyle(slack.StyleDanger)
 		blocks = append(blocks, slack.NewActionBlock(blockActions, approve, reject))
 	}
-	if r.State == store.Running && r.TaskID != "" {
+	if r.State == store.Running && hasTask(r) {
 		// Opens the stop dialog; nothing is stopped by the click itself.
 		label := "Stop…"
 		if r.Stop != nil {
@@ -234,8 +330,17 @@ func requestSummary(r *store.Request) string {
 	if len(r.Approvals) > 0 {
 		fmt.Fprintf(&b, "%s.\n", approvedBy(r))
 	}
-	if r.TaskID != "" || r.RestoreSessionID != "" {
-		fmt.Fprintf(&b, "EM task `%s`, restore session `%s`.\n", orDash(r.TaskID), orDash(r.RestoreSessionID))
+	if len(r.Items) == 1 {
+		if it := r.Items[0]; it.TaskID != "" || it.RestoreSessionID != "" {
+			fmt.Fprintf(&b, "EM task `%s`, restore session `%s`.\n", orDash(it.TaskID), orDash(it.RestoreSessionID))
+		}
+	} else {
+		fmt.Fprintf(&b, "Items: %s.\n", counts(r))
+		for _, l := range legs(r) {
+			if st := l.Item.State; st == store.Failed || st == store.Unknown || st == store.Stopped {
+				fmt.Fprintf(&b, "• %s: %s — %s\n", esc(l.name()), itemWords(st), emText(l))
+			}
+		}
 	}
 	return strings.TrimSpace(b.String())
 }
@@ -270,4 +375,140 @@ func permalink(workspaceURL, channel, ts string) string {
 		return ""
 	}
 	return strings.TrimSuffix(workspaceURL, "/") + "/archives/" + channel + "/p" + strings.Replace(ts, ".", "", 1)
+}
+
+// hasTask reports whether any item of r has an EM task (a stop needs one).
+func hasTask(r *store.Request) bool {
+	for _, it := range r.Items {
+		if it.TaskID != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// exclusionText lists targets the pre-flight left out, with the reason, at most n of them.
+func exclusionText(xs []store.Exclusion, n int) string {
+	var lines []string
+	for i, x := range xs {
+		if i == n {
+			lines = append(lines, fmt.Sprintf("…and %d more", len(xs)-n))
+			break
+		}
+		lines = append(lines, fmt.Sprintf("• %s: %s", esc(x.Target.Name), esc(x.Reason)))
+	}
+	return strings.Join(lines, "\n")
+}
+
+// previewText says what the failover will restore from: for one item the exact time and RPO
+// ("latest crash-consistent state, 14:05:12 UTC, RPO 15 s"), for many the oldest and newest
+// point and the worst RPO, and the targets failed over in the last 24 h.
+func previewText(r *store.Request) string {
+	var b strings.Builder
+	var oldest, newest time.Time
+	worst, known := 0, 0
+	for _, it := range r.Items {
+		if it.Point.IsZero() {
+			continue
+		}
+		known++
+		if oldest.IsZero() || it.Point.Before(oldest) {
+			oldest = it.Point
+		}
+		if it.Point.After(newest) {
+			newest = it.Point
+		}
+		worst = max(worst, it.RPO)
+	}
+	rpo := ""
+	if worst > 0 {
+		rpo = fmt.Sprintf(", RPO %d s", worst)
+	}
+	switch {
+	case known == 0:
+	case len(r.Items) == 1:
+		fmt.Fprintf(&b, "Restore point: %s, %s%s.", restoreText(r.Intent, r.RestoreTime), newest.UTC().Format(pointFormat), rpo)
+	case oldest.Equal(newest):
+		fmt.Fprintf(&b, "Restore points: all %d at %s%s.", known, newest.UTC().Format(pointFormat), strings.Replace(rpo, "RPO", "worst RPO", 1))
+	default:
+		fmt.Fprintf(&b, "Restore points of %d items: oldest %s, newest %s%s.", known, oldest.UTC().Format(pointFormat),
+			newest.UTC().Format(pointFormat), strings.Replace(rpo, "RPO", "worst RPO", 1))
+	}
+	var flagged []string
+	for _, it := range r.Items {
+		if it.Recent != "" {
+			flagged = append(flagged, fmt.Sprintf("%s by %s", esc(it.Target.Name), it.Recent))
+		}
+	}
+	if len(flagged) > 0 {
+		if len(flagged) > 10 {
+			flagged = append(flagged[:10], fmt.Sprintf("and %d more", len(flagged)-10))
+		}
+		fmt.Fprintf(&b, "\n:warning: Failed over in the last 24 h: %s.", strings.Join(flagged, "; "))
+	}
+	return b.String()
+}
+
+// Slack's limits on a card: 50 blocks, 3,000 characters per section. The item table keeps well
+// inside them: at most tableSections sections, and beyond tableRows items only the rows that
+// need eyes (everything not succeeded) are listed.
+const (
+	tableSections = 20
+	tableRows     = 100
+	sectionChars  = 2900
+)
+
+// itemTable renders a request's items as rows (name, state, progress, restore point, EM's
+// message) in monospace sections.
+func itemTable(r *store.Request) []slack.Block {
+	var rows []string
+	hidden := 0
+	for _, l := range legs(r) {
+		st := l.Item.State
+		if len(r.Items) > tableRows && (st == store.Succeeded || st == store.Warning) {
+			hidden++
+			continue
+		}
+		row := fmt.Sprintf("%-16s %-10s", truncate(l.name(), 16), itemWords(st))
+		if l.EMProgress > 0 && l.EMProgress < 100 {
+			row += fmt.Sprintf(" %3d%%", l.EMProgress)
+		} else {
+			row += "     "
+		}
+		if !l.Point.IsZero() {
+			row += " " + l.Point.UTC().Format("15:04:05")
+		}
+		if l.EMMessage != "" && st != store.Succeeded {
+			row += " " + truncate(strings.ReplaceAll(l.EMMessage, "`", "'"), 60)
+		}
+		rows = append(rows, row)
+	}
+	md := func(s string) *slack.TextBlockObject {
+		return slack.NewTextBlockObject(slack.MarkdownType, s, false, false)
+	}
+	blocks := []slack.Block{slack.NewSectionBlock(md(fmt.Sprintf("*Items (%d)*: %s", len(r.Items), counts(r))), nil, nil, slack.SectionBlockOptionBlockID("fo_counts"))}
+	var cur []string
+	size := 0
+	flush := func() {
+		if len(cur) > 0 {
+			blocks = append(blocks, slack.NewSectionBlock(md("```"+esc(strings.Join(cur, "\n"))+"```"), nil, nil))
+			cur, size = nil, 0
+		}
+	}
+	for i, row := range rows {
+		if size+len(row)+8 > sectionChars {
+			flush()
+		}
+		if len(blocks) == tableSections {
+			hidden += len(rows) - i
+			break
+		}
+		cur = append(cur, row)
+		size += len(row) + 1
+	}
+	flush()
+	if hidden > 0 {
+		blocks = append(blocks, slack.NewContextBlock("fo_table_more", md(fmt.Sprintf("%d more items not listed (succeeded items first); `/failover status %s` lists every failure.", hidden, r.ID))))
+	}
+	return blocks
 }

@@ -76,7 +76,7 @@ func TestRestartWhileSubmitting(t *testing.T) {
 			want := 0
 			if emHasIt {
 				// The POST the dead process sent, through another logon session.
-				task, err := h.newEMClient().StartVMFailover(context.Background(), r.Target.ReplicaID, r.Target.ID, emapi.RestoreIntent{Kind: emapi.IntentLatest})
+				task, err := h.newEMClient().StartVMFailover(context.Background(), r.Items[0].Target.ReplicaID, r.Items[0].Target.ID, emapi.RestoreIntent{Kind: emapi.IntentLatest})
 				if err != nil {
 					t.Fatalf("failover through a second client: %v", err)
 				}
@@ -93,8 +93,8 @@ func TestRestartWhileSubmitting(t *testing.T) {
 			}
 			if emHasIt {
 				got := h.wantState(id, store.Running)
-				if got.RestoreSessionID != h.em.Failovers()[0].RestoreSessionID {
-					t.Fatalf("following restore session %q, want %q", got.RestoreSessionID, h.em.Failovers()[0].RestoreSessionID)
+				if got.Items[0].RestoreSessionID != h.em.Failovers()[0].RestoreSessionID {
+					t.Fatalf("following restore session %q, want %q", got.Items[0].RestoreSessionID, h.em.Failovers()[0].RestoreSessionID)
 				}
 				mustContain(t, "thread", h.threadText(id), "the failover did start")
 				h.clock.Advance(6 * time.Minute)
@@ -143,8 +143,8 @@ func TestRestartWhileRunning(t *testing.T) {
 			if tc.pollFirst {
 				h.clock.Advance(2 * time.Minute)
 				h.poll()
-				if got := h.wantState(r.ID, store.Running); got.RestoreSessionID != rsID {
-					t.Fatalf("stored restore session %q, want %q", got.RestoreSessionID, rsID)
+				if got := h.wantState(r.ID, store.Running); got.Items[0].RestoreSessionID != rsID {
+					t.Fatalf("stored restore session %q, want %q", got.Items[0].RestoreSessionID, rsID)
 				}
 			}
 			logons := h.em.Logons()
@@ -157,8 +157,8 @@ func TestRestartWhileRunning(t *testing.T) {
 			h.clock.Advance(3 * time.Minute)
 			h.poll()
 			got := h.wantState(r.ID, store.Running)
-			if got.RestoreSessionID != rsID || got.EMProgress == 0 {
-				t.Fatalf("after restart: session %q progress %d, want %q and progress", got.RestoreSessionID, got.EMProgress, rsID)
+			if got.Items[0].RestoreSessionID != rsID || got.Items[0].EMProgress == 0 {
+				t.Fatalf("after restart: session %q progress %d, want %q and progress", got.Items[0].RestoreSessionID, got.Items[0].EMProgress, rsID)
 			}
 			if h.em.Logons() != logons+1 {
 				t.Errorf("logons = %d, want one more than %d", h.em.Logons(), logons)
@@ -171,7 +171,7 @@ func TestRestartWhileRunning(t *testing.T) {
 			// The task belongs to the logon session before the restart: in the new one task-1 is
 			// some other failover (or nothing), so it is never read again.
 			for _, status := range []int{http.StatusOK, http.StatusNotFound} {
-				if n := countRequests(since, http.MethodGet, "/tasks/"+r.TaskID, status); n != 0 {
+				if n := countRequests(since, http.MethodGet, "/tasks/"+r.Items[0].TaskID, status); n != 0 {
 					t.Errorf("GET of the old session's task answered %d %d times after restart; want it never sent", status, n)
 				}
 			}
@@ -202,7 +202,7 @@ func TestRestartApprovedNotSubmitted(t *testing.T) {
 	h.poll()
 	h.poll()
 	r := h.wantState(id, store.Running)
-	if r.TaskID == "" {
+	if r.Items[0].TaskID == "" {
 		t.Fatal("no task ID stored")
 	}
 	h.restart()
@@ -210,7 +210,7 @@ func TestRestartApprovedNotSubmitted(t *testing.T) {
 	if n := h.failoverPOSTs(); n != 1 {
 		t.Fatalf("failover POSTs = %d, want 1", n)
 	}
-	mustContain(t, "thread", h.threadText(id), "Enterprise Manager accepted the failover: task "+r.TaskID)
+	mustContain(t, "thread", h.threadText(id), "Enterprise Manager accepted the failover: task "+r.Items[0].TaskID)
 	h.wantNoButtons(id)
 }
 

@@ -196,7 +196,7 @@ func TestSocketModeFlow(t *testing.T) {
 	if n := h.failoverPOSTs(); n != 1 {
 		t.Fatalf("failover POSTs = %d, want 1", n)
 	}
-	mustContain(t, "thread", h.threadText("FO-1"), "Approved by <@"+Approver1+">", "task "+r.TaskID)
+	mustContain(t, "thread", h.threadText("FO-1"), "Approved by <@"+Approver1+">", "task "+r.Items[0].TaskID)
 
 	// Events the bot does not handle are acked so Slack stops resending them; lifecycle events
 	// carry no envelope.

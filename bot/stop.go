@@ -46,11 +46,16 @@ func (b *Bot) stopRefusal(ctx context.Context, r *store.Request, user string) st
 			return "Only the requester or an approver can stop " + r.ID + ". " + describe(err)
 		}
 	}
-	if r.TaskID == "" {
-		return fmt.Sprintf("I cannot stop %s: Enterprise Manager never gave me its task (I follow it through restore session %s), and EM stops a failover only through its task. Stop it in the Veeam console.", r.ID, orDash(r.RestoreSessionID))
-	}
-	if r.EMSession == "" || r.EMSession != b.em.LogonSession() {
-		return fmt.Sprintf("I cannot stop %s: its task %s belongs to an earlier Enterprise Manager logon session (the bot or EM restarted, or the session expired), and EM lets only that session stop it. Stop it in the Veeam console; I keep following its restore session.", r.ID, r.TaskID)
+	if len(r.Items) == 1 {
+		it := r.Items[0]
+		if it.TaskID == "" {
+			return fmt.Sprintf("I cannot stop %s: Enterprise Manager never gave me its task (I follow it through restore session %s), and EM stops a failover only through its task. Stop it in the Veeam console.", r.ID, orDash(it.RestoreSessionID))
+		}
+		if it.EMSession == "" || it.EMSession != b.em.LogonSession() {
+			return fmt.Sprintf("I cannot stop %s: its task %s belongs to an earlier Enterprise Manager logon session (the bot or EM restarted, or the session expired), and EM lets only that session stop it. Stop it in the Veeam console; I keep following its restore session.", r.ID, it.TaskID)
+		}
+	} else if len(b.stoppable(r)) == 0 {
+		return fmt.Sprintf("I cannot stop any item of %s: none of its running failovers has a task in the current Enterprise Manager logon session (EM lets only the session that started a task stop it). Stop them in the Veeam console; I keep following them.", r.ID)
 	}
 	if b.opt.StopApprovals > 1 && r.Stop != nil && r.Stop.User == user {
 		return fmt.Sprintf("You asked to stop %s already; a second person (the requester or an approver, not you) must confirm it.", r.ID)
@@ -87,8 +92,12 @@ func stopModal(r *store.Request, approvals int) slack.ModalViewRequest {
 	md := func(s string) *slack.TextBlockObject {
 		return slack.NewTextBlockObject(slack.MarkdownType, s, false, false)
 	}
+	now := counts(r) + ". Every running item with a task in the current EM logon session is asked to stop"
+	if len(r.Items) == 1 {
+		now = emText(leg{r, &r.Items[0]})
+	}
 	what := fmt.Sprintf("*Stop the running failover %s?*\nFailover of %s to the %s, requested by <@%s>; %s.\nNow: %s.",
-		r.ID, targetText(r), restoreText(r.Intent, r.RestoreTime), r.Requester, approvedBy(r), emText(r))
+		r.ID, targetText(r), restoreText(r.Intent, r.RestoreTime), r.Requester, approvedBy(r), now)
 	who := "Submitting asks Enterprise Manager to stop it now."
 	switch {
 	case approvals > 1 && r.Stop == nil:
@@ -102,7 +111,7 @@ func stopModal(r *store.Request, approvals int) slack.ModalViewRequest {
 	return slack.ModalViewRequest{
 		Type:            slack.VTModal,
 		CallbackID:      callbackStop,
-		PrivateMetadata: r.ID + "|" + r.TaskID,
+		PrivateMetadata: r.ID + "|" + stopKey(r),
 		Title:           pt("Stop " + r.ID),
 		Submit:          pt("Stop the failover"),
 		Close:           pt("Keep it running"),
@@ -159,16 +168,25 @@ func (b *Bot) requestStop(ctx context.Context, id, task, user, reason string) {
 		tell(why)
 		return
 	}
-	if r.TaskID != task {
-		tell(fmt.Sprintf("That stop dialog was for task %s, but %s now follows task %s. Nothing was stopped; open the dialog again.", task, r.ID, r.TaskID))
+	if key := stopKey(r); key != task {
+		tell(fmt.Sprintf("That stop dialog was for task %s, but %s now follows task %s. Nothing was stopped; open the dialog again.", task, r.ID, key))
 		return
 	}
+	targets := b.stoppable(r)
+	if len(targets) == 0 {
+		tell(b.stopRefusal(ctx, r, user))
+		return
+	}
+	tasks := taskList(targets)
 	now := b.now()
 	if b.opt.StopApprovals > 1 && r.Stop == nil {
-		_, err := b.st.Transition(ctx, store.Change{ID: r.ID, Version: r.Version, From: []store.State{store.Running}, To: store.Running,
-			Actor: user, Action: "stop-requested", Details: "asked to stop EM task " + r.TaskID + ": " + truncate(reason, 300),
+		first := targets[0]
+		_, err := b.st.Transition(ctx, store.Change{ID: r.ID, Item: first.Target.ID, Version: first.Item.Version, From: []store.State{store.Running}, To: store.Running,
+			Actor: user, Action: "stop-requested", Details: "asked to stop EM task " + tasks + ": " + truncate(reason, 300),
 			Thread: fmt.Sprintf(":octagonal_sign: <@%s> asks to stop this failover: “%s”. Nothing is stopped yet: a second person (the requester or an approver) must confirm with *Confirm stop* on the card or `/failover stop %s`.", user, esc(truncate(reason, 300)), r.ID),
-			Apply:  func(q *store.Request) { q.Stop = &store.StopRequest{User: user, Reason: reason, At: now} }})
+			Stop: func(*store.StopRequest) *store.StopRequest {
+				return &store.StopRequest{User: user, Reason: reason, At: now}
+			}})
 		if err != nil {
 			log.Info("stop request not recorded", "reason", err)
 			tell(fmt.Sprintf("I could not record your stop request (%s). Nothing was stopped; try again.", describe(err)))
@@ -177,54 +195,112 @@ func (b *Bot) requestStop(ctx context.Context, id, task, user, reason string) {
 		log.Info("stop requested; waiting for a second person")
 		return
 	}
-	line := fmt.Sprintf(":octagonal_sign: <@%s> asked Enterprise Manager to stop task %s: “%s”. This is a best-effort stop, not an undo. I will report what EM says happened.", user, r.TaskID, esc(truncate(reason, 300)))
-	details := "stop EM task " + r.TaskID + ": " + truncate(reason, 300)
+	line := fmt.Sprintf(":octagonal_sign: <@%s> asked Enterprise Manager to stop task %s: “%s”. This is a best-effort stop, not an undo. I will report what EM says happened.", user, tasks, esc(truncate(reason, 300)))
+	details := "stop EM task " + tasks + ": " + truncate(reason, 300)
 	if r.Stop != nil {
-		line = fmt.Sprintf(":octagonal_sign: <@%s> confirmed the stop <@%s> asked for; I asked Enterprise Manager to stop task %s (best effort, not an undo). I will report what EM says happened.", user, r.Stop.User, r.TaskID)
-		details = "stop EM task " + r.TaskID + " confirmed; asked by " + r.Stop.User + ": " + truncate(r.Stop.Reason, 300)
+		line = fmt.Sprintf(":octagonal_sign: <@%s> confirmed the stop <@%s> asked for; I asked Enterprise Manager to stop task %s (best effort, not an undo). I will report what EM says happened.", user, r.Stop.User, tasks)
+		details = "stop EM task " + tasks + " confirmed; asked by " + r.Stop.User + ": " + truncate(r.Stop.Reason, 300)
 	}
-	s, err := b.st.Transition(ctx, store.Change{ID: r.ID, Version: r.Version, From: []store.State{store.Running}, To: store.Stopping,
-		Actor: user, Action: "stop", Details: details, Thread: line,
-		Apply: func(q *store.Request) {
-			if q.Stop == nil {
-				q.Stop = &store.StopRequest{User: user, Reason: reason, At: now}
-			} else {
-				q.Stop.ConfirmedBy, q.Stop.ConfirmedAt = user, now
+	if others := running(r) - len(targets); others > 0 {
+		line += fmt.Sprintf(" %d other running items have no task in the current EM logon session and cannot be stopped from here: stop them in the Veeam console.", others)
+	}
+	var sent []leg
+	for i, l := range targets {
+		c := store.Change{ID: r.ID, Item: l.Target.ID, From: []store.State{store.Running}, To: store.Stopping, Actor: user, Action: "stop", Details: details}
+		if i == 0 {
+			c.Thread = line
+			c.Stop = func(cur *store.StopRequest) *store.StopRequest {
+				if cur == nil {
+					return &store.StopRequest{User: user, Reason: reason, At: now}
+				}
+				cur.ConfirmedBy, cur.ConfirmedAt = user, now
+				return cur
 			}
-		}})
-	if err != nil {
-		log.Info("stop not recorded", "reason", err)
-		tell(fmt.Sprintf("I could not record the stop (%s). Nothing was stopped; try again.", describe(err)))
-		return
+		}
+		s, err := b.st.Transition(ctx, c)
+		if err != nil {
+			log.Info("stop not recorded", "reason", err, "target", l.name())
+			if i == 0 {
+				tell(fmt.Sprintf("I could not record the stop (%s). Nothing was stopped; try again.", describe(err)))
+				return
+			}
+			continue
+		}
+		sent = append(sent, leg{s, s.Item(l.Target.ID)})
 	}
 	b.met.Requests.WithLabelValues("stop").Inc()
-	log.Info("stop recorded; asking EM", "task", s.TaskID)
-	b.stop(ctx, s)
+	log.Info("stop recorded; asking EM", "task", tasks)
+	for _, l := range sent {
+		b.stop(ctx, l)
+	}
+}
+
+// stoppable returns r's running items whose task belongs to the current EM logon session: the
+// only ones EM lets this bot stop.
+func (b *Bot) stoppable(r *store.Request) []leg {
+	var out []leg
+	session := b.em.LogonSession()
+	for _, l := range legs(r) {
+		if l.Item.State == store.Running && l.TaskID != "" && l.EMSession != "" && l.EMSession == session {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// running counts r's running items.
+func running(r *store.Request) int { return store.Counts(r)[store.Running] }
+
+// stopKey ties a stop dialog to what it was opened for: the task of a one-item request (a dialog
+// left open must not stop a later task), or "all running items" of a request of many.
+func stopKey(r *store.Request) string {
+	if len(r.Items) == 1 {
+		return r.Items[0].TaskID
+	}
+	return "all"
+}
+
+// taskList names the tasks a stop sends DELETEs for.
+func taskList(ls []leg) string {
+	ids := make([]string, 0, len(ls))
+	for i, l := range ls {
+		if i == 10 {
+			ids = append(ids, fmt.Sprintf("and %d more", len(ls)-10))
+			break
+		}
+		ids = append(ids, l.TaskID)
+	}
+	return strings.Join(ids, ", ")
 }
 
 // stop sends DELETE /tasks/{ID} in the task's own logon session. EM documents it both as "stops
 // the task" and as "removes a task", so the outcome is whatever the restore session then says.
-func (b *Bot) stop(ctx context.Context, r *store.Request) {
+func (b *Bot) stop(ctx context.Context, r leg) {
 	ctx, cancel := context.WithTimeout(ctx, b.opt.EMTimeout)
 	defer cancel()
 	err := b.em.StopTaskIn(ctx, r.EMSession, r.TaskID)
 	if err == nil {
 		return
 	}
-	b.reqLog(r.ID).Error("stopping the task failed", "error", err, "task", r.TaskID)
+	b.reqLog(r.Request.ID).Error("stopping the task failed", "error", err, "task", r.TaskID, "target", r.name())
 	why := describe(err)
 	if errors.Is(err, emapi.ErrOtherSession) {
 		// Nothing was sent: the failover runs on, and the card must not say it is stopping.
-		_, terr := b.st.Transition(b.sctx, store.Change{ID: r.ID, From: []store.State{store.Stopping}, To: store.Running,
+		_, terr := b.st.Transition(b.sctx, store.Change{ID: r.Request.ID, Item: r.Target.ID, From: []store.State{store.Stopping}, To: store.Running,
 			Actor: "bot", Action: "stop-not-sent", Details: "stop of task " + r.TaskID + " not sent: the task belongs to an earlier EM logon session",
 			Thread: fmt.Sprintf(":warning: The stop was *not* sent: task %s belongs to an earlier Enterprise Manager logon session (the session expired or EM restarted), and EM lets only that session stop it. The failover is still running. Stop it in the Veeam console; I keep following it and will report how it ends.", r.TaskID),
-			Apply:  func(q *store.Request) { q.Stop = nil }})
+			Stop: func(cur *store.StopRequest) *store.StopRequest {
+				if r.single() {
+					return nil // the only stop never reached EM: it is withdrawn
+				}
+				return cur
+			}})
 		if terr == nil {
 			return
 		}
-		b.reqLog(r.ID).Error("could not record that the stop was not sent", "error", terr)
+		b.reqLog(r.Request.ID).Error("could not record that the stop was not sent", "error", terr)
 		why = "its task belongs to an earlier EM logon session, which alone can stop it, so nothing was sent. Stop it in the Veeam console."
 	}
-	b.note(r, "em", "stop-failed", fmt.Sprintf("stop of task %s failed: %s", r.TaskID, why),
+	b.note(r.Request, "em", "stop-failed", fmt.Sprintf("stop of task %s failed: %s", r.TaskID, why),
 		fmt.Sprintf(":warning: The stop of task %s did not reach Enterprise Manager: %s I keep following the failover and will report how it ends.", r.TaskID, why))
 }

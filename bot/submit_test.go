@@ -42,7 +42,7 @@ func TestSubmissionNotSentIsRetried(t *testing.T) {
 	r := h.wantState(id, store.Approved)
 	mustContain(t, "thread", h.threadText(id), "Enterprise Manager is unreachable", "Nothing was sent", "keep retrying under the same approval")
 	mustContain(t, "card", h.cardJSON(id), "EM unreachable, nothing was sent, retrying")
-	if r.EMMessage == "" {
+	if r.Items[0].EMMessage == "" {
 		t.Error("the card has no word of the retry")
 	}
 	h.poll() // still down: no second thread line

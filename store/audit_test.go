@@ -10,6 +10,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/failover-bot/failover-bot/store/failover"
 )
 
 func allEvents(t testing.TB, s *testStore) []Event {
@@ -41,7 +43,8 @@ func seedFinished(tb testing.TB, s *Bolt, n int) {
 		err := s.db.Update(func(tx *bolt.Tx) error {
 			for range batch {
 				nr := validNewRequest()
-				r := Request{Kind: nr.Kind, Target: nr.Target, Intent: nr.Intent, Reason: nr.Reason,
+				r := Request{Kind: nr.Kind, Items: []Item{{Target: nr.Target, State: Pending, StateAt: now, Version: 1}},
+					Intent: nr.Intent, DigestV: failover.DigestVersion, Reason: nr.Reason,
 					Requester: nr.Requester, Channel: nr.Channel, ApprovalsRequired: 1, State: Pending,
 					StateBy: nr.Requester, StateAt: now, CreatedAt: now, ExpiresAt: now.Add(nr.TTL)}
 				r.Digest = r.ComputeDigest()
@@ -55,16 +58,18 @@ func seedFinished(tb testing.TB, s *Bolt, n int) {
 					apply  func()
 				}{
 					{Approved, "U200", "approved", func() { r.Approvals = []Approval{{User: "U200", At: now}}; r.DecidedAt = now }},
-					{Submitting, "bot", "submitting", func() { r.SubmittedAt = now }},
-					{Running, "bot", "submitted", func() { r.TaskID, r.StartedAt = "task-"+r.ID, now }},
-					{Running, "poller", "em-state", func() { r.EMState, r.EMProgress = "Working", 50 }},
-					{Succeeded, "poller", "succeeded", func() { r.EMResult, r.FinishedAt = "Success", now }},
+					{Submitting, "bot", "submitting", func() { r.SubmittedAt, r.Items[0].SubmittedAt = now, now }},
+					{Running, "bot", "submitted", func() { r.Items[0].TaskID, r.StartedAt, r.Items[0].StartedAt = "task-"+r.ID, now, now }},
+					{Running, "poller", "em-state", func() { r.Items[0].EMState, r.Items[0].EMProgress = "Working", 50 }},
+					{Succeeded, "poller", "succeeded", func() { r.Items[0].EMResult, r.FinishedAt, r.Items[0].FinishedAt = "Success", now, now }},
 				}
 				for _, st := range steps {
 					from := r.State
 					st.apply()
+					r.Items[0].Version++
 					if st.to != from {
 						r.State, r.StateBy, r.StateAt = st.to, st.actor, now
+						r.Items[0].State, r.Items[0].StateAt = st.to, now
 					}
 					if err := s.saveRequest(tx, &r, from, now, audit{actor: st.actor, action: st.action}); err != nil {
 						return err

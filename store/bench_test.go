@@ -12,6 +12,8 @@ import (
 	"testing"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/failover-bot/failover-bot/store/failover"
 )
 
 // seedPending creates n pending requests in one transaction, outside any timer.
@@ -22,7 +24,8 @@ func seedPending(tb testing.TB, s *Bolt, n int) []*Request {
 		for range n {
 			nr := validNewRequest()
 			now := s.now().UTC()
-			r := &Request{Kind: nr.Kind, Target: nr.Target, Intent: nr.Intent, Reason: nr.Reason,
+			r := &Request{Kind: nr.Kind, Items: []Item{{Target: nr.Target, State: Pending, StateAt: now, Version: 1}},
+				Intent: nr.Intent, DigestV: failover.DigestVersion, Reason: nr.Reason,
 				Requester: nr.Requester, Channel: nr.Channel, ApprovalsRequired: 1, State: Pending,
 				StateBy: nr.Requester, StateAt: now, CreatedAt: now, ExpiresAt: now.Add(nr.TTL)}
 			r.Digest = r.ComputeDigest()
@@ -53,7 +56,7 @@ func BenchmarkTransition(b *testing.B) {
 			b.Fatal(err)
 		}
 		for _, to := range []State{Submitting, Running, Running, Succeeded} {
-			if r, err = s.Transition(context.Background(), Change{ID: r.ID, Version: r.Version, To: to, Actor: "bot"}); err != nil {
+			if r, err = s.Transition(context.Background(), Change{ID: r.ID, Version: r.Items[0].Version, To: to, Actor: "bot"}); err != nil {
 				b.Fatal(err)
 			}
 		}

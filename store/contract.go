@@ -33,10 +33,14 @@ type Store interface {
 	// Active returns the requests in an active state, oldest first, at a cost that does not
 	// grow with finished history.
 	Active(ctx context.Context) ([]*Request, error)
+	// Recent calls fn with requests from the newest back until fn returns false, at a cost of
+	// the requests visited.
+	Recent(ctx context.Context, fn func(*Request) bool) error
 	Updater
 	Note(ctx context.Context, id, actor, action, details, thread string) (*Request, error)
 	WithdrawUndeliverable(ctx context.Context, id, why string) (*Request, error)
 	Remember(ctx context.Context, key string, ttl time.Duration) error
+	Seen(ctx context.Context, key string) (bool, error)
 
 	// What Slack is owed: cards and their positions, queued messages, the audit cursor.
 	SetMessage(ctx context.Context, id, channel, ts string, rendered uint64) (*Request, error)
@@ -106,13 +110,16 @@ func (x Rules) Approve(ctx context.Context, id, user, digest string) (*Request, 
 		return nil, fmt.Errorf("%w: approve %s: user is required", ErrInvalid, id)
 	}
 	return x.U.Update(ctx, id, func(r *Request, v View, now time.Time) (failover.Effect, error) {
-		if r.State == Pending {
-			holder, err := v.Holder(failover.TargetKey(r.Kind, r.Target))
+		for _, it := range r.Items {
+			if r.State != Pending {
+				break
+			}
+			holder, err := v.Holder(failover.TargetKey(r.Kind, it.Target))
 			if err != nil {
 				return failover.Effect{}, err
 			}
 			if holder != nil && holder.Seq != r.Seq {
-				return failover.Effect{}, failover.TargetBusy(r, holder, "approve")
+				return failover.Effect{}, failover.TargetBusy(r, holder, it.Target, "approve")
 			}
 		}
 		return failover.Approve(r, user, digest, now)

@@ -139,12 +139,13 @@ func crashChild(path string) {
 				}
 				r = ack(s.Approve(context.Background(), r.ID, "U200", r.Digest))
 				r = ack(s.Approve(context.Background(), r.ID, "U201", r.Digest))
-				step := func(to State, apply func(*Request)) {
-					r = ack(s.Transition(context.Background(), Change{ID: r.ID, Version: r.Version, To: to, Actor: "bot", Apply: apply}))
+				step := func(to State, apply func(*Item)) {
+					r = ack(s.Transition(context.Background(), Change{ID: r.ID, Version: r.Items[0].Version, To: to, Actor: "bot", Apply: apply}))
 				}
 				step(Submitting, nil)
-				step(Running, func(r *Request) { r.TaskID = "task-" + r.ID })
-				step(Running, func(r *Request) { r.EMProgress = 50 })
+				task := "task-" + r.ID
+				step(Running, func(it *Item) { it.TaskID = task })
+				step(Running, func(it *Item) { it.EMProgress = 50 })
 				switch i % 5 {
 				case 0:
 					step(Succeeded, nil)

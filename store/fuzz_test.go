@@ -5,15 +5,20 @@ import (
 	"crypto/sha256"
 	"testing"
 	"time"
+
+	"github.com/failover-bot/failover-bot/store/failover"
 )
 
 func sampleRequest() *Request {
 	r := &Request{Seq: 7, ID: "FO-7", Kind: KindVM,
-		Target: Target{ReplicaID: "5a1c", ReplicaName: "cdp-web", ID: "vm-1", Name: "web-01"},
+		Items: []Item{{Target: Target{ReplicaID: "5a1c", ReplicaName: "cdp-web", ID: "vm-1", Name: "web-01"},
+			Point: t0.Add(-time.Hour), RPO: 15, State: Running, StateAt: t0, Version: 4, TaskID: "task-1", EMProgress: 40}},
+		Excluded: []Exclusion{{Target: Target{ReplicaID: "5a1c", ID: "vm-2", Name: "web-02"}, Reason: "no restore point"}},
+		Scope:    "replica cdp-web except web-02", DigestV: failover.DigestVersion,
 		Intent: IntentPointInTime, RestoreTime: t0.Add(-time.Hour), Reason: "DC1 lost power",
 		Requester: "U100", Channel: "C1", MessageTS: "1.2", ApprovalsRequired: 2,
 		Approvals: []Approval{{User: "U200", At: t0}}, Rejection: &Rejection{User: "U3", Reason: "x", At: t0},
-		State: Running, StateBy: "bot", StateAt: t0, Version: 9, TaskID: "task-1", EMProgress: 40,
+		State: Running, StateBy: "bot", StateAt: t0, Version: 9,
 		CreatedAt: t0, ExpiresAt: t0.Add(time.Minute), UpdatedAt: t0}
 	r.Digest = r.ComputeDigest()
 	return r

@@ -461,6 +461,20 @@ var ErrReplay = errors.New("already received")
 // replayKeyMax bounds a replay key; callers pass a hash or Slack's trigger_id.
 const replayKeyMax = 256
 
+// Seen reports whether key is recorded and not yet expired, without recording it: a cheap
+// early answer to a replayed delivery. Remember (or Create's ReplayKey) remains the check that
+// counts, atomic with what the delivery does.
+func (s *Bolt) Seen(ctx context.Context, key string) (bool, error) {
+	now := s.now().UTC()
+	var seen bool
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		v := tx.Bucket(bucketReplays).Get([]byte(key))
+		seen = len(v) == 8 && int64(binary.BigEndian.Uint64(v)) > now.UnixNano()
+		return nil
+	})
+	return seen, err
+}
+
 // Remember records a Slack delivery's key until now+ttl and reports ErrReplay if it is
 // already recorded and not yet expired. Slack signatures are valid for 5 minutes, so a
 // replay window of that length (plus clock skew) makes a replayed request harmless.
@@ -516,6 +530,15 @@ func forEachActive(tx *bolt.Tx, path string, fn func(*Request) error) error {
 
 // migrate upgrades a file of an older schema inside Open's transaction.
 func migrate(tx *bolt.Tx, from uint64, path string) error {
+	if from < 4 {
+		// Version 4 gives every request items. Each older request becomes a one-item request:
+		// its target, task, sessions and EM fields move into the item, and it keeps the
+		// single-target digest its card's buttons carry (DigestV 0). Done first, since the
+		// steps below read requests in the new form.
+		if err := upgradeToItems(tx); err != nil {
+			return fmt.Errorf("open %s: migrate: %w", path, err)
+		}
+	}
 	if from == 1 {
 		// Version 2 adds the outbox, the card state, the replay window and the audit
 		// cursor. Round-1 bots kept Slack messages in memory, so whatever they still owed is
@@ -540,8 +563,12 @@ func migrate(tx *bolt.Tx, from uint64, path string) error {
 		}
 		b := tx.Bucket(bucketTargets)
 		err := forEachActive(tx, path, func(r *Request) error {
-			if key := []byte(failover.TargetKey(r.Kind, r.Target)); b.Get(key) == nil {
-				return b.Put(key, seqKey(r.Seq))
+			for _, it := range r.Items {
+				if key := []byte(failover.TargetKey(r.Kind, it.Target)); b.Get(key) == nil {
+					if err := b.Put(key, seqKey(r.Seq)); err != nil {
+						return err
+					}
+				}
 			}
 			return nil
 		})
@@ -550,7 +577,73 @@ func migrate(tx *bolt.Tx, from uint64, path string) error {
 		}
 		from = 3
 	}
+	from = 4
 	var v [8]byte
 	binary.BigEndian.PutUint64(v[:], from)
 	return tx.Bucket(bucketMeta).Put(keySchema, v[:])
+}
+
+// legacyRequest is the part of a request of schema 3 and older that moved into its item.
+type legacyRequest struct {
+	Items            []Item    `json:"items"`
+	Target           Target    `json:"target"`
+	TaskID           string    `json:"task_id"`
+	EMSession        string    `json:"em_session"`
+	RestoreSessionID string    `json:"restore_session_id"`
+	EMState          string    `json:"em_state"`
+	EMProgress       int       `json:"em_progress"`
+	EMResult         string    `json:"em_result"`
+	EMMessage        string    `json:"em_message"`
+	SubmittedAt      time.Time `json:"submitted_at"`
+	StartedAt        time.Time `json:"started_at"`
+	FinishedAt       time.Time `json:"finished_at"`
+}
+
+// upgradeToItems rewrites every request record without items as a one-item request.
+func upgradeToItems(tx *bolt.Tx) error {
+	b := tx.Bucket(bucketRequests)
+	if b == nil {
+		return nil
+	}
+	type kv struct{ k, v []byte }
+	var todo []kv
+	err := b.ForEach(func(k, v []byte) error {
+		var l legacyRequest
+		if err := json.Unmarshal(v, &l); err != nil {
+			return fmt.Errorf("request %x: %w", k, err)
+		}
+		if len(l.Items) > 0 {
+			return nil
+		}
+		var r Request
+		if err := json.Unmarshal(v, &r); err != nil {
+			return fmt.Errorf("request %x: %w", k, err)
+		}
+		state := r.State
+		switch state {
+		case Pending, Rejected, Expired, Withdrawn:
+			state = Pending // an item is approved with its request; these never were
+		}
+		r.Items = []Item{{Target: l.Target, State: state, StateAt: r.StateAt, Version: 1,
+			TaskID: l.TaskID, EMSession: l.EMSession, RestoreSessionID: l.RestoreSessionID,
+			EMState: l.EMState, EMProgress: l.EMProgress, EMResult: l.EMResult, EMMessage: l.EMMessage,
+			SubmittedAt: l.SubmittedAt, StartedAt: l.StartedAt, FinishedAt: l.FinishedAt}}
+		r.DigestV = 0
+		data, err := encodeRequest(&r)
+		if err != nil {
+			return err
+		}
+		todo = append(todo, kv{append([]byte(nil), k...), data})
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	b.FillPercent = 0.9
+	for _, x := range todo {
+		if err := b.Put(x.k, x.v); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -22,6 +22,8 @@ type (
 	Rejection   = failover.Rejection
 	StopRequest = failover.StopRequest
 	Request     = failover.Request
+	Item        = failover.Item
+	Exclusion   = failover.Exclusion
 )
 
 // The states, kinds and intents of package failover.
@@ -39,6 +41,8 @@ const (
 	Expired    = failover.Expired
 	Withdrawn  = failover.Withdrawn
 	Unknown    = failover.Unknown
+	// PartlyFailed is a request some of whose items succeeded and others did not.
+	PartlyFailed = failover.PartlyFailed
 
 	KindVM   = failover.KindVM
 	KindVApp = failover.KindVApp
@@ -53,11 +57,17 @@ func formatID(seq uint64) string       { return failover.FormatID(seq) }
 func parseID(id string) (uint64, bool) { return failover.ParseID(id) }
 func legal(from, to State) bool        { return failover.Legal(from, to) }
 
-// NewRequest is what the bot knows when someone asks for a failover.
-// Kind, Target and Intent are embedded exactly as the shared contract spells them.
+// NewRequest is what the bot knows when someone asks for a failover: the targets the pre-flight
+// included (Items: each item's Target, and the restore point and RPO the card shows), those it
+// left out and why, and what applies to all of them.
 type NewRequest struct {
 	Kind
+	// Target is shorthand for a request of one item with no previewed restore point.
 	Target
+	Items    []Item
+	Excluded []Exclusion
+	Scope    string
+	RetryOf  string
 	Intent
 	RestoreTime time.Time
 	Reason      string
@@ -71,22 +81,43 @@ type NewRequest struct {
 	ReplayTTL time.Duration
 }
 
+// items returns the request's items: Items, or the one Target.
+func (nr *NewRequest) items() []Item {
+	if len(nr.Items) == 0 && nr.Target != (Target{}) {
+		return []Item{{Target: nr.Target}}
+	}
+	return nr.Items
+}
+
 func (nr *NewRequest) validate() error {
 	var problems []string
-	switch nr.Kind {
-	case KindVM:
-		if nr.Target.ReplicaID == "" {
-			problems = append(problems, "a VM target needs its replica ID")
-		}
-	case KindVApp:
-		if nr.Target.ReplicaID != "" {
-			problems = append(problems, "a vApp target has no replica ID")
-		}
-	default:
+	items := nr.items()
+	if nr.Kind != KindVM && nr.Kind != KindVApp {
 		problems = append(problems, fmt.Sprintf("unknown kind %q", string(nr.Kind)))
 	}
-	if nr.Target.ID == "" {
-		problems = append(problems, "target ID is required")
+	if len(items) == 0 {
+		problems = append(problems, "at least one target is required")
+	}
+	if len(nr.Items) > 0 && nr.Target != (Target{}) {
+		problems = append(problems, "give Target or Items, not both")
+	}
+	seen := map[string]bool{}
+	for _, it := range items {
+		t := it.Target
+		switch {
+		case t.ID == "":
+			problems = append(problems, "target ID is required")
+		case seen[t.ID]:
+			problems = append(problems, fmt.Sprintf("target %s is listed twice", describeTarget(t)))
+		case nr.Kind == KindVM && t.ReplicaID == "":
+			problems = append(problems, "a VM target needs its replica ID")
+		case nr.Kind == KindVApp && t.ReplicaID != "":
+			problems = append(problems, "a vApp target has no replica ID")
+		}
+		seen[t.ID] = true
+		if len(problems) > 0 {
+			break
+		}
 	}
 	switch nr.Intent {
 	case IntentLatest, IntentLatestVSS:
@@ -144,6 +175,11 @@ func decodeRequest(data []byte) (*Request, error) {
 		return nil, fmt.Errorf("decode request %s: unknown kind %q", r.ID, r.Kind)
 	case r.Version == 0:
 		return nil, fmt.Errorf("decode request %s: version 0", r.ID)
+	case len(r.Items) == 0:
+		return nil, fmt.Errorf("decode request %s: no items", r.ID)
 	}
 	return &r, nil
 }
+
+// Counts returns how many of r's items are in each state.
+func Counts(r *Request) map[State]int { return failover.Counts(r) }

@@ -25,9 +25,21 @@ func (s *Bolt) Create(ctx context.Context, nr NewRequest) (*Request, error) {
 	if !nr.RestoreTime.IsZero() {
 		restore = nr.RestoreTime.UTC()
 	}
+	items := append([]Item(nil), nr.items()...)
+	for i := range items {
+		it := &items[i]
+		*it = Item{Target: it.Target, Point: it.Point, RPO: it.RPO, Recent: it.Recent, State: Pending, StateAt: now, Version: 1}
+		if !it.Point.IsZero() {
+			it.Point = it.Point.UTC()
+		}
+	}
 	base := Request{
 		Kind:              nr.Kind,
-		Target:            nr.Target,
+		Items:             items,
+		Excluded:          append([]Exclusion(nil), nr.Excluded...),
+		Scope:             nr.Scope,
+		RetryOf:           nr.RetryOf,
+		DigestV:           failover.DigestVersion,
 		Intent:            nr.Intent,
 		RestoreTime:       restore,
 		Reason:            nr.Reason,
@@ -58,7 +70,7 @@ func (s *Bolt) Create(ctx context.Context, nr NewRequest) (*Request, error) {
 				return err
 			}
 		}
-		r := base
+		r := *base.Clone()
 		if err := s.createRequest(tx, &r, now); err != nil {
 			return err
 		}
@@ -76,23 +88,24 @@ func (s *Bolt) Create(ctx context.Context, nr NewRequest) (*Request, error) {
 }
 
 func (s *Bolt) createRequest(tx *bolt.Tx, r *Request, now time.Time) error {
-	if holder, err := targetHolder(tx, r); err != nil {
-		return err
-	} else if holder != nil {
-		return failover.TargetBusy(r, holder, "request")
+	for _, it := range r.Items {
+		if holder, err := holderOf(tx, failover.TargetKey(r.Kind, it.Target)); err != nil {
+			return err
+		} else if holder != nil {
+			return failover.TargetBusy(r, holder, it.Target, "request")
+		}
 	}
 	seq, err := tx.Bucket(bucketRequests).NextSequence()
 	if err != nil {
 		return err
 	}
 	r.Seq, r.ID = seq, formatID(seq)
-	if err := tx.Bucket(bucketTargets).Put([]byte(failover.TargetKey(r.Kind, r.Target)), seqKey(seq)); err != nil {
-		return err
+	for _, it := range r.Items {
+		if err := tx.Bucket(bucketTargets).Put([]byte(failover.TargetKey(r.Kind, it.Target)), seqKey(seq)); err != nil {
+			return err
+		}
 	}
-	details := fmt.Sprintf("%s %s", r.Kind, describeTarget(r.Target))
-	if r.Kind == KindVM {
-		details = fmt.Sprintf("vm %s of replica %s", describeTarget(r.Target), describeName(r.Target.ReplicaName, r.Target.ReplicaID))
-	}
+	details := describeItems(r)
 	details += fmt.Sprintf(", %s", r.Intent)
 	if !r.RestoreTime.IsZero() {
 		details += " " + r.RestoreTime.Format(time.RFC3339)
@@ -103,6 +116,35 @@ func (s *Bolt) createRequest(tx *bolt.Tx, r *Request, now time.Time) error {
 }
 
 func describeTarget(t Target) string { return describeName(t.Name, t.ID) }
+
+// describeItems names what a request fails over, for its "requested" audit event: every
+// included target with its ID and previewed restore point, then what the pre-flight left out.
+func describeItems(r *Request) string {
+	var b strings.Builder
+	if r.Scope != "" {
+		fmt.Fprintf(&b, "%s: ", r.Scope)
+	}
+	for i, it := range r.Items {
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		if r.Kind == KindVM {
+			fmt.Fprintf(&b, "vm %s of replica %s", describeTarget(it.Target), describeName(it.Target.ReplicaName, it.Target.ReplicaID))
+		} else {
+			fmt.Fprintf(&b, "%s %s", r.Kind, describeTarget(it.Target))
+		}
+		if !it.Point.IsZero() {
+			fmt.Fprintf(&b, " at %s", it.Point.Format(time.RFC3339))
+		}
+	}
+	for _, x := range r.Excluded {
+		fmt.Fprintf(&b, "; excluded %s: %s", describeTarget(x.Target), x.Reason)
+	}
+	if r.RetryOf != "" {
+		fmt.Fprintf(&b, "; retries failed items of %s", r.RetryOf)
+	}
+	return b.String()
+}
 
 func describeName(name, id string) string {
 	if name == "" {
@@ -178,6 +220,25 @@ func (s *Bolt) SetMessage(ctx context.Context, id, channel, ts string, rendered 
 		}
 		r.Channel, r.MessageTS = channel, ts
 		return audit{actor: "bot", action: "card-posted", details: fmt.Sprintf("channel %s ts %s", channel, ts)}, nil
+	})
+}
+
+// Recent calls fn with requests from the newest back, until fn returns false or none is left.
+// It reads one request at a time by sequence, so walking the last hour costs the last hour's
+// requests, however long the history.
+func (s *Bolt) Recent(ctx context.Context, fn func(*Request) bool) error {
+	return s.view(ctx, func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketRequests).Cursor()
+		for k, v := c.Last(); k != nil; k, v = c.Prev() {
+			r, err := decodeRequest(v)
+			if err != nil {
+				return fmt.Errorf("request %x: %w", k, err)
+			}
+			if !fn(r) {
+				return nil
+			}
+		}
+		return nil
 	})
 }
 
@@ -282,13 +343,9 @@ type boltView struct{ tx *bolt.Tx }
 
 func (v boltView) Holder(key string) (*Request, error) { return holderOf(v.tx, key) }
 
-// targetHolder returns the active request holding r's target, or nil when it is free. An entry
+// holderOf returns the active request holding a target key, or nil when it is free. An entry
 // whose request is no longer active (it cannot happen through the store, but a damaged or
 // hand-edited file must not block a target forever) counts as free.
-func targetHolder(tx *bolt.Tx, r *Request) (*Request, error) {
-	return holderOf(tx, failover.TargetKey(r.Kind, r.Target))
-}
-
 func holderOf(tx *bolt.Tx, key string) (*Request, error) {
 	v := tx.Bucket(bucketTargets).Get([]byte(key))
 	if len(v) != 8 {
@@ -301,12 +358,16 @@ func holderOf(tx *bolt.Tx, key string) (*Request, error) {
 	return h, err
 }
 
-// releaseTarget frees r's target when r is the request holding it.
-func releaseTarget(tx *bolt.Tx, r *Request) error {
+// releaseTargets frees the targets r holds.
+func releaseTargets(tx *bolt.Tx, r *Request) error {
 	b := tx.Bucket(bucketTargets)
-	k := []byte(failover.TargetKey(r.Kind, r.Target))
-	if v := b.Get(k); len(v) == 8 && binary.BigEndian.Uint64(v) == r.Seq {
-		return b.Delete(k)
+	for _, it := range r.Items {
+		k := []byte(failover.TargetKey(r.Kind, it.Target))
+		if v := b.Get(k); len(v) == 8 && binary.BigEndian.Uint64(v) == r.Seq {
+			if err := b.Delete(k); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }
@@ -420,7 +481,7 @@ func (s *Bolt) saveRequest(tx *bolt.Tx, r *Request, from State, now time.Time, a
 		err = active.Put(key, []byte{})
 	case !r.State.Active() && from.Active():
 		if err = active.Delete(key); err == nil {
-			err = releaseTarget(tx, r)
+			err = releaseTargets(tx, r)
 		}
 	}
 	if err != nil {
@@ -438,12 +499,25 @@ func (s *Bolt) saveRequest(tx *bolt.Tx, r *Request, from State, now time.Time, a
 }
 
 // queueThread queues the thread line ev owes r's card: line, or the store's projection.
+// queueThread queues the thread lines ev owes r's card: the change's own line, then the store's
+// projection of it (a milestone such as a request's summary can follow an item's line).
 func (s *Bolt) queueThread(tx *bolt.Tx, r *Request, ev *Event, line string) error {
-	if line == "" && s.thread != nil {
-		line = s.thread(r, ev)
-	}
-	if line == "" || r.Channel == "" {
+	if r.Channel == "" {
 		return nil
 	}
-	return queueOutgoing(tx, &Outgoing{Channel: r.Channel, RequestID: r.ID, Text: line, At: ev.Time})
+	lines := []string{line}
+	if s.thread != nil {
+		if p := s.thread(r, ev); p != "" && p != line {
+			lines = append(lines, p)
+		}
+	}
+	for _, l := range lines {
+		if l == "" {
+			continue
+		}
+		if err := queueOutgoing(tx, &Outgoing{Channel: r.Channel, RequestID: r.ID, Text: l, At: ev.Time}); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/failover-bot/failover-bot/store/failover"
 )
 
 var allStates = []State{Pending, Approved, Submitting, Running, Stopping, Succeeded, Warning,
@@ -36,7 +38,8 @@ func TestCreate(t *testing.T) {
 	r := mustCreate(t, s, func(nr *NewRequest) { nr.Target.ID = "vm-1" })
 	want := Request{
 		Seq: 1, ID: "FO-1", Kind: KindVM,
-		Target:            Target{ReplicaID: "5a1c", ReplicaName: "cdp-web", ID: "vm-1", Name: "web-01"},
+		Items: []Item{{Target: Target{ReplicaID: "5a1c", ReplicaName: "cdp-web", ID: "vm-1", Name: "web-01"},
+			State: Pending, StateAt: t0, Version: 1}},
 		Intent:            IntentLatest,
 		Reason:            "DC1 lost power",
 		Requester:         "U100",
@@ -49,6 +52,7 @@ func TestCreate(t *testing.T) {
 		ExpiresAt:         t0.Add(15 * time.Minute),
 		UpdatedAt:         t0,
 		Digest:            r.Digest,
+		DigestV:           failover.DigestVersion,
 		ApprovalsRequired: 2,
 	}
 	if fmt.Sprintf("%+v", *r) != fmt.Sprintf("%+v", want) {
@@ -171,7 +175,7 @@ func TestTransitionTable(t *testing.T) {
 			t.Run(fmt.Sprintf("%s->%s", from, to), func(t *testing.T) {
 				before := reach(t, s, from)
 				s.clock.Advance(time.Minute)
-				got, err := s.Transition(context.Background(), Change{ID: before.ID, Version: before.Version, To: to,
+				got, err := s.Transition(context.Background(), Change{ID: before.ID, Version: before.Items[0].Version, To: to,
 					Actor: "poller", Action: "test", Details: "table"})
 				if legalTransitions[[2]State{from, to}] {
 					if err != nil {
@@ -313,10 +317,10 @@ func TestTransitionStaleVersion(t *testing.T) {
 		version func(r *Request) uint64
 		wantErr bool
 	}{
-		{"current version", func(r *Request) uint64 { return r.Version }, false},
+		{"current version", func(r *Request) uint64 { return r.Items[0].Version }, false},
 		{"any version", func(r *Request) uint64 { return 0 }, false},
-		{"older version", func(r *Request) uint64 { return r.Version - 1 }, true},
-		{"future version", func(r *Request) uint64 { return r.Version + 1 }, true},
+		{"older version", func(r *Request) uint64 { return r.Items[0].Version - 1 }, true},
+		{"future version", func(r *Request) uint64 { return r.Items[0].Version + 1 }, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -340,15 +344,15 @@ func TestTransitionStaleVersion(t *testing.T) {
 func TestProgressUpdatesInPlace(t *testing.T) {
 	s := mustOpenStore(t, Options{})
 	r := reach(t, s, Submitting)
-	r = mustTransition(t, s, Change{ID: r.ID, Version: r.Version, To: Running, Actor: "bot", Action: "submitted",
-		Apply: func(r *Request) { r.TaskID, r.EMState = "task-1", "Running" }})
+	r = mustTransition(t, s, Change{ID: r.ID, Version: r.Items[0].Version, To: Running, Actor: "bot", Action: "submitted",
+		Apply: func(it *Item) { it.TaskID, it.EMState = "task-1", "Running" }})
 	startedAt := r.StartedAt
 	for p := 10; p <= 30; p += 10 {
 		s.clock.Advance(time.Second)
-		r = mustTransition(t, s, Change{ID: r.ID, Version: r.Version, To: Running, Actor: "poller", Action: "em-state",
-			Details: fmt.Sprintf("%d%%", p), Apply: func(r *Request) { r.EMProgress = p; r.RestoreSessionID = "rs-1" }})
+		r = mustTransition(t, s, Change{ID: r.ID, Version: r.Items[0].Version, To: Running, Actor: "poller", Action: "em-state",
+			Details: fmt.Sprintf("%d%%", p), Apply: func(it *Item) { it.EMProgress = p; it.RestoreSessionID = "rs-1" }})
 	}
-	if r.EMProgress != 30 || r.TaskID != "task-1" || r.RestoreSessionID != "rs-1" || r.StateBy != "bot" || !r.StartedAt.Equal(startedAt) {
+	if r.Items[0].EMProgress != 30 || r.Items[0].TaskID != "task-1" || r.Items[0].RestoreSessionID != "rs-1" || r.StateBy != "bot" || !r.StartedAt.Equal(startedAt) {
 		t.Errorf("after progress: %+v", r)
 	}
 	if !r.UpdatedAt.Equal(s.clock.Now()) {
@@ -359,8 +363,8 @@ func TestProgressUpdatesInPlace(t *testing.T) {
 		t.Errorf("last event %+v", ev)
 	}
 	r = mustTransition(t, s, Change{ID: r.ID, To: Succeeded, Actor: "poller",
-		Apply: func(r *Request) { r.EMResult, r.EMMessage = "Success", "done" }})
-	if r.FinishedAt.IsZero() || r.EMResult != "Success" {
+		Apply: func(it *Item) { it.EMResult, it.EMMessage = "Success", "done" }})
+	if r.FinishedAt.IsZero() || r.Items[0].EMResult != "Success" || r.Items[0].EMMessage != "done" || r.Items[0].FinishedAt.IsZero() {
 		t.Errorf("outcome not recorded: %+v", r)
 	}
 }
@@ -368,15 +372,20 @@ func TestProgressUpdatesInPlace(t *testing.T) {
 func TestApplyMayOnlyTouchEMFields(t *testing.T) {
 	tests := []struct {
 		name  string
-		apply func(*Request)
+		apply func(*Item)
 	}{
-		{"state", func(r *Request) { r.State = Succeeded }},
-		{"version", func(r *Request) { r.Version = 99 }},
-		{"reason", func(r *Request) { r.Reason = "something else" }},
-		{"target", func(r *Request) { r.Target.ID = "vm-2" }},
-		{"approval list", func(r *Request) { r.Approvals[0].User = "U999" }},
-		{"appended approval", func(r *Request) { r.Approvals = append(r.Approvals, Approval{User: "U1"}) }},
-		{"started at", func(r *Request) { r.StartedAt = t0 }},
+		// Apply sees only the item, so the request's reason and approvals are out of its reach
+		// by construction; what it can reach besides the EM fields must be refused.
+		{"state", func(it *Item) { it.State = Succeeded }},
+		{"state at", func(it *Item) { it.StateAt = t0.Add(time.Hour) }},
+		{"version", func(it *Item) { it.Version = 99 }},
+		{"target", func(it *Item) { it.Target.ID = "vm-2" }},
+		{"target name", func(it *Item) { it.Target.Name = "something else" }},
+		{"restore point", func(it *Item) { it.Point = t0 }},
+		{"rpo", func(it *Item) { it.RPO = 60 }},
+		{"submitted at", func(it *Item) { it.SubmittedAt = t0.Add(time.Hour) }},
+		{"started at", func(it *Item) { it.StartedAt = t0 }},
+		{"finished at", func(it *Item) { it.FinishedAt = t0 }},
 	}
 	s := mustOpenStore(t, Options{})
 	for _, tt := range tests {
@@ -494,7 +503,7 @@ func TestApproveRefusesTamperedRecord(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		stored.Target.ID = "vm-evil"
+		stored.Items[0].Target.ID = "vm-evil"
 		data, _ := encodeRequest(stored)
 		return tx.Bucket(bucketRequests).Put(seqKey(stored.Seq), data)
 	})

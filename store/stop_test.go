@@ -17,13 +17,17 @@ func TestStopRules(t *testing.T) {
 		t.Helper()
 		r := reach(t, s, Running)
 		if task != "" {
-			r = mustTransition(t, s, Change{ID: r.ID, To: Running, Apply: func(q *Request) { q.TaskID, q.EMSession = task, "sess-1" }})
+			r = mustTransition(t, s, Change{ID: r.ID, To: Running, Apply: func(it *Item) { it.TaskID, it.EMSession = task, "sess-1" }})
 		}
 		return r
 	}
-	ask := func(user string) func(*Request) {
-		return func(q *Request) { q.Stop = &StopRequest{User: user, Reason: "wrong point", At: at} }
+	ask := func(user string) func(*StopRequest) *StopRequest {
+		return func(*StopRequest) *StopRequest { return &StopRequest{User: user, Reason: "wrong point", At: at} }
 	}
+	confirm := func(user string) func(*StopRequest) *StopRequest {
+		return func(q *StopRequest) *StopRequest { q.ConfirmedBy, q.ConfirmedAt = user, at; return q }
+	}
+	takeBack := func(*StopRequest) *StopRequest { return nil }
 	cases := []struct {
 		name  string
 		task  string
@@ -31,21 +35,21 @@ func TestStopRules(t *testing.T) {
 		c     Change
 		ok    bool
 	}{
-		{name: "one person stops", task: "task-1", c: Change{To: Stopping, Actor: "U1", Apply: ask("U1")}, ok: true},
-		{name: "first of two stays running", task: "task-1", c: Change{To: Running, Actor: "U1", Apply: ask("U1")}, ok: true},
-		{name: "no task", c: Change{To: Stopping, Actor: "U1", Apply: ask("U1")}},
-		{name: "on behalf of someone else", task: "task-1", c: Change{To: Stopping, Actor: "U2", Apply: ask("U1")}},
-		{name: "second person confirms", task: "task-1", first: &Change{To: Running, Actor: "U1", Apply: ask("U1")},
-			c: Change{To: Stopping, Actor: "U2", Apply: func(q *Request) { q.Stop.ConfirmedBy, q.Stop.ConfirmedAt = "U2", at }}, ok: true},
-		{name: "same person confirms", task: "task-1", first: &Change{To: Running, Actor: "U1", Apply: ask("U1")},
-			c: Change{To: Stopping, Actor: "U1", Apply: func(q *Request) { q.Stop.ConfirmedBy, q.Stop.ConfirmedAt = "U1", at }}},
-		{name: "rewritten reason", task: "task-1", first: &Change{To: Running, Actor: "U1", Apply: ask("U1")},
-			c: Change{To: Stopping, Actor: "U2", Apply: func(q *Request) { q.Stop.Reason, q.Stop.ConfirmedBy = "other", "U2" }}},
-		{name: "taken back", task: "task-1", first: &Change{To: Running, Actor: "U1", Apply: ask("U1")},
-			c: Change{To: Running, Actor: "U2", Apply: func(q *Request) { q.Stop = nil }}},
-		{name: "recorded while finishing", task: "task-1", c: Change{To: Succeeded, Actor: "U1", Apply: ask("U1")}},
-		{name: "withdrawn when the stop was never sent", task: "task-1", first: &Change{To: Stopping, Actor: "U1", Apply: ask("U1")},
-			c: Change{To: Running, Actor: "bot", Apply: func(q *Request) { q.Stop = nil }}, ok: true},
+		{name: "one person stops", task: "task-1", c: Change{To: Stopping, Actor: "U1", Stop: ask("U1")}, ok: true},
+		{name: "first of two stays running", task: "task-1", c: Change{To: Running, Actor: "U1", Stop: ask("U1")}, ok: true},
+		{name: "no task", c: Change{To: Stopping, Actor: "U1", Stop: ask("U1")}},
+		{name: "on behalf of someone else", task: "task-1", c: Change{To: Stopping, Actor: "U2", Stop: ask("U1")}},
+		{name: "second person confirms", task: "task-1", first: &Change{To: Running, Actor: "U1", Stop: ask("U1")},
+			c: Change{To: Stopping, Actor: "U2", Stop: confirm("U2")}, ok: true},
+		{name: "same person confirms", task: "task-1", first: &Change{To: Running, Actor: "U1", Stop: ask("U1")},
+			c: Change{To: Stopping, Actor: "U1", Stop: confirm("U1")}},
+		{name: "rewritten reason", task: "task-1", first: &Change{To: Running, Actor: "U1", Stop: ask("U1")},
+			c: Change{To: Stopping, Actor: "U2", Stop: func(q *StopRequest) *StopRequest { q.Reason, q.ConfirmedBy = "other", "U2"; return q }}},
+		{name: "taken back", task: "task-1", first: &Change{To: Running, Actor: "U1", Stop: ask("U1")},
+			c: Change{To: Running, Actor: "U2", Stop: takeBack}},
+		{name: "recorded while finishing", task: "task-1", c: Change{To: Succeeded, Actor: "U1", Stop: ask("U1")}},
+		{name: "withdrawn when the stop was never sent", task: "task-1", first: &Change{To: Stopping, Actor: "U1", Stop: ask("U1")},
+			c: Change{To: Running, Actor: "bot", Stop: takeBack}, ok: true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -103,11 +107,11 @@ func TestOneActiveRequestPerTarget(t *testing.T) {
 	}
 	busy("approved")
 	r = mustTransition(t, s, Change{ID: r.ID, To: Submitting})
-	r = mustTransition(t, s, Change{ID: r.ID, To: Running, Apply: func(q *Request) { q.TaskID = "task-1" }})
+	r = mustTransition(t, s, Change{ID: r.ID, To: Running, Apply: func(it *Item) { it.TaskID = "task-1" }})
 	busy("running")
 	mustTransition(t, s, Change{ID: r.ID, To: Succeeded, Actor: "em"})
 	second := mustCreate(t, s, db01)
-	if second.Target.ID != "vm-db01" {
+	if second.Items[0].Target.ID != "vm-db01" {
 		t.Fatal("second request for the freed target not created")
 	}
 	if act, _ := s.Active(context.Background()); len(act) != 2 {

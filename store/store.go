@@ -33,7 +33,7 @@ var (
 
 // schemaVersion is the on-disk format this code reads and writes. Bump it, with a
 // migration, whenever a bucket layout or an encoding changes incompatibly.
-const schemaVersion = 3
+const schemaVersion = 4
 
 // minMigratableVersion is the oldest schema Open upgrades in place (see migrate).
 const minMigratableVersion = 1
@@ -78,7 +78,7 @@ type Options struct {
 	// returns the line the change owes the thread ("" for none), and that line is queued in
 	// the same transaction as the change (see Outgoing). It runs inside the transaction and
 	// may run more than once per change, so it must be a pure function of its arguments.
-	// Change.Thread, when set, takes its place for that change.
+	// A change's own line (Change.Thread) is queued first, then the projection's, if different.
 	Thread func(r *Request, e *Event) string
 }
 

@@ -369,7 +369,7 @@ func TestShutdownDuringPollCycle(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err = st.Transition(context.Background(), store.Change{ID: r.ID, To: store.Running, Actor: "em", Apply: func(q *store.Request) { q.TaskID, q.EMSession = task.ID, task.LogonSession }}); err != nil {
+		if _, err = st.Transition(context.Background(), store.Change{ID: r.ID, To: store.Running, Actor: "em", Apply: func(q *store.Item) { q.TaskID, q.EMSession = task.ID, task.LogonSession }}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -435,8 +435,8 @@ func TestShutdownDuringPollCycle(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if r.State != store.Running || r.TaskID == "" {
-			t.Errorf("%s is %s (task %q) after shutdown, want still running with its task", r.ID, r.State, r.TaskID)
+		if r.State != store.Running || r.Items[0].TaskID == "" {
+			t.Errorf("%s is %s (task %q) after shutdown, want still running with its task", r.ID, r.State, r.Items[0].TaskID)
 		}
 	}
 	if len(active) != 5 {

@@ -9,7 +9,9 @@ import (
 // next lists the legal moves from each non-terminal state. A state listed as its own
 // successor may be "updated in place" (new EM progress) with Transition{To: current}.
 var next = map[State][]State{
-	Pending:  {Approved, Rejected, Expired, Withdrawn},
+	Pending: {Approved, Rejected, Expired, Withdrawn},
+	// An approved request's own state is derived from its items (Derive); these moves are the
+	// items'. An item starts approved (queued) when its request is approved.
 	Approved: {Submitting, Failed, Unknown},
 	// submitting -> approved: the POST provably never reached EM (connection refused, logon
 	// failed), so the approval stands and the submission is tried again.
@@ -104,9 +106,9 @@ func Conflict(r *Request, op, reason string) *ConflictError {
 // EM ID (a VM's ID is unique across replicas).
 func TargetKey(k Kind, t Target) string { return string(k) + "/" + t.ID }
 
-// TargetBusy is the refusal of op on r because holder, another active request, holds the same
-// target: two failovers of one VM at once must never both reach EM.
-func TargetBusy(r, holder *Request, op string) *ConflictError {
-	return &ConflictError{ID: r.ID, Op: op, Reason: ReasonTargetBusy, Holder: holder.ID, Target: holder.Target.Name,
+// TargetBusy is the refusal of op on r because holder, another active request, holds its target
+// t: two failovers of one VM at once must never both reach EM.
+func TargetBusy(r, holder *Request, t Target, op string) *ConflictError {
+	return &ConflictError{ID: r.ID, Op: op, Reason: ReasonTargetBusy, Holder: holder.ID, Target: t.Name,
 		State: holder.State, By: holder.Requester, At: holder.CreatedAt}
 }

@@ -10,6 +10,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
+	"hash"
 	"strconv"
 	"strings"
 	"time"
@@ -38,6 +39,9 @@ const (
 	Expired    State = "expired"
 	Withdrawn  State = "withdrawn"
 	Unknown    State = "unknown" // the outcome could not be learned; a human must look
+	// PartlyFailed is a request (never an item) some of whose items succeeded while others
+	// failed, were stopped or ended unknown.
+	PartlyFailed State = "partly-failed"
 )
 
 // Active reports whether s is one of the states the bot must keep watching (pending,
@@ -54,7 +58,7 @@ func (s State) Active() bool {
 // Terminal reports whether s is a final state: nothing can change a request after it.
 func (s State) Terminal() bool {
 	switch s {
-	case Succeeded, Warning, Failed, Stopped, Rejected, Expired, Withdrawn, Unknown:
+	case Succeeded, Warning, Failed, Stopped, Rejected, Expired, Withdrawn, Unknown, PartlyFailed:
 		return true
 	}
 	return false
@@ -105,14 +109,61 @@ type Rejection struct {
 	At     time.Time `json:"at"`
 }
 
+// Item is one target of a request with a failover of its own: its EM task and the logon session
+// that task belongs to, its restore session, its state and EM's last word on it. A request's
+// state is derived from its items (see Derive) once it is approved.
+type Item struct {
+	Target Target `json:"target"`
+	// Point is the restore point the pre-flight found for this item and the card showed (for
+	// "latest", the newest replicated state then; zero when unknown, as for requests stored
+	// before items existed); RPO is the replica's RPO then, in seconds. Both are approved.
+	Point time.Time `json:"point,omitzero"`
+	RPO   int       `json:"rpo_s,omitempty"`
+	// Recent, when set, says the target was failed over by a request that finished in the 24 h
+	// before this one was made ("FO-3 (succeeded at 13:02 UTC)"): the card flags it.
+	Recent string `json:"recent,omitempty"`
+
+	State   State     `json:"state"`
+	StateAt time.Time `json:"state_at,omitzero"`
+	// Version counts the changes of this item, so concurrent changes of different items of one
+	// request never refuse each other, while a stale change of the same item is refused.
+	Version uint64 `json:"version,omitempty"`
+
+	TaskID           string `json:"task_id,omitempty"`
+	EMSession        string `json:"em_session,omitempty"`
+	RestoreSessionID string `json:"restore_session_id,omitempty"`
+	EMState          string `json:"em_state,omitempty"`
+	EMProgress       int    `json:"em_progress,omitempty"`
+	EMResult         string `json:"em_result,omitempty"`
+	EMMessage        string `json:"em_message,omitempty"`
+
+	SubmittedAt time.Time `json:"submitted_at,omitzero"` // entered submitting (last time)
+	StartedAt   time.Time `json:"started_at,omitzero"`   // entered running
+	FinishedAt  time.Time `json:"finished_at,omitzero"`  // entered a terminal state
+}
+
+// Exclusion is a target the pre-flight left out of a request, and why (no restore point for the
+// chosen option, held by another active request). It is shown on the card and is not approved.
+type Exclusion struct {
+	Target Target `json:"target"`
+	Reason string `json:"reason"`
+}
+
 // Request is one failover request as stored. The JSON field names are the on-disk format
-// (schema version 2): renaming a Go field must not rename its tag.
+// (schema version 4): renaming a Go field must not rename its tag.
 type Request struct {
 	Seq uint64 `json:"seq"`
 	ID  string `json:"id"` // "FO-42"
 
-	Kind        Kind      `json:"kind"`
-	Target      Target    `json:"target"`
+	Kind Kind `json:"kind"`
+	// Items are the targets the request fails over, each with its own failover; never empty.
+	Items []Item `json:"items"`
+	// Excluded are the targets asked for but left out by the pre-flight, with the reason.
+	Excluded []Exclusion `json:"excluded,omitempty"`
+	// Scope says what was asked in words ("replica CDP-Web except web03"); "" for a list.
+	Scope string `json:"scope,omitempty"`
+	// RetryOf is the request whose failed items this one retries.
+	RetryOf     string    `json:"retry_of,omitempty"`
 	Intent      Intent    `json:"intent"`
 	RestoreTime time.Time `json:"restore_time,omitzero"` // UTC, zero for latest*
 
@@ -134,18 +185,14 @@ type Request struct {
 	StateAt time.Time `json:"state_at"` // when
 	Version uint64    `json:"version"`  // incremented by every write
 
-	// Digest is the hex SHA-256 of what is being approved (kind, target, intent, restore
-	// time, requester, reason). It is set at Create and never changes, so an approval
-	// button can only ever approve what its card showed.
+	// Digest is the hex SHA-256 of what is being approved (see ComputeDigest). It is set at
+	// Create and never changes, so an approval button can only ever approve what its card showed.
 	Digest string `json:"digest"`
+	// DigestV is the digest's version: 2 covers the items and their restore points; 0 is the
+	// single-target digest of requests stored before items existed, kept so that their cards'
+	// buttons still approve exactly what they showed.
+	DigestV int `json:"digest_v,omitempty"`
 
-	TaskID           string `json:"task_id,omitempty"`
-	EMSession        string `json:"em_session,omitempty"`
-	RestoreSessionID string `json:"restore_session_id,omitempty"`
-	EMState          string `json:"em_state,omitempty"`
-	EMProgress       int    `json:"em_progress,omitempty"`
-	EMResult         string `json:"em_result,omitempty"`
-	EMMessage        string `json:"em_message,omitempty"`
 	// Stop records a deliberate stop of the running failover: who asked, why, and who
 	// confirmed it when a second person must. Nil while nobody asked.
 	Stop *StopRequest `json:"stop,omitempty"`
@@ -153,10 +200,20 @@ type Request struct {
 	CreatedAt   time.Time `json:"created_at"`
 	ExpiresAt   time.Time `json:"expires_at"`
 	DecidedAt   time.Time `json:"decided_at,omitzero"`   // approved or rejected
-	SubmittedAt time.Time `json:"submitted_at,omitzero"` // entered submitting
-	StartedAt   time.Time `json:"started_at,omitzero"`   // entered running
+	SubmittedAt time.Time `json:"submitted_at,omitzero"` // the first item entered submitting
+	StartedAt   time.Time `json:"started_at,omitzero"`   // the first item entered running
 	FinishedAt  time.Time `json:"finished_at,omitzero"`  // entered a terminal state
 	UpdatedAt   time.Time `json:"updated_at"`
+}
+
+// Item returns the item whose target has ID id, or nil.
+func (r *Request) Item(id string) *Item {
+	for i := range r.Items {
+		if r.Items[i].Target.ID == id {
+			return &r.Items[i]
+		}
+	}
+	return nil
 }
 
 // StopRequest is a request to stop a running failover (DELETE of its EM task).
@@ -178,6 +235,12 @@ func (r *Request) Clone() *Request {
 	if r.Approvals != nil {
 		c.Approvals = append([]Approval(nil), r.Approvals...)
 	}
+	if r.Items != nil {
+		c.Items = append([]Item(nil), r.Items...)
+	}
+	if r.Excluded != nil {
+		c.Excluded = append([]Exclusion(nil), r.Excluded...)
+	}
 	if r.Rejection != nil {
 		rej := *r.Rejection
 		c.Rejection = &rej
@@ -185,31 +248,59 @@ func (r *Request) Clone() *Request {
 	return &c
 }
 
-// digest computes Request.Digest. Fields are length-prefixed rather than joined with a
-// separator, so no reason text can make two different requests hash alike.
-func digest(kind Kind, t Target, intent Intent, restore time.Time, requester, reason string) string {
-	h := sha256.New()
-	var lenbuf [binary.MaxVarintLen64]byte
-	field := func(s string) {
-		n := binary.PutUvarint(lenbuf[:], uint64(len(s)))
-		h.Write(lenbuf[:n])
-		h.Write([]byte(s))
-	}
-	rt := ""
-	if !restore.IsZero() {
-		rt = restore.UTC().Format(time.RFC3339Nano)
-	}
-	for _, f := range []string{"failover-bot/request/v1", string(kind), t.ReplicaID, t.ReplicaName,
-		t.ID, t.Name, string(intent), rt, requester, reason} {
-		field(f)
-	}
-	return hex.EncodeToString(h.Sum(nil))
+// DigestVersion is the digest a new request gets.
+const DigestVersion = 2
+
+// hasher hashes length-prefixed fields, so no reason text can make two requests hash alike.
+type hasher struct {
+	h   hash.Hash
+	buf [binary.MaxVarintLen64]byte
 }
 
-// ComputeDigest hashes what an approval approves: kind, target, intent, restore time, requester
-// and reason. Request.Digest is set to it at creation and never changes.
+func (x *hasher) field(s string) {
+	n := binary.PutUvarint(x.buf[:], uint64(len(s)))
+	x.h.Write(x.buf[:n])
+	x.h.Write([]byte(s))
+}
+
+func timeField(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339Nano)
+}
+
+// ComputeDigest hashes what an approval approves: the kind, every item's target and previewed
+// restore point and RPO, the intent and restore time, the requester, the reason and what it
+// retries. Request.Digest is set to it at creation and never changes. Requests stored before
+// items existed (DigestV 0, one item) keep the single-target digest their cards were shown with.
 func (r *Request) ComputeDigest() string {
-	return digest(r.Kind, r.Target, r.Intent, r.RestoreTime, r.Requester, r.Reason)
+	x := &hasher{h: sha256.New()}
+	if r.DigestV < 2 {
+		var t Target
+		if len(r.Items) == 1 {
+			t = r.Items[0].Target
+		}
+		for _, f := range []string{"failover-bot/request/v1", string(r.Kind), t.ReplicaID, t.ReplicaName,
+			t.ID, t.Name, string(r.Intent), timeField(r.RestoreTime), r.Requester, r.Reason} {
+			x.field(f)
+		}
+		if len(r.Items) != 1 {
+			x.field("invalid: a v1 digest covers exactly one target")
+		}
+		return hex.EncodeToString(x.h.Sum(nil))
+	}
+	for _, f := range []string{"failover-bot/request/v2", string(r.Kind), string(r.Intent), timeField(r.RestoreTime),
+		r.Requester, r.Reason, r.RetryOf, strconv.Itoa(len(r.Items))} {
+		x.field(f)
+	}
+	for _, it := range r.Items {
+		t := it.Target
+		for _, f := range []string{t.ReplicaID, t.ReplicaName, t.ID, t.Name, timeField(it.Point), strconv.Itoa(it.RPO)} {
+			x.field(f)
+		}
+	}
+	return hex.EncodeToString(x.h.Sum(nil))
 }
 
 // IDPrefix starts every request ID: "FO-42" is the request with sequence number 42.

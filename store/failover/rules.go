@@ -43,6 +43,10 @@ func Approve(r *Request, user, digest string, now time.Time) (Effect, error) {
 		return Effect{Actor: user, Action: "approval", Details: details}, nil
 	}
 	r.State, r.StateBy, r.StateAt, r.DecidedAt = Approved, user, now, now
+	for i := range r.Items {
+		r.Items[i].State, r.Items[i].StateAt = Approved, now
+		r.Items[i].Version++
+	}
 	return Effect{Actor: user, Action: "approved", Details: details}, nil
 }
 
@@ -104,31 +108,40 @@ func Expire(r *Request, actor string, now time.Time) (Effect, error) {
 		Details: fmt.Sprintf("%d of %d approvals by %s", len(r.Approvals), r.ApprovalsRequired, r.ExpiresAt.Format(time.RFC3339))}, nil
 }
 
-// Change is a guarded write for everything after approval, made with Transition.
+// Change is a guarded write for everything after approval, made with Transition. It changes one
+// item of the request (Item); the request's state follows from its items (Derive).
 type Change struct {
-	ID      string
-	Version uint64  // must equal the stored version; 0 = any
-	From    []State // allowed current states; empty = whatever the state machine allows
-	To      State
-	Actor   string // Slack user ID, "bot", "poller", "em"
-	Action  string // audit action, e.g. "submitted", "em-state", "stop", "error"; default To
-	Details string // audit details, human readable, no secrets
+	ID string
+	// Item is the target ID of the item to change. It may be "" when the request has exactly
+	// one item, which is then the one changed.
+	Item    string
+	Version uint64  // must equal the item's stored version; 0 = any
+	From    []State // allowed current states of the item; empty = whatever the state machine allows
+	To      State   // the item's next state
+	Actor   string  // Slack user ID, "bot", "poller", "em"
+	Action  string  // audit action, e.g. "submitted", "em-state", "stop", "error"; default To
+	Details string  // audit details, human readable, no secrets
 	// Thread is the line this change owes the card's thread; empty leaves it to the store's
 	// Options.Thread projection.
 	Thread string
-	// Apply, when set, runs inside the transaction and may change only TaskID, EMSession,
-	// RestoreSessionID and the EM* fields; changing anything else fails with ErrInvalid.
+	// Apply, when set, runs inside the transaction and may change only the item's TaskID,
+	// EMSession, RestoreSessionID and EM* fields; changing anything else fails with ErrInvalid.
 	// Concurrent writes share commits, so Apply may run more than once (each time on a fresh
-	// copy of the stored request): it must only set fields, with no other side effects.
-	Apply func(*Request)
+	// copy of the stored item): it must only set fields, with no other side effects.
+	Apply func(*Item)
+	// Stop, when set, records or confirms a stop of the request (see checkStop) together with
+	// the item's change; it is called on a copy of the stored StopRequest (nil when none) and
+	// returns the new one.
+	Stop func(*StopRequest) *StopRequest
 }
 
-// Transition applies c to r at now: everything after approval (submitting, running, stopping,
-// outcomes, unknown, and same-state EM progress updates). It checks Version and From, then the
-// state machine, runs Apply within its limits, and enforces the stop rules.
+// Transition applies c to one item of r at now: everything after approval (submitting, running,
+// stopping, outcomes, unknown, and same-state EM progress updates). It checks the item's Version
+// and From, then the state machine, runs Apply within its limits, enforces the stop rules and
+// derives the request's state from its items.
 func Transition(r *Request, c Change, now time.Time) (Effect, error) {
-	if !c.To.Known() {
-		return Effect{}, fmt.Errorf("%w: transition %s: unknown target state %q", ErrInvalid, c.ID, c.To)
+	if !c.To.Known() || c.To == PartlyFailed {
+		return Effect{}, fmt.Errorf("%w: transition %s: %q is not an item state", ErrInvalid, c.ID, c.To)
 	}
 	if c.Actor == "" {
 		return Effect{}, fmt.Errorf("%w: transition %s: actor is required", ErrInvalid, c.ID)
@@ -137,54 +150,167 @@ func Transition(r *Request, c Change, now time.Time) (Effect, error) {
 	if op == "" {
 		op = string(c.To)
 	}
-	if c.Version != 0 && c.Version != r.Version {
-		return Effect{}, Conflict(r, op, ReasonStale)
+	it, err := item(r, c.Item)
+	if err != nil {
+		return Effect{}, err
 	}
-	if len(c.From) > 0 && !slices.Contains(c.From, r.State) {
+	if r.State == Pending || r.State.Terminal() {
 		return Effect{}, Conflict(r, op, ReasonState)
 	}
-	if !byTransition(r.State, c.To) {
-		return Effect{}, Conflict(r, op, ReasonState)
+	if c.Version != 0 && c.Version != it.Version {
+		return Effect{}, itemConflict(r, it, op, ReasonStale)
 	}
-	before := r.Stop
+	if len(c.From) > 0 && !slices.Contains(c.From, it.State) {
+		return Effect{}, itemConflict(r, it, op, ReasonState)
+	}
+	if !byTransition(it.State, c.To) {
+		return Effect{}, itemConflict(r, it, op, ReasonState)
+	}
 	if c.Apply != nil {
-		if err := applyEM(r, c.Apply); err != nil {
+		if err := applyEM(it, c.Apply); err != nil {
 			return Effect{}, fmt.Errorf("transition %s: %w", r.ID, err)
 		}
 	}
-	if err := checkStop(r, before, c); err != nil {
-		return Effect{}, fmt.Errorf("transition %s: %w", r.ID, err)
+	from := it.State
+	if c.Stop != nil {
+		var cp *StopRequest
+		if r.Stop != nil {
+			st := *r.Stop
+			cp = &st
+		}
+		after := c.Stop(cp)
+		if err := checkStop(r, r.Stop, after, from, c); err != nil {
+			return Effect{}, fmt.Errorf("transition %s: %w", r.ID, err)
+		}
+		r.Stop = after
 	}
-	if c.To != r.State {
-		r.State, r.StateBy, r.StateAt = c.To, c.Actor, now
+	it.Version++
+	if c.To != from {
+		it.State, it.StateAt = c.To, now
 		switch {
 		case c.To == Submitting:
-			r.SubmittedAt = now
-		case c.To == Running:
-			r.StartedAt = now
+			it.SubmittedAt = now
+			if r.SubmittedAt.IsZero() {
+				r.SubmittedAt = now
+			}
+		case c.To == Running && from == Submitting:
+			it.StartedAt = now
+			if r.StartedAt.IsZero() {
+				r.StartedAt = now
+			}
 		case c.To.Terminal():
+			it.FinishedAt = now
+		}
+	}
+	if st := Derive(r); st != r.State {
+		r.State, r.StateBy, r.StateAt = st, c.Actor, now
+		if st.Terminal() {
 			r.FinishedAt = now
 		}
 	}
-	return Effect{Actor: c.Actor, Action: op, Details: c.Details, Thread: c.Thread}, nil
+	details := c.Details
+	if len(r.Items) > 1 {
+		details = it.Target.Name + ": " + details
+	}
+	return Effect{Actor: c.Actor, Action: op, Details: details, Thread: c.Thread}, nil
 }
 
-// checkStop enforces the rules of a stop request: it is recorded only on a running failover
-// that has a task, by the change's actor; it cannot be taken back, except by the move from
-// stopping back to running when the stop provably never reached EM; and a confirmation must
-// come from a second person.
-func checkStop(r *Request, before *StopRequest, c Change) error {
-	after := r.Stop
+// item finds the item a change names; "" names the only item of a one-item request.
+func item(r *Request, id string) (*Item, error) {
+	if id == "" {
+		if len(r.Items) == 1 {
+			return &r.Items[0], nil
+		}
+		return nil, fmt.Errorf("%w: transition %s: the request has %d items; name one", ErrInvalid, r.ID, len(r.Items))
+	}
+	if it := r.Item(id); it != nil {
+		return it, nil
+	}
+	return nil, fmt.Errorf("%w: transition %s: no item %q", ErrInvalid, r.ID, id)
+}
+
+// itemConflict is a refusal because of an item's state: the ConflictError names the item.
+func itemConflict(r *Request, it *Item, op, reason string) *ConflictError {
+	e := Conflict(r, op, reason)
+	if len(r.Items) > 1 {
+		e.ID = r.ID + " " + it.Target.Name
+	}
+	e.State, e.At = it.State, it.StateAt
+	return e
+}
+
+// Derive is the state of an approved request, from its items: stopping while any item is being
+// stopped; running while any runs, or while some have finished and others wait; submitting while
+// items are being sent and none has started; approved while all wait. Once all are finished:
+// succeeded (warning if any finished with a warning) when all succeeded; partly-failed when some
+// succeeded and others did not; stopped when the rest were stopped; unknown when any outcome is
+// unknown; otherwise failed. A pending or decided-against request keeps its own state.
+func Derive(r *Request) State {
+	if r.State == Pending || r.State == Rejected || r.State == Expired || r.State == Withdrawn || len(r.Items) == 0 {
+		return r.State
+	}
+	n := map[State]int{}
+	for _, it := range r.Items {
+		n[it.State]++
+	}
+	finished := n[Succeeded] + n[Warning] + n[Failed] + n[Stopped] + n[Unknown]
+	ok := n[Succeeded] + n[Warning]
+	switch {
+	case n[Stopping] > 0:
+		return Stopping
+	case n[Running] > 0:
+		return Running
+	case finished < len(r.Items) && finished > 0:
+		return Running
+	case n[Submitting] > 0:
+		return Submitting
+	case finished < len(r.Items):
+		return Approved
+	case ok == len(r.Items) && n[Warning] > 0:
+		return Warning
+	case ok == len(r.Items):
+		return Succeeded
+	case ok > 0:
+		return PartlyFailed
+	case n[Unknown] > 0:
+		return Unknown
+	case n[Stopped] > 0 && n[Failed] == 0:
+		return Stopped
+	}
+	return Failed
+}
+
+// Counts returns how many of r's items are in each state.
+func Counts(r *Request) map[State]int {
+	n := map[State]int{}
+	for _, it := range r.Items {
+		n[it.State]++
+	}
+	return n
+}
+
+// checkStop enforces the rules of a stop request: it is recorded only while the request runs and
+// some item has a task, with a change that keeps an item running or starts stopping it, by the
+// change's actor; it cannot be taken back, except when the only item being stopped goes back to
+// running because the stop provably never reached EM; and a confirmation comes from a second
+// person.
+func checkStop(r *Request, before, after *StopRequest, from State, c Change) error {
 	if reflect.DeepEqual(before, after) {
 		return nil
 	}
-	if after == nil && r.State == Stopping && c.To == Running {
+	if after == nil && before != nil && from == Stopping && c.To == Running {
+		for _, it := range r.Items {
+			if it.Target.ID != c.Item && c.Item != "" && (it.State == Stopping || it.State == Stopped) {
+				return fmt.Errorf("%w: a stop that reached EM for another item cannot be taken back", ErrInvalid)
+			}
+		}
 		return nil // the stop never reached EM: it is withdrawn and the failover runs on
 	}
+	hasTask := slices.ContainsFunc(r.Items, func(it Item) bool { return it.TaskID != "" })
 	switch {
-	case r.State != Running || (c.To != Running && c.To != Stopping):
+	case (r.State != Running && r.State != Stopping) || (c.To != Running && c.To != Stopping):
 		return fmt.Errorf("%w: a stop is recorded only on a running failover, moving to running or stopping", ErrInvalid)
-	case r.TaskID == "":
+	case !hasTask:
 		return fmt.Errorf("%w: a failover without a task cannot be stopped", ErrInvalid)
 	case after == nil:
 		return fmt.Errorf("%w: a stop request cannot be taken back", ErrInvalid)
@@ -201,18 +327,15 @@ func checkStop(r *Request, before *StopRequest, c Change) error {
 // applyEM runs apply on a copy and keeps only the fields it is allowed to set, failing
 // loudly if it touched others: silently dropping a write would hide a bot bug, and
 // honouring it would let the bot bypass the state machine or rewrite approved content.
-func applyEM(r *Request, apply func(*Request)) error {
-	cp := r.Clone()
-	apply(cp)
-	check := cp.Clone()
-	check.TaskID, check.EMSession, check.RestoreSessionID = r.TaskID, r.EMSession, r.RestoreSessionID
-	check.EMState, check.EMProgress, check.EMResult, check.EMMessage = r.EMState, r.EMProgress, r.EMResult, r.EMMessage
-	check.Stop = r.Stop
-	if !reflect.DeepEqual(check, r) {
-		return fmt.Errorf("%w: Apply may change only TaskID, EMSession, RestoreSessionID, EM* and Stop fields", ErrInvalid)
+func applyEM(it *Item, apply func(*Item)) error {
+	cp := *it
+	apply(&cp)
+	check := cp
+	check.TaskID, check.EMSession, check.RestoreSessionID = it.TaskID, it.EMSession, it.RestoreSessionID
+	check.EMState, check.EMProgress, check.EMResult, check.EMMessage = it.EMState, it.EMProgress, it.EMResult, it.EMMessage
+	if check != *it {
+		return fmt.Errorf("%w: Apply may change only TaskID, EMSession, RestoreSessionID and EM* fields", ErrInvalid)
 	}
-	r.TaskID, r.EMSession, r.RestoreSessionID = cp.TaskID, cp.EMSession, cp.RestoreSessionID
-	r.EMState, r.EMProgress, r.EMResult, r.EMMessage = cp.EMState, cp.EMProgress, cp.EMResult, cp.EMMessage
-	r.Stop = cp.Stop
+	*it = cp
 	return nil
 }

@@ -146,6 +146,7 @@ func Run(t *testing.T, open Opener) {
 		{"OneActiveRequestPerTarget", testOneActivePerTarget},
 		{"ActiveIndexFollowsState", testActive},
 		{"StateMachine", testStateMachine},
+		{"ManyItems", testManyItems},
 		{"ReplayKeys", testReplay},
 		{"CardsAndMessages", testCards},
 		{"OutboxSurvivesReopen", testOutboxReopen},
@@ -170,7 +171,7 @@ func testCreateGet(t *testing.T, open Opener) {
 		t.Fatalf("ExpiresAt = %s", a.ExpiresAt)
 	}
 	for _, id := range []string{"fo-1", "FO-1"} {
-		if got := e.get(id); got.ID != "FO-1" || got.Target != a.Target {
+		if got := e.get(id); got.ID != "FO-1" || len(got.Items) != 1 || got.Items[0].Target != a.Items[0].Target {
 			t.Fatalf("Get(%s) = %+v", id, got)
 		}
 	}
@@ -385,9 +386,9 @@ func testStateMachine(t *testing.T, open Opener) {
 	}{
 		{store.Change{To: store.Running, Actor: "bot"}, store.ReasonState},
 		{store.Change{To: store.Submitting, Actor: "bot"}, ""},
-		{store.Change{To: store.Running, Actor: "bot", Apply: func(x *store.Request) { x.TaskID = "task-1" }}, ""},
+		{store.Change{To: store.Running, Actor: "bot", Apply: func(x *store.Item) { x.TaskID = "task-1" }}, ""},
 		{store.Change{To: store.Running, Actor: "poller", Version: 1}, store.ReasonStale},
-		{store.Change{To: store.Running, Actor: "poller", Apply: func(x *store.Request) { x.EMProgress = 40 }}, ""},
+		{store.Change{To: store.Running, Actor: "poller", Apply: func(x *store.Item) { x.EMProgress = 40 }}, ""},
 		{store.Change{To: store.Succeeded, Actor: "poller", From: []store.State{store.Submitting}}, store.ReasonState},
 		{store.Change{To: store.Succeeded, Actor: "poller"}, ""},
 		{store.Change{To: store.Running, Actor: "poller"}, store.ReasonState},
@@ -404,12 +405,169 @@ func testStateMachine(t *testing.T, open Opener) {
 		}
 	}
 	got := e.get(r.ID)
-	if got.TaskID != "task-1" || got.EMProgress != 40 || got.FinishedAt.IsZero() {
+	if got.Items[0].TaskID != "task-1" || got.Items[0].EMProgress != 40 || got.FinishedAt.IsZero() || got.Items[0].FinishedAt.IsZero() {
 		t.Fatalf("final request %+v", got)
 	}
 	if _, err := e.s.Transition(ctx, store.Change{ID: r.ID, To: store.Running, Actor: "bot",
-		Apply: func(x *store.Request) { x.Reason = "x" }}); err == nil {
-		t.Fatal("an Apply that rewrites the reason was accepted")
+		Apply: func(x *store.Item) { x.Target.Name = "x" }}); err == nil {
+		t.Fatal("an Apply that rewrites the target was accepted")
+	}
+}
+
+// testManyItems: a request of several VMs holds each of them, is approved as a whole, lets its
+// items move on their own (concurrent changes of different items, each guarded by the item's own
+// version, never refuse each other), derives its state from them, and releases every target
+// when it ends.
+func testManyItems(t *testing.T, open Opener) {
+	e := newEnv(t, open, 1)
+	ctx := context.Background()
+	vms := []store.Target{e.target(), e.target(), e.target()}
+	point := T0.Add(-time.Minute)
+	nr := e.newRequest(store.Target{})
+	for i, vm := range vms {
+		nr.Items = append(nr.Items, store.Item{Target: vm, Point: point.Add(time.Duration(i) * time.Second), RPO: 15 * (i + 1)})
+	}
+	r, err := e.s.Create(ctx, nr)
+	if err != nil {
+		t.Fatalf("Create of %d items: %v", len(vms), err)
+	}
+	checkItems := func(step string, r *store.Request, want store.State) {
+		t.Helper()
+		if len(r.Items) != len(vms) {
+			t.Fatalf("%s: %d items, want %d", step, len(r.Items), len(vms))
+		}
+		for i, it := range r.Items {
+			if it.Target != vms[i] || !it.Point.Equal(nr.Items[i].Point) || it.RPO != nr.Items[i].RPO || it.State != want {
+				t.Fatalf("%s: item %d = %+v, want %s %s at %s rpo %d", step, i, it, vms[i].ID, want, nr.Items[i].Point, nr.Items[i].RPO)
+			}
+			if r.Item(vms[i].ID) == nil {
+				t.Fatalf("%s: Item(%s) not found", step, vms[i].ID)
+			}
+		}
+	}
+	if r.State != store.Pending || r.Digest == "" || r.Digest != r.ComputeDigest() {
+		t.Fatalf("created %s with digest %q", r.State, r.Digest)
+	}
+	checkItems("created", r, store.Pending)
+	e.reopen()
+	checkItems("after reopen", e.get(r.ID), store.Pending)
+
+	busy := func(step string, holder *store.Request) {
+		t.Helper()
+		for _, vm := range vms {
+			_, err := e.s.Create(ctx, e.newRequest(vm))
+			conflict(t, err, store.ReasonTargetBusy)
+			var ce *store.ConflictError
+			errors.As(err, &ce)
+			if ce.Holder != holder.ID || ce.Target != vm.Name {
+				t.Fatalf("%s: a new request for %s names %s/%s, want %s/%s", step, vm.ID, ce.Holder, ce.Target, holder.ID, vm.Name)
+			}
+		}
+	}
+	busy("pending", r)
+
+	a, err := e.s.Approve(ctx, r.ID, "U200", r.Digest)
+	if err != nil || a.State != store.Approved {
+		t.Fatalf("Approve: %v, %v", a, err)
+	}
+	checkItems("approved", a, store.Approved)
+	busy("approved", a)
+
+	// One writer per item, each with the item's version from what it last read.
+	var wg sync.WaitGroup
+	errs := make(chan error, len(vms))
+	for i, vm := range vms {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			version := a.Items[i].Version
+			for _, to := range []store.State{store.Submitting, store.Running} {
+				got, err := e.s.Transition(ctx, store.Change{ID: r.ID, Item: vm.ID, Version: version, To: to, Actor: "bot",
+					Apply: func(x *store.Item) {
+						if to == store.Running {
+							x.TaskID = "task-" + vm.ID
+						}
+					}})
+				if err != nil {
+					errs <- fmt.Errorf("%s -> %s at item version %d: %w", vm.ID, to, version, err)
+					return
+				}
+				it := got.Item(vm.ID)
+				if it == nil || it.State != to || it.Version <= version {
+					errs <- fmt.Errorf("%s -> %s: item after the change %+v", vm.ID, to, it)
+					return
+				}
+				version = it.Version
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if t.Failed() {
+		t.FailNow()
+	}
+	got := e.get(r.ID)
+	if got.State != store.Running || got.Version != a.Version+2*uint64(len(vms)) || got.StartedAt.IsZero() {
+		t.Fatalf("after every item runs: request %s v%d started %s, want running v%d", got.State, got.Version, got.StartedAt, a.Version+2*uint64(len(vms)))
+	}
+	checkItems("running", got, store.Running)
+	for _, it := range got.Items {
+		if it.TaskID != "task-"+it.Target.ID {
+			t.Fatalf("item %s has task %q", it.Target.ID, it.TaskID)
+		}
+	}
+	// A change with an item's older version is still stale.
+	_, err = e.s.Transition(ctx, store.Change{ID: r.ID, Item: vms[0].ID, Version: a.Items[0].Version, To: store.Failed, Actor: "poller"})
+	conflict(t, err, store.ReasonStale)
+	busy("running", got)
+
+	outcomes := []store.State{store.Succeeded, store.Failed, store.Succeeded}
+	for i, vm := range vms {
+		cur := e.get(r.ID)
+		got, err = e.s.Transition(ctx, store.Change{ID: r.ID, Item: vm.ID, Version: cur.Item(vm.ID).Version, To: outcomes[i], Actor: "poller"})
+		if err != nil {
+			t.Fatalf("%s -> %s: %v", vm.ID, outcomes[i], err)
+		}
+		if it := got.Item(vm.ID); it.State != outcomes[i] || it.FinishedAt.IsZero() {
+			t.Fatalf("%s after %s: %+v", vm.ID, outcomes[i], it)
+		}
+		if last := i == len(vms)-1; !last && got.State != store.Running {
+			t.Fatalf("with %d of %d items finished the request is %s, want running", i+1, len(vms), got.State)
+		}
+	}
+	if got.State != store.PartlyFailed || got.FinishedAt.IsZero() || got.State.Active() {
+		t.Fatalf("after succeeded/failed/succeeded the request is %s (finished %s), want %s", got.State, got.FinishedAt, store.PartlyFailed)
+	}
+	if act, err := e.s.Active(ctx); err != nil || len(act) != 0 {
+		t.Fatalf("Active after the request ended = %v, %v", act, err)
+	}
+	for _, vm := range vms {
+		if _, err := e.s.Create(ctx, e.newRequest(vm)); err != nil {
+			t.Fatalf("%s was not released when its request ended: %v", vm.ID, err)
+		}
+	}
+
+	// A target listed twice, or a Target besides Items, is refused before anything is written.
+	before := len(e.events())
+	dup := e.newRequest(store.Target{})
+	twice := e.target()
+	dup.Items = []store.Item{{Target: twice}, {Target: e.target()}, {Target: twice}}
+	if _, err := e.s.Create(ctx, dup); !errors.Is(err, store.ErrInvalid) {
+		t.Fatalf("a request listing %s twice: %v, want ErrInvalid", twice.ID, err)
+	}
+	both := e.newRequest(e.target())
+	both.Items = []store.Item{{Target: e.target()}}
+	if _, err := e.s.Create(ctx, both); !errors.Is(err, store.ErrInvalid) {
+		t.Fatalf("a request with both Target and Items: %v, want ErrInvalid", err)
+	}
+	if n := len(e.events()); n != before {
+		t.Fatalf("refused requests wrote %d audit events", n-before)
+	}
+	if _, err := e.s.Create(ctx, e.newRequest(twice)); err != nil {
+		t.Fatalf("a refused request held %s: %v", twice.ID, err)
 	}
 }
 

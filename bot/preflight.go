@@ -1,0 +1,265 @@
+package bot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/failover-bot/failover-bot/emapi"
+	"github.com/failover-bot/failover-bot/store"
+	"github.com/failover-bot/failover-bot/store/failover"
+)
+
+// DefaultMaxTargets is how many targets one request may hold unless Options.MaxTargets says
+// otherwise.
+const DefaultMaxTargets = 500
+
+// preflightConcurrency bounds the intervals reads of one pre-flight: 200 VMs at 20 ms each take
+// about 0.25 s, well inside Slack's 3 seconds, without a burst of 200 calls at EM.
+const preflightConcurrency = 16
+
+// recentWindow is how far back a finished failover of a target is flagged on a new card.
+const recentWindow = 24 * time.Hour
+
+// plan is what a pre-flight found: the items a request would hold (each with the restore point
+// it would fail over to) and the targets left out, with the reason.
+type plan struct {
+	kind     store.Kind
+	scope    string
+	items    []store.Item
+	excluded []store.Exclusion
+	recent   map[string]string // target ID -> "FO-3 (succeeded 13:02 UTC)": failed over in the last 24 h
+}
+
+// resolveTargets turns the names of a command into targets: every one must resolve, or the
+// command is refused naming those that do not.
+func (b *Bot) resolveTargets(ctx context.Context, cmd Command) (store.Kind, string, []store.Target, error) {
+	switch cmd.Sub {
+	case SubVApp:
+		var out []store.Target
+		for _, q := range cmd.VApps {
+			va, err := b.inv.resolveVApp(ctx, q)
+			if err != nil {
+				return "", "", nil, err
+			}
+			out = append(out, store.Target{ID: va.ID, Name: va.Name})
+		}
+		return store.KindVApp, "", dedupe(out), nil
+	}
+	rep, err := b.inv.resolveReplica(ctx, cmd.Replica)
+	if err != nil {
+		return "", "", nil, err
+	}
+	target := func(vm emapi.Ref) store.Target {
+		return store.Target{ReplicaID: rep.ID, ReplicaName: rep.Name, ID: vm.ID, Name: vm.Name}
+	}
+	var out []store.Target
+	if cmd.Sub == SubVM {
+		for _, q := range cmd.VMs {
+			vm, err := b.inv.resolveVM(ctx, rep.ID, q)
+			if err != nil {
+				return "", "", nil, err
+			}
+			out = append(out, target(vm))
+		}
+		return store.KindVM, "", dedupe(out), nil
+	}
+	// replica: every VM EM lists for it now, less --except (each of which must be one of them).
+	vms, err := b.em.ReplicaVMs(ctx, rep.ID)
+	if err != nil {
+		return "", "", nil, err
+	}
+	skip := map[string]bool{}
+	var skipped []string
+	for _, q := range cmd.Except {
+		vm, err := matchRef("VM", q, vms)
+		if err != nil {
+			return "", "", nil, err
+		}
+		skip[vm.ID] = true
+		skipped = append(skipped, vm.Name)
+	}
+	for _, vm := range vms {
+		if !skip[vm.ID] {
+			out = append(out, target(vm))
+		}
+	}
+	scope := "replica " + rep.Name
+	if len(skipped) > 0 {
+		scope += " except " + strings.Join(skipped, ", ")
+	}
+	if len(out) == 0 {
+		return "", "", nil, &refusal{reason: "empty", msg: fmt.Sprintf("CDP replica *%s* has no VMs left to fail over (%d listed, %d excepted). Nothing was recorded.", esc(rep.Name), len(vms), len(skipped))}
+	}
+	return store.KindVM, scope, out, nil
+}
+
+func dedupe(ts []store.Target) []store.Target {
+	var out []store.Target
+	for _, t := range ts {
+		if !slices.ContainsFunc(out, func(o store.Target) bool { return o.ID == t.ID }) {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// preflight reads, for every target, the restore points EM has (?action=intervals) and works
+// out what the failover would use; a target with none for the chosen option, or held by another
+// active request, is excluded with the reason. Targets failed over by a request in the last 24 h
+// are noted for the card.
+func (b *Bot) preflight(ctx context.Context, kind store.Kind, scope string, targets []store.Target, intent store.Intent, at time.Time) (*plan, error) {
+	p := &plan{kind: kind, scope: scope, recent: map[string]string{}}
+	held, recent, err := b.targetHistory(ctx, kind)
+	if err != nil {
+		return nil, err
+	}
+	now := b.now().UTC()
+	items := make([]store.Item, len(targets))
+	why := make([]string, len(targets))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(preflightConcurrency)
+	for i, t := range targets {
+		if h, ok := held[t.ID]; ok {
+			if len(targets) == 1 {
+				// One target, held: the refusal names the holder and what to do.
+				return nil, failover.TargetBusy(&store.Request{}, h, t, "request")
+			}
+			why[i] = "held by the active request " + h.ID
+			continue
+		}
+		g.Go(func() error {
+			var in *emapi.Intervals
+			var err error
+			if kind == store.KindVApp {
+				in, err = b.em.VAppIntervals(gctx, t.ID, now.Add(-recentWindow), now)
+			} else {
+				in, err = b.em.VMIntervals(gctx, t.ReplicaID, t.ID, now.Add(-recentWindow), now)
+			}
+			if err != nil {
+				if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+					return err
+				}
+				why[i] = "its restore points could not be read: " + describe(err)
+				return nil
+			}
+			point, rpo, reason := restorePoint(in, intent, at)
+			if reason != "" {
+				why[i] = reason
+				return nil
+			}
+			items[i] = store.Item{Target: t, Point: point, RPO: rpo}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	for i, t := range targets {
+		if why[i] != "" {
+			p.excluded = append(p.excluded, store.Exclusion{Target: t, Reason: why[i]})
+			continue
+		}
+		p.items = append(p.items, items[i])
+		if r, ok := recent[t.ID]; ok {
+			p.recent[t.ID] = r
+		}
+	}
+	return p, nil
+}
+
+// restorePoint is what a failover with intent would restore from in: the point, the RPO in
+// seconds, or why there is none.
+func restorePoint(in *emapi.Intervals, intent store.Intent, at time.Time) (time.Time, int, string) {
+	var newest *emapi.Interval
+	for i := range in.Intervals {
+		iv := &in.Intervals[i]
+		if iv.Type != "" && iv.Type != "RestoreAvailable" {
+			continue
+		}
+		if newest == nil || iv.End.After(newest.End) {
+			newest = iv
+		}
+	}
+	rpo := func(iv *emapi.Interval) int {
+		var n int
+		fmt.Sscanf(iv.RPO, "%d", &n)
+		return n
+	}
+	switch intent {
+	case store.IntentLatestVSS:
+		var best *emapi.RestorePoint
+		for i := range in.RestorePoints {
+			rp := &in.RestorePoints[i]
+			if rp.ApplicationConsistent && (best == nil || rp.Date.After(best.Date)) {
+				best = rp
+			}
+		}
+		if best == nil {
+			return time.Time{}, 0, "no application-consistent (VSS) restore point in the last 24 h"
+		}
+		return best.Date.UTC(), 0, ""
+	case store.IntentPointInTime, store.IntentInterval:
+		for i := range in.Intervals {
+			iv := &in.Intervals[i]
+			if !at.Before(iv.Start) && !at.After(iv.End) {
+				if intent == store.IntentInterval {
+					return iv.End.UTC(), rpo(iv), ""
+				}
+				return at.UTC(), rpo(iv), ""
+			}
+		}
+		return time.Time{}, 0, "no replicated state at " + at.UTC().Format(pointFormat)
+	}
+	if newest == nil {
+		return time.Time{}, 0, "no restore point: Enterprise Manager lists no restorable interval"
+	}
+	return newest.End.UTC(), rpo(newest), ""
+}
+
+// targetHistory returns the targets held by active requests (target ID -> the request) and those
+// failed over by a request that finished in the last 24 h (target ID -> "FO-3, succeeded at …").
+// It reads the active index and then walks back by sequence only until requests are older than
+// the window, so its cost follows recent traffic, not history.
+func (b *Bot) targetHistory(ctx context.Context, kind store.Kind) (map[string]*store.Request, map[string]string, error) {
+	active, err := b.st.Active(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	held, recent := map[string]*store.Request{}, map[string]string{}
+	for _, r := range active {
+		if r.Kind != kind {
+			continue
+		}
+		for _, it := range r.Items {
+			held[it.Target.ID] = r
+		}
+	}
+	since := b.now().Add(-recentWindow)
+	err = b.st.Recent(ctx, func(r *store.Request) bool {
+		if r.CreatedAt.Before(since.Add(-b.opt.RequestTTL)) {
+			return false
+		}
+		if r.Kind != kind || r.FinishedAt.Before(since) || !r.State.Terminal() {
+			return true
+		}
+		for _, it := range r.Items {
+			if it.StartedAt.IsZero() && it.TaskID == "" && it.RestoreSessionID == "" {
+				continue // never reached EM
+			}
+			if _, ok := recent[it.Target.ID]; !ok {
+				recent[it.Target.ID] = fmt.Sprintf("%s (%s at %s)", r.ID, itemWords(it.State), it.FinishedAt.UTC().Format(clockFormat))
+			}
+		}
+		return true
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return held, recent, nil
+}

@@ -498,7 +498,6 @@ func (s *Bolt) saveRequest(tx *bolt.Tx, r *Request, from State, now time.Time, a
 	return s.queueThread(tx, r, ev, a.thread)
 }
 
-// queueThread queues the thread line ev owes r's card: line, or the store's projection.
 // queueThread queues the thread lines ev owes r's card: the change's own line, then the store's
 // projection of it (a milestone such as a request's summary can follow an item's line).
 func (s *Bolt) queueThread(tx *bolt.Tx, r *Request, ev *Event, line string) error {

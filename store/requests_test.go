@@ -28,6 +28,10 @@ func TestStateClassification(t *testing.T) {
 			t.Errorf("%s: Active=%v Terminal=%v, want Active=%v Terminal=%v", s, s.Active(), s.Terminal(), wantActive, !wantActive)
 		}
 	}
+	// partly-failed is a request's state only (never an item's, so no test reaches it here).
+	if PartlyFailed.Active() || !PartlyFailed.Terminal() || !PartlyFailed.Known() {
+		t.Errorf("%s: Active=%v Terminal=%v, want a known terminal state", PartlyFailed, PartlyFailed.Active(), PartlyFailed.Terminal())
+	}
 	if State("paused").Active() || State("paused").Terminal() {
 		t.Error("an unknown state is neither active nor terminal")
 	}
@@ -130,6 +134,12 @@ func TestCreateRejectsInvalidRequests(t *testing.T) {
 		{"blank reason", func(nr *NewRequest) { nr.Reason = "  " }, "reason is required"},
 		{"no requester", func(nr *NewRequest) { nr.Requester = "" }, "requester is required"},
 		{"no TTL", func(nr *NewRequest) { nr.TTL = 0 }, "TTL must be positive"},
+		{"target listed twice", func(nr *NewRequest) {
+			t := nr.Target
+			nr.Target, nr.Items = Target{}, []Item{{Target: t}, {Target: t}}
+		}, "is listed twice"},
+		{"target and items", func(nr *NewRequest) { nr.Items = []Item{{Target: Target{ReplicaID: "5a1c", ID: "vm-x"}}} }, "give Target or Items, not both"},
+		{"no targets", func(nr *NewRequest) { nr.Target = Target{} }, "at least one target is required"},
 	}
 	s := mustOpenStore(t, Options{})
 	for _, tt := range tests {

@@ -67,6 +67,8 @@ type Config struct {
 	EMTimeout            time.Duration `env:"EM_TIMEOUT" envDefault:"30s"`
 	// EMMaxConcurrentFailovers caps failover POSTs in flight to EM at once.
 	EMMaxConcurrentFailovers int `env:"EM_MAX_CONCURRENT_FAILOVERS" envDefault:"8"`
+	// MaxTargets is the most targets (VMs, vApps) one request may hold.
+	MaxTargets int `env:"MAX_TARGETS" envDefault:"500"`
 	// SubmitRetryFor is how long an approved failover that cannot reach EM is retried.
 	SubmitRetryFor time.Duration `env:"SUBMIT_RETRY_FOR" envDefault:"15m"`
 	// EMPointInTimeElement names the point-in-time element of failover bodies; read it from
@@ -353,6 +355,9 @@ func (c Config) Validate(console bool) error {
 	if c.EMFormat != "xml" && c.EMFormat != "json" {
 		p.add("EM_FORMAT must be xml or json")
 	}
+	if c.MaxTargets < 1 || c.MaxTargets > 5000 {
+		p.add("MAX_TARGETS must be between 1 and 5000 (targets one request may hold)")
+	}
 	if c.EMMaxConcurrentFailovers < 1 || c.EMMaxConcurrentFailovers > 64 {
 		p.add("EM_MAX_CONCURRENT_FAILOVERS must be between 1 and 64 (failover POSTs in flight to EM at once)")
 	}
@@ -527,6 +532,7 @@ func (c Config) attrs() []slog.Attr {
 		slog.String("EM_FORMAT", c.EMFormat),
 		slog.Duration("EM_TIMEOUT", c.EMTimeout),
 		slog.Int("EM_MAX_CONCURRENT_FAILOVERS", c.EMMaxConcurrentFailovers),
+		slog.Int("MAX_TARGETS", c.MaxTargets),
 		slog.Duration("SUBMIT_RETRY_FOR", c.SubmitRetryFor),
 		slog.String("EM_POINT_IN_TIME_ELEMENT", c.EMPointInTimeElement),
 		slog.Duration("OUTCOME_GRACE", c.OutcomeGrace),

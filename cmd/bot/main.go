@@ -218,6 +218,7 @@ Environment (every secret also accepts NAME_FILE, read from a file):
   EM_FORMAT                xml or json body format             default xml
   EM_TIMEOUT               per-call timeout                    default 30s
   EM_MAX_CONCURRENT_FAILOVERS  failover POSTs in flight at once  default 8
+  MAX_TARGETS                  targets one request may hold      default 500
   EM_POINT_IN_TIME_ELEMENT point-in-time element name (see RestAPI.xsd)  default RestoreAtPointinTime
   SUBMIT_RETRY_FOR         retry a failover EM never received for  default 15m
   OUTCOME_GRACE            wait this long for an outcome EM does not give  default 10m

@@ -60,6 +60,7 @@ func open(cfg Config, log *slog.Logger, reg *prometheus.Registry, met *bot.Metri
 	}
 	opt.RequestTTL, opt.EMTimeout = cfg.RequestTTL, cfg.EMTimeout
 	opt.MaxConcurrentFailovers, opt.SubmitRetryFor = cfg.EMMaxConcurrentFailovers, cfg.SubmitRetryFor
+	opt.MaxTargets = cfg.MaxTargets
 	opt.OutcomeGrace, opt.StopApprovals = cfg.OutcomeGrace, cfg.StopApprovals
 	opt.ApprovalsRequired = cfg.ApprovalsRequired
 	opt.Logger, opt.Metrics = log, a.met

@@ -109,6 +109,10 @@ func TargetKey(k Kind, t Target) string { return string(k) + "/" + t.ID }
 // TargetBusy is the refusal of op on r because holder, another active request, holds its target
 // t: two failovers of one VM at once must never both reach EM.
 func TargetBusy(r, holder *Request, t Target, op string) *ConflictError {
-	return &ConflictError{ID: r.ID, Op: op, Reason: ReasonTargetBusy, Holder: holder.ID, Target: t.Name,
+	name := t.Name
+	if name == "" {
+		name = t.ID
+	}
+	return &ConflictError{ID: r.ID, Op: op, Reason: ReasonTargetBusy, Holder: holder.ID, Target: name,
 		State: holder.State, By: holder.Requester, At: holder.CreatedAt}
 }

@@ -271,8 +271,8 @@ func timeField(t time.Time) string {
 }
 
 // ComputeDigest hashes what an approval approves: the kind, every item's target and previewed
-// restore point and RPO, the intent and restore time, the requester, the reason and what it
-// retries. Request.Digest is set to it at creation and never changes. Requests stored before
+// restore point and RPO, the intent and restore time, the requester, the reason, the scope
+// asked for and what it retries. Request.Digest is set to it at creation and never changes. Requests stored before
 // items existed (DigestV 0, one item) keep the single-target digest their cards were shown with.
 func (r *Request) ComputeDigest() string {
 	x := &hasher{h: sha256.New()}
@@ -291,7 +291,7 @@ func (r *Request) ComputeDigest() string {
 		return hex.EncodeToString(x.h.Sum(nil))
 	}
 	for _, f := range []string{"failover-bot/request/v2", string(r.Kind), string(r.Intent), timeField(r.RestoreTime),
-		r.Requester, r.Reason, r.RetryOf, strconv.Itoa(len(r.Items))} {
+		r.Requester, r.Reason, r.RetryOf, r.Scope, strconv.Itoa(len(r.Items))} {
 		x.field(f)
 	}
 	for _, it := range r.Items {

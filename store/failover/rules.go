@@ -121,8 +121,8 @@ type Change struct {
 	Actor   string  // Slack user ID, "bot", "poller", "em"
 	Action  string  // audit action, e.g. "submitted", "em-state", "stop", "error"; default To
 	Details string  // audit details, human readable, no secrets
-	// Thread is the line this change owes the card's thread; empty leaves it to the store's
-	// Options.Thread projection.
+	// Thread is the line this change owes the card's thread; the store's Options.Thread
+	// projection may add a line after it (a milestone), never instead of it.
 	Thread string
 	// Apply, when set, runs inside the transaction and may change only the item's TaskID,
 	// EMSession, RestoreSessionID and EM* fields; changing anything else fails with ErrInvalid.

@@ -228,6 +228,7 @@ func TestDigestCoversItems(t *testing.T) {
 		"order":         func(r *Request) { r.Items[0], r.Items[1] = r.Items[1], r.Items[0] },
 		"retry of":      func(r *Request) { r.RetryOf = "FO-1" },
 		"reason":        func(r *Request) { r.Reason = "other" },
+		"scope":         func(r *Request) { r.Scope = "replica CDP-Web" },
 	}
 	for name, mod := range mods {
 		r := base.Clone()

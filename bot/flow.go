@@ -51,7 +51,7 @@ func (b *Bot) blockAction(ctx context.Context, cb slack.InteractionCallback) any
 			b.log.Warn("ignoring an approve click with a malformed value", "user", user)
 			return nil
 		}
-	case actionReject, actionStop:
+	case actionReject, actionStop, actionRetry:
 		id = act.Value
 	default:
 		b.log.Warn("ignoring an unknown action", "action", act.ActionID, "user", user)
@@ -82,6 +82,8 @@ func (b *Bot) blockAction(ctx context.Context, cb slack.InteractionCallback) any
 			b.approve(ctx, id, digest, user, channel)
 		case actionStop:
 			b.openStop(ctx, id, user, channel, trigger)
+		case actionRetry:
+			b.retry(ctx, id, user, channel)
 		default:
 			b.openReject(ctx, id, user, channel, trigger)
 		}

@@ -17,6 +17,7 @@ const (
 	blockActions    = "fo_actions"
 	actionApprove   = "fo_approve"
 	actionReject    = "fo_reject"
+	actionRetry     = "fo_retry"
 	callbackReject  = "fo_reject_modal"
 	blockRejectWhy  = "fo_reject_reason"
 	actionRejectWhy = "fo_reject_reason_input"
@@ -266,6 +267,13 @@ func cardBlocks(r *store.Request) []slack.Block {
 	if pv := previewText(r); pv != "" {
 		blocks = append(blocks, slack.NewContextBlock("fo_preview", md(truncate(pv, 2900))))
 	}
+	if r.Scope != "" || r.RetryOf != "" {
+		what := "Asked for: " + esc(r.Scope)
+		if r.RetryOf != "" {
+			what = fmt.Sprintf("Retries the items of *%s* that did not succeed", r.RetryOf)
+		}
+		blocks = append(blocks, slack.NewContextBlock("fo_scope", md(truncate(what, 2900))))
+	}
 	if len(r.Excluded) > 0 {
 		blocks = append(blocks, slack.NewSectionBlock(md(truncate(fmt.Sprintf("*Left out (%d), not part of this request*\n%s",
 			len(r.Excluded), exclusionText(r.Excluded, 15)), 2900)), nil, nil, slack.SectionBlockOptionBlockID("fo_excluded")))
@@ -287,6 +295,14 @@ func cardBlocks(r *store.Request) []slack.Block {
 			WithStyle(slack.StylePrimary).WithConfirm(confirm)
 		reject := slack.NewButtonBlockElement(actionReject, r.ID, pt("Reject")).WithStyle(slack.StyleDanger)
 		blocks = append(blocks, slack.NewActionBlock(blockActions, approve, reject))
+	}
+	if n := len(retryable(r)); n > 0 && r.State.Terminal() {
+		// A new, linked request with just these items; it needs its own approval.
+		label := "Retry failed items"
+		if len(r.Items) == 1 {
+			label = "Retry…"
+		}
+		blocks = append(blocks, slack.NewActionBlock(blockActions, slack.NewButtonBlockElement(actionRetry, r.ID, pt(fmt.Sprintf("%s (%d)", label, n)))))
 	}
 	if r.State == store.Running && hasTask(r) {
 		// Opens the stop dialog; nothing is stopped by the click itself.
@@ -511,4 +527,16 @@ func itemTable(r *store.Request) []slack.Block {
 		blocks = append(blocks, slack.NewContextBlock("fo_table_more", md(fmt.Sprintf("%d more items not listed (succeeded items first); `/failover status %s` lists every failure.", hidden, r.ID))))
 	}
 	return blocks
+}
+
+// retryable returns the items of r whose failover did not succeed: failed, stopped or unknown.
+func retryable(r *store.Request) []store.Item {
+	var out []store.Item
+	for _, it := range r.Items {
+		switch it.State {
+		case store.Failed, store.Stopped, store.Unknown:
+			out = append(out, it)
+		}
+	}
+	return out
 }

@@ -104,6 +104,9 @@ type Options struct {
 	MaxConcurrentFailovers int
 	// MaxTargets is the most targets one request may hold (default DefaultMaxTargets, 500).
 	MaxTargets int
+	// AckBudget is how long a failover command waits for its pre-flight before answering
+	// "Checking …" and finishing in the background (default 2 s: Slack allows 3 for the answer).
+	AckBudget time.Duration
 	// SubmitRetryFor is how long after the approval a failover that could not reach EM (nothing
 	// sent) is retried before it fails saying so (default 15m).
 	SubmitRetryFor time.Duration
@@ -172,6 +175,9 @@ func New(em EM, st Store, api SlackAPI, opt Options) (*Bot, error) {
 	}
 	if opt.ApprovalsRequired <= 0 {
 		opt.ApprovalsRequired = 1
+	}
+	if opt.AckBudget <= 0 {
+		opt.AckBudget = 2 * time.Second
 	}
 	if opt.MaxTargets <= 0 {
 		opt.MaxTargets = DefaultMaxTargets

@@ -13,9 +13,14 @@ import (
 	"github.com/failover-bot/failover-bot/store"
 )
 
-// resolveBudget bounds the EM lookups done before a slash command is answered: Slack gives the
+// resolveBudget bounds the EM lookups of a check, a retry or a stop refusal: Slack gives the
 // whole answer 3 seconds, and the cached inventory makes most lookups free.
 const resolveBudget = 2 * time.Second
+
+// preflightBudget bounds a request's pre-flight (names, then every target's restore points) once
+// its sender has been answered: 500 targets of a struggling EM still end within it, or the sender
+// is told nothing was recorded.
+const preflightBudget = time.Minute
 
 // Response is the immediate answer to a slash command. Slack shows it to the sender only.
 type Response struct {
@@ -100,8 +105,50 @@ func (b *Bot) request(ctx context.Context, sc slack.SlashCommand, cmd Command) R
 	if seen, err := b.st.Seen(ctx, commandReplayKey(sc)); err == nil && seen {
 		return b.replayed(store.ErrReplay)
 	}
-	ctx, cancel := context.WithTimeout(ctx, resolveBudget)
-	defer cancel()
+	// The pre-flight reads every target's restore points. It normally ends well inside Slack's
+	// 3 seconds and the answer says what was recorded; when EM is slow the answer says what is
+	// being checked, and the outcome follows through the response_url (or ephemerally).
+	done := make(chan Response, 1)
+	b.goBackground(func(bctx context.Context) {
+		ctx, cancel := context.WithTimeout(bctx, preflightBudget)
+		defer cancel()
+		done <- b.createRequest(ctx, sc, cmd)
+	})
+	wait := time.NewTimer(b.opt.AckBudget)
+	defer wait.Stop()
+	select {
+	case resp := <-done:
+		return resp
+	case <-wait.C:
+	case <-ctx.Done():
+	}
+	b.goBackground(func(ctx context.Context) {
+		resp := <-done
+		b.respond(ctx, sc.ResponseURL, sc.ChannelID, sc.UserID, resp.Text)
+	})
+	return ephemeral(fmt.Sprintf("Checking %s with Enterprise Manager (names and restore points)… The approval card follows in this channel; if nothing can be recorded I will tell you here.", checkingWhat(cmd)))
+}
+
+// checkingWhat names what a command's pre-flight checks, before its targets are known.
+func checkingWhat(cmd Command) string {
+	switch cmd.Sub {
+	case SubVM:
+		return plural(len(cmd.VMs), "VM") + " of " + cmd.Replica
+	case SubVApp:
+		return plural(len(cmd.VApps), "vApp")
+	}
+	return "every VM of " + cmd.Replica
+}
+
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
+}
+
+// createRequest runs a request's pre-flight and stores it, and returns the answer for its sender.
+func (b *Bot) createRequest(ctx context.Context, sc slack.SlashCommand, cmd Command) Response {
 	p, resp, ok := b.plan(ctx, cmd)
 	if !ok {
 		return resp

@@ -1,6 +1,7 @@
 package bot_test
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -123,5 +124,32 @@ func TestManyTargetsRefusals(t *testing.T) {
 		"Check only", "nothing was recorded", "vm-0000: held by the active request FO-2", "vm-0001: held by the active request FO-1")
 	if _, err := h.st.Get(t.Context(), "FO-3"); err == nil {
 		t.Fatal("check stored a request")
+	}
+}
+
+// TestSlowPreflightAnswersFirst: when EM is too slow for the pre-flight to end within the
+// acknowledgement budget, the sender is told what is being checked at once, and what was
+// recorded follows through the response_url.
+func TestSlowPreflightAnswersFirst(t *testing.T) {
+	inv := bigInventory(4)
+	h := newHarness(t, withOptions(func(o *bot.Options) { o.AckBudget = 20 * time.Millisecond }), func(c *harnessConfig) { c.inventory = &inv })
+	h.command(Requester, `check vm CDP-Big vm-0000`) // warm the inventory cache
+	h.em.SetLatency(150 * time.Millisecond)
+	ack := h.command(Requester, `vm CDP-Big vm-0000 vm-0001 --reason "site A lost power"`)
+	mustContain(t, "ack", ack, "Checking 2 VMs of CDP-Big", "approval card follows")
+	h.idle()
+	h.wantState("FO-1", store.Pending)
+	var followUp string
+	for _, c := range h.slack.CallsTo("response_url:cmd") {
+		followUp += c.Values.Get("text") + fmt.Sprint(c.JSON["text"])
+	}
+	mustContain(t, "follow-up", followUp, "Recorded *FO-1*", "2 VMs of CDP-Big")
+
+	// Targets all held by another request need no EM call: the answer is at once, and nothing
+	// is recorded.
+	ack = h.command(Requester, `vm CDP-Big vm-0000 vm-0001 --reason again`)
+	mustContain(t, "ack", ack, "Nothing to fail over", "vm-0000: held by the active request FO-1")
+	if _, err := h.st.Get(t.Context(), "FO-2"); err == nil {
+		t.Fatal("a request for held VMs was recorded")
 	}
 }

@@ -1,6 +1,9 @@
-// Package bot is failover-bot's product: the /failover command, the two-person approval flow,
-// the Slack edge (HTTP and Socket Mode share one dispatcher), the task poller and the audit
-// channel. It speaks to Enterprise Manager through emapi and keeps every promise in store.
+// Package bot is failover-bot's Slack edge around its use cases (package core): slash commands
+// and clicks over HTTP or Socket Mode (one dispatcher, signatures checked), the cards, dialogs
+// and threads rendered in Block Kit, and the delivery of everything the store owes Slack. The
+// use cases themselves (requests, approvals, submission, the poller, stops, retries) know no
+// Slack types; this package turns Slack's payloads into their calls and their answers into
+// Slack's.
 package bot
 
 import (
@@ -12,49 +15,23 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/slack-go/slack"
 
-	"github.com/failover-bot/failover-bot/emapi"
+	"github.com/failover-bot/failover-bot/bot/core"
 	"github.com/failover-bot/failover-bot/store"
 )
 
-// EM is the part of Enterprise Manager's API the bot uses. *emapi.Client implements it.
-type EM interface {
-	Replicas(ctx context.Context) ([]emapi.Ref, error)
-	ReplicaVMs(ctx context.Context, replicaID string) ([]emapi.Ref, error)
-	VApps(ctx context.Context) ([]emapi.Ref, error)
-	StartVMFailover(ctx context.Context, replicaID, vmID string, r emapi.RestoreIntent) (*emapi.Task, error)
-	StartVAppFailover(ctx context.Context, vappID string, r emapi.RestoreIntent) (*emapi.Task, error)
-	// TaskIn and StopTaskIn act only within the EM logon session the task was created in
-	// (task IDs are numbered per session); LogonSession names the current one.
-	TaskIn(ctx context.Context, session, id string) (*emapi.Task, error)
-	StopTaskIn(ctx context.Context, session, id string) error
-	LogonSession() string
-	RestoreSession(ctx context.Context, id string) (*emapi.RestoreSession, error)
-	VMIntervals(ctx context.Context, replicaID, vmID string, from, to time.Time) (*emapi.Intervals, error)
-	VAppIntervals(ctx context.Context, vappID string, from, to time.Time) (*emapi.Intervals, error)
-	QueryRestoreSessions(ctx context.Context, since time.Time, names []string) ([]emapi.RestoreSession, error)
-	Ping(ctx context.Context) error
-}
+// EM is the part of Enterprise Manager's API the bot uses (see core.EM).
+type EM = core.EM
 
-// Store is the part of the store the bot uses. *store.Bolt implements it.
+// Store is the part of the store the bot uses: what the use cases need and what delivery to
+// Slack needs. *store.Bolt implements it.
 type Store interface {
+	core.Store
 	deliveryStore
-	Create(ctx context.Context, nr store.NewRequest) (*store.Request, error)
 	ByMessage(ctx context.Context, channel, ts string) (*store.Request, error)
-	Remember(ctx context.Context, key string, ttl time.Duration) error
-	Seen(ctx context.Context, key string) (bool, error)
-	Note(ctx context.Context, id, actor, action, details, thread string) (*store.Request, error)
-	Active(ctx context.Context) ([]*store.Request, error)
-	Recent(ctx context.Context, fn func(*store.Request) bool) error
-	Approve(ctx context.Context, id, user, digest string) (*store.Request, error)
-	Reject(ctx context.Context, id, user, reason string) (*store.Request, error)
-	Withdraw(ctx context.Context, id, user string) (*store.Request, error)
-	Expire(ctx context.Context, id string) (*store.Request, error)
-	Transition(ctx context.Context, c store.Change) (*store.Request, error)
 	Writable(ctx context.Context) error
 }
 
@@ -132,79 +109,23 @@ type Options struct {
 	Responder func(ctx context.Context, responseURL, text string) error
 }
 
-// Bot holds the flow's dependencies. It is safe for concurrent use.
+// Bot is the Slack edge over the use cases. It is safe for concurrent use.
 type Bot struct {
-	em       EM
-	st       Store
-	api      SlackAPI
-	opt      Options
-	log      *slog.Logger
-	now      func() time.Time
-	met      *Metrics
-	out      *Outbox   // best-effort ephemeral answers and superseded-card notices
-	deliver  *delivery // everything the store owes Slack
-	inv      *inventory
-	sessions *sessionIndex // restore sessions, read once per poll cycle when needed
-	peers    peerIndex     // recent requests by target, read once per poll cycle when needed
-	// waiting holds, per request and condition, when EM was first seen giving no outcome (see
-	// OutcomeGrace). In memory: after a restart the grace starts again, which errs on waiting.
-	waitMu  sync.Mutex
-	waiting map[string]time.Time
-	auth    *authoriser
-	ctx     context.Context // background work; cancelled by Close
-	// sctx is for store writes that record what already happened (EM accepted a POST, a task
-	// finished): shutdown must never cancel them half way, so it is ctx without its cancel.
-	sctx   context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-
-	pollMu   sync.Mutex // held by the running poll cycle
-	mu       sync.Mutex
-	inflight map[string]bool // request IDs with a submission or stop under way in this process
-	posts    chan struct{}   // one token per failover POST in flight (MaxConcurrentFailovers)
-	failures map[string]int  // consecutive failed EM reads per request, for one warning in the thread
+	core    *core.Service
+	st      Store
+	api     SlackAPI
+	opt     Options
+	log     *slog.Logger
+	now     func() time.Time
+	met     *Metrics
+	out     *Outbox   // best-effort ephemeral answers and superseded-card notices
+	deliver *delivery // everything the store owes Slack
 }
 
 // New returns a Bot. Call Close to stop background work.
 func New(em EM, st Store, api SlackAPI, opt Options) (*Bot, error) {
 	if em == nil || st == nil || api == nil {
 		return nil, errors.New("bot: EM client, store and Slack API are required")
-	}
-	if len(opt.Approvers) == 0 && opt.ApproverGroup == "" {
-		return nil, errors.New("bot: at least one approver or an approver group is required")
-	}
-	if opt.ApprovalsRequired <= 0 {
-		opt.ApprovalsRequired = 1
-	}
-	if opt.AckBudget <= 0 {
-		opt.AckBudget = 2 * time.Second
-	}
-	if opt.MaxTargets <= 0 {
-		opt.MaxTargets = DefaultMaxTargets
-	}
-	if opt.RequestTTL <= 0 {
-		opt.RequestTTL = time.Hour
-	}
-	if opt.PollConcurrency <= 0 {
-		opt.PollConcurrency = 64
-	}
-	if opt.MaxConcurrentFailovers <= 0 {
-		opt.MaxConcurrentFailovers = 8
-	}
-	if opt.SubmitRetryFor <= 0 {
-		opt.SubmitRetryFor = 15 * time.Minute
-	}
-	if opt.SubmitGrace <= 0 {
-		opt.SubmitGrace = 2 * time.Minute
-	}
-	if opt.StopApprovals <= 0 {
-		opt.StopApprovals = 1
-	}
-	if opt.OutcomeGrace <= 0 {
-		opt.OutcomeGrace = 10 * time.Minute
-	}
-	if opt.EMTimeout <= 0 {
-		opt.EMTimeout = 30 * time.Second
 	}
 	if opt.SlackTimeout <= 0 {
 		opt.SlackTimeout = 10 * time.Second
@@ -221,55 +142,95 @@ func New(em EM, st Store, api SlackAPI, opt Options) (*Bot, error) {
 	if opt.Responder == nil {
 		opt.Responder = postResponseURL
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	b := &Bot{
-		em: em, st: st, api: api, opt: opt,
-		log: opt.Logger, now: opt.Now, met: opt.Metrics,
-		ctx: ctx, sctx: context.WithoutCancel(ctx), cancel: cancel,
-		inflight: map[string]bool{},
-		failures: map[string]int{},
-		posts:    make(chan struct{}, opt.MaxConcurrentFailovers),
+	b := &Bot{st: st, api: api, log: opt.Logger, now: opt.Now, met: opt.Metrics}
+	c, err := core.New(em, st, edgeNotifier{b}, slackDirectory{api}, slackDialogs{api}, core.Options{
+		Approvers: opt.Approvers, Requesters: opt.Requesters, AllowedChannels: opt.AllowedChannels,
+		ApproverGroup: opt.ApproverGroup, ApprovalsRequired: opt.ApprovalsRequired, RequestTTL: opt.RequestTTL,
+		PollConcurrency: opt.PollConcurrency, MaxConcurrentFailovers: opt.MaxConcurrentFailovers,
+		MaxTargets: opt.MaxTargets, AckBudget: opt.AckBudget, SubmitRetryFor: opt.SubmitRetryFor,
+		SubmitGrace: opt.SubmitGrace, OutcomeGrace: opt.OutcomeGrace, StopApprovals: opt.StopApprovals,
+		EMTimeout: opt.EMTimeout, Now: opt.Now, Logger: opt.Logger, Metrics: opt.Metrics,
+	})
+	if err != nil {
+		return nil, err
 	}
+	co := c.Options()
+	opt.ApprovalsRequired, opt.RequestTTL, opt.StopApprovals = co.ApprovalsRequired, co.RequestTTL, co.StopApprovals
+	b.core, b.opt = c, opt
 	b.out = NewOutbox(api, OutboxOptions{Logger: opt.Logger, Metrics: opt.Metrics, Timeout: opt.SlackTimeout})
 	b.deliver = newDelivery(b)
 	b.deliver.start()
-	b.inv = newInventory(em, opt.Now)
-	b.sessions = &sessionIndex{em: em}
-	b.waiting = map[string]time.Time{}
-	b.auth = newAuthoriser(api, opt, opt.Now)
 	return b, nil
+}
+
+// Core returns the use cases the Bot serves.
+func (b *Bot) Core() *core.Service { return b.core }
+
+// edgeNotifier is how the use cases speak through Slack.
+type edgeNotifier struct{ b *Bot }
+
+func (n edgeNotifier) Ephemeral(channel, user, text string) { n.b.out.Ephemeral(channel, user, text) }
+func (n edgeNotifier) Created(id string)                    { n.b.deliver.created(id) }
+
+// Respond answers through the command's response_url, falling back to an ephemeral message.
+func (n edgeNotifier) Respond(ctx context.Context, responseURL, channel, user, text string) {
+	b := n.b
+	if responseURL != "" && b.opt.Responder != nil {
+		if err := b.opt.Responder(ctx, responseURL, text); err == nil {
+			return
+		} else {
+			b.log.Warn("response_url failed; falling back to an ephemeral message", "error", err)
+		}
+	}
+	b.out.Ephemeral(channel, user, text)
+}
+
+// slackDialogs opens the reject and stop dialogs as Slack modals.
+type slackDialogs struct{ api SlackAPI }
+
+func (d slackDialogs) AskRejectReason(ctx context.Context, trigger string, r *store.Request) error {
+	_, err := d.api.OpenViewContext(ctx, trigger, rejectModal(r))
+	return err
+}
+
+func (d slackDialogs) AskStopReason(ctx context.Context, trigger string, r *store.Request, approvals int) error {
+	_, err := d.api.OpenViewContext(ctx, trigger, stopModal(r, approvals))
+	return err
+}
+
+// slackDirectory answers who a person is from users.info and usergroups.users.list.
+type slackDirectory struct{ api SlackAPI }
+
+func (d slackDirectory) Person(ctx context.Context, id string) (core.Person, error) {
+	u, err := d.api.GetUserInfoContext(ctx, id)
+	if err != nil {
+		return core.Person{}, err
+	}
+	return core.Person{ID: u.ID, Bot: u.IsBot || u.ID == "USLACKBOT", Deactivated: u.Deleted,
+		Guest: u.IsRestricted || u.IsUltraRestricted}, nil
+}
+
+func (d slackDirectory) GroupMembers(ctx context.Context, group string) ([]string, error) {
+	return d.api.GetUserGroupMembersContext(ctx, group)
 }
 
 // Close stops background work: it waits for in-flight submissions and clicks, then delivers
 // what Slack is owed until ctx ends. What is left stays in the store for the next start (the
 // count is logged); closing never withdraws, fails or cancels a request.
 func (b *Bot) Close(ctx context.Context) error {
-	done := make(chan struct{})
-	go func() { b.wg.Wait(); close(done) }()
-	var err error
-	select {
-	case <-done:
-	case <-ctx.Done():
-		b.cancel()
-		err = fmt.Errorf("bot: background work did not finish: %w", ctx.Err())
-	}
+	err := b.core.Close(ctx)
 	b.deliver.stop(ctx)
 	if oerr := b.out.Close(ctx); oerr != nil {
 		b.log.Warn("ephemeral answers dropped at shutdown", "error", oerr)
 	}
-	b.cancel()
 	return err
 }
 
 // Idle waits until no click, submission or stop is being processed and the outbox is empty.
 // Console mode uses it to finish at end of input; tests use it instead of sleeping.
 func (b *Bot) Idle(ctx context.Context) error {
-	done := make(chan struct{})
-	go func() { b.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-ctx.Done():
-		return ctx.Err()
+	if err := b.core.Wait(ctx); err != nil {
+		return err
 	}
 	if err := b.deliver.flush(ctx); err != nil {
 		return err
@@ -277,46 +238,19 @@ func (b *Bot) Idle(ctx context.Context) error {
 	return b.out.Flush(ctx)
 }
 
-// goBackground runs fn after the acknowledgement, owned by the Bot (Close waits for it).
-func (b *Bot) goBackground(fn func(ctx context.Context)) {
-	b.wg.Add(1)
-	go func() {
-		defer b.wg.Done()
-		defer func() {
-			if r := recover(); r != nil {
-				b.log.Error("background work panicked", "panic", r)
-			}
-		}()
-		fn(b.ctx)
-	}()
+// Poll runs one poll cycle (see core.Service.Poll).
+func (b *Bot) Poll(ctx context.Context) { b.core.Poll(ctx) }
+
+// PollSoon runs one poll cycle now in the background.
+func (b *Bot) PollSoon() { b.core.PollSoon() }
+
+// StartPoller runs Poll on schedule (see core.Service.StartPoller).
+func (b *Bot) StartPoller(schedule string) (stop func(ctx context.Context) error, err error) {
+	return b.core.StartPoller(schedule)
 }
 
-// claim marks a request as having a side effect under way in this process, so that the poller
-// and a second click never start the same side effect twice. It returns false if already claimed.
-func (b *Bot) claim(id string) bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.inflight[id] {
-		return false
-	}
-	b.inflight[id] = true
-	return true
-}
-
-func (b *Bot) release(id string) {
-	b.mu.Lock()
-	delete(b.inflight, id)
-	b.mu.Unlock()
-}
-
-func (b *Bot) claimed(id string) bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.inflight[id]
-}
-
-// reqLog returns a logger that carries the request ID on every line.
-func (b *Bot) reqLog(id string) *slog.Logger { return b.log.With("request", id) }
+// goBackground runs fn after the acknowledgement, owned by the use cases' background work.
+func (b *Bot) goBackground(fn func(ctx context.Context)) { b.core.Go(fn) }
 
 var responseClient = &http.Client{Timeout: 10 * time.Second}
 

@@ -3,32 +3,10 @@ package bot
 import (
 	"context"
 	"errors"
-	"fmt"
-	"strings"
-	"time"
 
+	"github.com/failover-bot/failover-bot/bot/core"
 	"github.com/slack-go/slack"
-
-	"github.com/failover-bot/failover-bot/emapi"
-	"github.com/failover-bot/failover-bot/store"
 )
-
-// resolveBudget bounds the EM lookups of a check, a retry or a stop refusal: Slack gives the
-// whole answer 3 seconds, and the cached inventory makes most lookups free.
-const resolveBudget = 2 * time.Second
-
-// preflightBudget bounds a request's pre-flight (names, then every target's restore points) once
-// its sender has been answered: 500 targets of a struggling EM still end within it, or the sender
-// is told nothing was recorded.
-const preflightBudget = time.Minute
-
-// Response is the immediate answer to a slash command. Slack shows it to the sender only.
-type Response struct {
-	ResponseType string `json:"response_type"`
-	Text         string `json:"text"`
-}
-
-func ephemeral(text string) Response { return Response{ResponseType: "ephemeral", Text: text} }
 
 // HandleCommand answers a /failover command. It does only what the answer needs (parse,
 // authorise, resolve names, record the request) and leaves Slack posts to background work, so it
@@ -39,282 +17,36 @@ func (b *Bot) HandleCommand(ctx context.Context, sc slack.SlashCommand) Response
 		b.log.Warn("slash command from another workspace refused", "team", sc.TeamID, "enterprise", sc.EnterpriseID, "user", sc.UserID)
 		return ephemeral(foreignTeamText)
 	}
-	cmd, err := ParseCommand(sc.Text, b.now())
+	cmd, err := core.ParseCommand(sc.Text, b.now())
 	if err != nil {
-		var ue *UsageError
+		var ue *core.UsageError
 		if errors.As(err, &ue) {
 			b.met.Refusals.WithLabelValues("usage").Inc()
 			return ephemeral(ue.Msg + "\n\nUsage:\n" + ue.Usage)
 		}
-		return ephemeral(describe(err))
+		return ephemeral(core.Describe(err))
 	}
+	in := core.Invocation{User: sc.UserID, Channel: sc.ChannelID, ResponseURL: sc.ResponseURL, TriggerID: sc.TriggerID,
+		ReplayKey: commandReplayKey(sc)}
 	switch cmd.Sub {
-	case "help":
-		return ephemeral(HelpText())
-	case SubVM, SubVApp, SubReplica:
-		if cmd.Check {
-			return b.check(ctx, sc, cmd)
-		}
-		return b.request(ctx, sc, cmd)
-	case "status":
-		r, err := b.st.Get(ctx, cmd.RequestID)
-		if err != nil {
-			return ephemeral(describe(err))
-		}
-		return ephemeral(requestSummary(r))
-	case "list":
-		reqs, err := b.st.Active(ctx)
-		if err != nil {
-			return ephemeral(describe(err))
-		}
-		return ephemeral(listText(reqs))
-	case "cancel":
-		if err := b.st.Remember(ctx, commandReplayKey(sc), replayWindow); err != nil {
-			return b.replayed(err)
-		}
-		return b.cancelRequest(ctx, sc, cmd)
-	case SubStop:
-		if err := b.st.Remember(ctx, commandReplayKey(sc), replayWindow); err != nil {
-			return b.replayed(err)
-		}
-		r, err := b.st.Get(ctx, cmd.RequestID)
-		if err != nil {
-			return ephemeral(describe(err))
-		}
-		if why := b.stopRefusal(ctx, r, sc.UserID); why != "" {
-			b.met.Refusals.WithLabelValues("stop").Inc()
-			return ephemeral(why)
-		}
-		trigger, channel, user := sc.TriggerID, sc.ChannelID, sc.UserID
-		b.goBackground(func(ctx context.Context) { b.openStop(ctx, r.ID, user, channel, trigger) })
-		return ephemeral("Confirm the stop of " + r.ID + " in the dialog. Nothing is stopped until you submit it.")
+	case core.SubVM, core.SubVApp, core.SubReplica:
+		return b.core.Request(ctx, in, cmd)
+	case core.SubStatus:
+		return b.core.Status(ctx, cmd.RequestID)
+	case core.SubList:
+		return b.core.List(ctx)
+	case core.SubCancel:
+		return b.core.Cancel(ctx, in, cmd)
+	case core.SubStop:
+		return b.core.Stop(ctx, in, cmd)
 	}
-	return ephemeral(HelpText())
+	return ephemeral(core.HelpText())
 }
 
-func (b *Bot) request(ctx context.Context, sc slack.SlashCommand, cmd Command) Response {
-	if err := b.auth.canUseChannel(sc.ChannelID); err != nil {
-		return b.refuse(err)
-	}
-	if err := b.auth.canRequest(sc.UserID); err != nil {
-		return b.refuse(err)
-	}
-	if err := b.auth.canBeApproved(sc.UserID, b.opt.ApprovalsRequired); err != nil {
-		return b.refuse(err)
-	}
-	if seen, err := b.st.Seen(ctx, commandReplayKey(sc)); err == nil && seen {
-		return b.replayed(store.ErrReplay)
-	}
-	// The pre-flight reads every target's restore points. It normally ends well inside Slack's
-	// 3 seconds and the answer says what was recorded; when EM is slow the answer says what is
-	// being checked, and the outcome follows through the response_url (or ephemerally).
-	done := make(chan Response, 1)
-	b.goBackground(func(bctx context.Context) {
-		ctx, cancel := context.WithTimeout(bctx, preflightBudget)
-		defer cancel()
-		done <- b.createRequest(ctx, sc, cmd)
-	})
-	wait := time.NewTimer(b.opt.AckBudget)
-	defer wait.Stop()
-	select {
-	case resp := <-done:
-		return resp
-	case <-wait.C:
-	case <-ctx.Done():
-	}
-	b.goBackground(func(ctx context.Context) {
-		resp := <-done
-		b.respond(ctx, sc.ResponseURL, sc.ChannelID, sc.UserID, resp.Text)
-	})
-	return ephemeral(fmt.Sprintf("Checking %s with Enterprise Manager (names and restore points)… The approval card follows in this channel; if nothing can be recorded I will tell you here.", checkingWhat(cmd)))
-}
+// Response is the answer to a slash command (see core.Response).
+type Response = core.Response
 
-// checkingWhat names what a command's pre-flight checks, before its targets are known.
-func checkingWhat(cmd Command) string {
-	switch cmd.Sub {
-	case SubVM:
-		return plural(len(cmd.VMs), "VM") + " of " + cmd.Replica
-	case SubVApp:
-		return plural(len(cmd.VApps), "vApp")
-	}
-	return "every VM of " + cmd.Replica
-}
-
-func plural(n int, what string) string {
-	if n == 1 {
-		return "1 " + what
-	}
-	return fmt.Sprintf("%d %ss", n, what)
-}
-
-// createRequest runs a request's pre-flight and stores it, and returns the answer for its sender.
-func (b *Bot) createRequest(ctx context.Context, sc slack.SlashCommand, cmd Command) Response {
-	p, resp, ok := b.plan(ctx, cmd)
-	if !ok {
-		return resp
-	}
-	if len(p.items) == 0 {
-		b.met.Refusals.WithLabelValues("no-target").Inc()
-		return ephemeral("Nothing to fail over, so nothing was recorded:\n" + exclusionText(p.excluded, 20))
-	}
-	nr := store.NewRequest{
-		Kind: p.kind, Items: p.items, Excluded: p.excluded, Scope: p.scope,
-		Intent: store.Intent(cmd.Intent), RestoreTime: cmd.Time, Reason: cmd.Reason,
-		Requester: sc.UserID, Channel: sc.ChannelID, ResponseURL: sc.ResponseURL, TTL: b.opt.RequestTTL,
-		ReplayKey: commandReplayKey(sc), ReplayTTL: replayWindow,
-	}
-	r, err := b.st.Create(ctx, nr)
-	if errors.Is(err, store.ErrReplay) {
-		return b.replayed(err)
-	}
-	var busy *store.ConflictError
-	if errors.As(err, &busy) && busy.Reason == store.ReasonTargetBusy {
-		b.met.Refusals.WithLabelValues("target-busy").Inc()
-		b.log.Info("request refused: target held by another active request", "user", sc.UserID, "target", busy.Target, "holder", busy.Holder)
-		return ephemeral(describeConflict(busy))
-	}
-	if err != nil {
-		b.log.Error("storing a request failed", "error", err, "user", sc.UserID)
-		return ephemeral("I could not record the request (" + err.Error() + "). Nothing was sent to Enterprise Manager; try again.")
-	}
-	b.met.Requests.WithLabelValues("requested").Inc()
-	b.reqLog(r.ID).Info("request recorded", "user", r.Requester, "target", targetName(r), "intent", r.Intent)
-	b.deliver.created(r.ID)
-	text := fmt.Sprintf("Recorded *%s*: fail over %s to the %s. The approval card follows in this channel; %s can approve it.",
-		r.ID, targetText(r), restoreText(r.Intent, r.RestoreTime), b.auth.describeApprovers())
-	if pv := previewText(r); pv != "" {
-		text += "\n" + pv
-	}
-	if len(r.Excluded) > 0 {
-		text += fmt.Sprintf("\nLeft out (%d, not part of the request):\n%s", len(r.Excluded), exclusionText(r.Excluded, 10))
-	}
-	return ephemeral(text)
-}
-
-// plan resolves a command's targets and runs the pre-flight, or says why not (ok false).
-func (b *Bot) plan(ctx context.Context, cmd Command) (*plan, Response, bool) {
-	kind, scope, targets, err := b.resolveTargets(ctx, cmd)
-	var ref *refusal
-	if errors.As(err, &ref) {
-		return nil, b.refuse(err), false
-	}
-	if err != nil {
-		return nil, b.refuseEM(err), false
-	}
-	if max := b.opt.MaxTargets; len(targets) > max {
-		b.met.Refusals.WithLabelValues("too-many").Inc()
-		return nil, ephemeral(fmt.Sprintf("That is %d targets; one request holds at most %d (MAX_TARGETS). Nothing was recorded: split it, e.g. with several `vm <replica> <vm> …` requests or `replica … --except …`.", len(targets), max)), false
-	}
-	p, err := b.preflight(ctx, kind, scope, targets, store.Intent(cmd.Intent), cmd.Time)
-	var busy *store.ConflictError
-	if errors.As(err, &busy) {
-		b.met.Refusals.WithLabelValues("target-busy").Inc()
-		return nil, ephemeral(describeConflict(busy)), false
-	}
-	if err != nil {
-		return nil, b.refuseEM(err), false
-	}
-	for i := range p.items {
-		p.items[i].Recent = p.recent[p.items[i].Target.ID]
-	}
-	return p, Response{}, true
-}
-
-// check answers /failover check: the pre-flight alone, nothing stored and nobody asked.
-func (b *Bot) check(ctx context.Context, sc slack.SlashCommand, cmd Command) Response {
-	if err := b.auth.canUseChannel(sc.ChannelID); err != nil {
-		return b.refuse(err)
-	}
-	if err := b.auth.canRequest(sc.UserID); err != nil {
-		return b.refuse(err)
-	}
-	ctx, cancel := context.WithTimeout(ctx, resolveBudget)
-	defer cancel()
-	p, resp, ok := b.plan(ctx, cmd)
-	if !ok {
-		return resp
-	}
-	r := &store.Request{Kind: p.kind, Items: p.items, Excluded: p.excluded, Scope: p.scope, Intent: store.Intent(cmd.Intent), RestoreTime: cmd.Time}
-	var out strings.Builder
-	fmt.Fprintf(&out, "*Check only — nothing was recorded and nobody was asked.*\n")
-	if len(p.items) == 0 {
-		fmt.Fprintf(&out, "Nothing could be failed over:\n%s", exclusionText(p.excluded, 20))
-		return ephemeral(out.String())
-	}
-	fmt.Fprintf(&out, "A request now would fail over %s to the %s.\n%s", targetText(r), restoreText(r.Intent, r.RestoreTime), previewText(r))
-	if len(p.excluded) > 0 {
-		fmt.Fprintf(&out, "\nLeft out (%d):\n%s", len(p.excluded), exclusionText(p.excluded, 20))
-	}
-	return ephemeral(out.String())
-}
-
-// refuseEM answers a lookup failure. A name that is unknown is the sender's mistake; EM being
-// unreachable is not, and says so.
-func (b *Bot) refuseEM(err error) Response {
-	var re *emapi.ResolveError
-	if errors.As(err, &re) {
-		b.met.Refusals.WithLabelValues("unknown-name").Inc()
-		return ephemeral(describe(err) + "\nNothing was recorded.")
-	}
-	if errors.Is(err, context.DeadlineExceeded) {
-		err = &emapi.Error{Kind: emapi.KindTimeout, Op: "resolve"}
-	}
-	b.met.Refusals.WithLabelValues("em").Inc()
-	return ephemeral("I could not check the name with Enterprise Manager: " + describe(err) + " Nothing was recorded; try again.")
-}
-
-func (b *Bot) refuse(err error) Response {
-	var ref *refusal
-	if errors.As(err, &ref) {
-		b.met.Refusals.WithLabelValues(ref.reason).Inc()
-	}
-	return ephemeral(describe(err))
-}
-
-// cancelRequest withdraws a pending request (requester only). It never stops a running failover:
-// that is /failover stop, behind a confirmation dialog.
-func (b *Bot) cancelRequest(ctx context.Context, sc slack.SlashCommand, cmd Command) Response {
-	r, err := b.st.Get(ctx, cmd.RequestID)
-	if err != nil {
-		return ephemeral(describe(err))
-	}
-	switch r.State {
-	case store.Pending:
-		w, err := b.st.Withdraw(ctx, r.ID, sc.UserID)
-		if err != nil {
-			return b.refuse(err)
-		}
-		b.met.Requests.WithLabelValues("withdrawn").Inc()
-		return ephemeral(w.ID + " is withdrawn. Nothing was sent to Enterprise Manager.")
-	case store.Running:
-		return ephemeral(fmt.Sprintf("%s is running in Enterprise Manager, so there is nothing to withdraw: `cancel` is only for requests that were not sent yet. To stop the running failover, use `/failover stop %s`: it shows what is running and asks you to confirm, because EM cannot undo a stop.", r.ID, r.ID))
-	case store.Approved, store.Submitting:
-		return ephemeral(r.ID + " is being sent to Enterprise Manager right now, so it can no longer be withdrawn. Once its task appears in the thread, `/failover stop " + r.ID + "` can stop it.")
-	case store.Stopping:
-		return ephemeral(r.ID + " is already being stopped.")
-	}
-	if r.State == store.Rejected || r.State == store.Expired || r.State == store.Withdrawn {
-		return ephemeral(fmt.Sprintf("%s is already %s; nothing was sent to Enterprise Manager, so there is nothing to cancel.", r.ID, stateWords(r.State)))
-	}
-	return ephemeral(fmt.Sprintf("%s is already %s; there is nothing to cancel. Enterprise Manager's REST API cannot undo or fail back a CDP failover: use the Veeam console or PowerShell for that.", r.ID, stateWords(r.State)))
-}
-
-// respond tells the sender of a slash command something after the acknowledgement. The
-// response_url works even where the bot is not a channel member.
-func (b *Bot) respond(ctx context.Context, responseURL, channel, user, text string) {
-	if responseURL != "" && b.opt.Responder != nil {
-		if err := b.opt.Responder(ctx, responseURL, text); err == nil {
-			return
-		} else {
-			b.log.Warn("response_url failed; falling back to an ephemeral message", "error", err)
-		}
-	}
-	b.out.Ephemeral(channel, user, text)
-}
-
-// replayWindow is how long a Slack delivery's key is kept: Slack signatures are accepted for
-// 5 minutes either side of now, so a captured request cannot be replayed after 10.
-const replayWindow = 10 * time.Minute
+func ephemeral(text string) Response { return core.Ephemeral(text) }
 
 // commandReplayKey identifies one slash-command invocation. Slack gives each its own
 // trigger_id (the same in a redelivery or a replay of the captured body); response_url is as
@@ -325,15 +57,3 @@ func commandReplayKey(sc slack.SlashCommand) string {
 	}
 	return "cmd:" + hashKey(sc.TeamID, sc.ChannelID, sc.UserID, sc.Text, sc.ResponseURL)
 }
-
-func (b *Bot) replayed(err error) Response {
-	if errors.Is(err, store.ErrReplay) {
-		b.met.Refusals.WithLabelValues("replay").Inc()
-		b.log.Warn("replayed slash command ignored")
-		return ephemeral(replayText)
-	}
-	b.log.Error("recording a slash command failed", "error", err)
-	return ephemeral("I could not record the command (" + describe(err) + "). Nothing was done; try again.")
-}
-
-const replayText = "Already received: Slack delivered this exact command or click twice, and it was acted on the first time. Nothing more was done."

@@ -12,6 +12,7 @@ import (
 	"github.com/slack-go/slack"
 	"golang.org/x/time/rate"
 
+	"github.com/failover-bot/failover-bot/bot/core"
 	"github.com/failover-bot/failover-bot/store"
 )
 
@@ -336,7 +337,7 @@ func (d *delivery) call(lim *rate.Limiter, method string, fn func(ctx context.Co
 	defer cancel()
 	start := time.Now()
 	ts, err := fn(ctx)
-	d.met.observeSlack(method, err, time.Since(start))
+	observeSlack(d.met, method, err, time.Since(start))
 	var rl *slack.RateLimitedError
 	if errors.As(err, &rl) {
 		d.met.SlackRateLimited.Inc()
@@ -402,7 +403,7 @@ func (d *delivery) postCard(c store.Card) {
 		}
 		version := r.Version
 		ts, err := d.call(lim, "chat.postMessage", func(ctx context.Context) (string, error) {
-			_, ts, err := d.api.PostMessageContext(ctx, r.Channel, msgOptions(cardText(r), cardBlocks(r), r.ID)...)
+			_, ts, err := d.api.PostMessageContext(ctx, r.Channel, msgOptions(core.CardText(r), cardBlocks(r), r.ID)...)
 			return ts, err
 		})
 		outcome, hint := classify(err)
@@ -619,7 +620,7 @@ func (d *delivery) postQueued(ch string, msgs []store.Outgoing) {
 			fallthrough
 		case permanent:
 			d.log.Error("slack delivery: message refused for good and dropped", "channel", ch, "error", err,
-				"lines", len(batch), "text", truncate(text, 200))
+				"lines", len(batch), "text", core.Truncate(text, 200))
 			d.met.SlackErrors.WithLabelValues("dropped", slackErrorText(err)).Inc()
 			fallthrough
 		case delivered:
@@ -655,18 +656,18 @@ func (d *delivery) postAudit() bool {
 	size, last := 0, cursor
 	links := map[string]string{}
 	err = d.st.Events(d.sctx, cursor, time.Time{}, func(e store.Event) error {
-		if !showInAuditChannel(e) {
+		if !core.ShowInAuditChannel(e) {
 			last = e.Seq
 			return nil
 		}
 		link, ok := links[e.RequestID]
 		if !ok {
 			if r, err := d.st.Get(d.sctx, e.RequestID); err == nil {
-				link = permalink(d.workspaceURL, r.Channel, r.MessageTS)
+				link = core.Permalink(d.workspaceURL, r.Channel, r.MessageTS)
 			}
 			links[e.RequestID] = link
 		}
-		line := auditLine(e, link)
+		line := core.AuditLine(e, link)
 		if len(lines) > 0 && (len(lines) == maxAuditBatch || size+1+len(line) > maxMergedText) {
 			return errBatchFull
 		}
@@ -739,7 +740,7 @@ func (d *delivery) updateStep() bool {
 		return d.storeTrouble("reading a request", err)
 	}
 	_, err = d.call(rate.NewLimiter(rate.Inf, 1), "chat.update", func(ctx context.Context) (string, error) {
-		_, ts, _, err := d.api.UpdateMessageContext(ctx, r.Channel, r.MessageTS, msgOptions(cardText(r), cardBlocks(r), r.ID)...)
+		_, ts, _, err := d.api.UpdateMessageContext(ctx, r.Channel, r.MessageTS, msgOptions(core.CardText(r), cardBlocks(r), r.ID)...)
 		return ts, err
 	})
 	outcome, hint := classify(err)
@@ -766,7 +767,7 @@ func (d *delivery) repostCard(r *store.Request) {
 	lim := d.limiter(r.Channel)
 	for attempt := 1; d.ctx.Err() == nil; attempt++ {
 		ts, err := d.call(lim, "chat.postMessage", func(ctx context.Context) (string, error) {
-			_, ts, err := d.api.PostMessageContext(ctx, r.Channel, msgOptions(cardText(r), cardBlocks(r), r.ID)...)
+			_, ts, err := d.api.PostMessageContext(ctx, r.Channel, msgOptions(core.CardText(r), cardBlocks(r), r.ID)...)
 			return ts, err
 		})
 		outcome, hint := classify(err)
@@ -786,7 +787,7 @@ func (d *delivery) repostCard(r *store.Request) {
 
 // backlog counts what Slack is still owed.
 func (d *delivery) backlog() (int, error) {
-	m, c, e, err := d.st.Backlog(d.sctx, d.auditChannel, showInAuditChannel)
+	m, c, e, err := d.st.Backlog(d.sctx, d.auditChannel, core.ShowInAuditChannel)
 	return m + c + e, err
 }
 
@@ -827,7 +828,7 @@ func (d *delivery) stop(ctx context.Context) {
 		d.log.Info("slack delivery: everything delivered")
 		return
 	}
-	m, c, e, berr := d.st.Backlog(d.sctx, d.auditChannel, showInAuditChannel)
+	m, c, e, berr := d.st.Backlog(d.sctx, d.auditChannel, core.ShowInAuditChannel)
 	if berr != nil {
 		d.log.Warn("slack delivery stopped; the backlog could not be counted", "error", berr)
 		return

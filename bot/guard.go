@@ -4,8 +4,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"slices"
-
-	"github.com/failover-bot/failover-bot/store"
 )
 
 // foreignTeamText answers a command or click from a workspace the bot does not serve. A
@@ -35,12 +33,4 @@ func hashKey(parts ...string) string {
 		h.Write([]byte(p))
 	}
 	return hex.EncodeToString(h.Sum(nil)[:16])
-}
-
-// note records something the thread and the audit channel must hear that is not a change of
-// the request (EM unreachable, a stop EM refused), with the line it owes the thread.
-func (b *Bot) note(r *store.Request, actor, action, details, thread string) {
-	if _, err := b.st.Note(b.sctx, r.ID, actor, action, details, thread); err != nil {
-		b.reqLog(r.ID).Error("could not record a note for Slack", "action", action, "error", err, "line", truncate(thread, 200))
-	}
 }

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/failover-bot/failover-bot/bot/core"
 	"github.com/slack-go/slack"
 )
 
@@ -120,8 +121,8 @@ func (h *Health) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err := h.Bot.st.Writable(ctx); err != nil {
 		res.Status, res.Store, code = "unhealthy", err.Error(), http.StatusServiceUnavailable
 	}
-	if err := h.Bot.em.Ping(ctx); err != nil {
-		res.EM = describe(err)
+	if err := h.Bot.core.PingEM(ctx); err != nil {
+		res.EM = core.Describe(err)
 	}
 	if h.SlackPing != nil {
 		if err := h.SlackPing(ctx); err != nil {

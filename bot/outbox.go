@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/failover-bot/failover-bot/bot/core"
 	"github.com/slack-go/slack"
 )
 
@@ -132,7 +133,7 @@ func (o *Outbox) enqueue(op *outOp) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.closed {
-		o.log.Error("slack message dropped after shutdown", "channel", op.channel, "text", truncate(op.text, 200))
+		o.log.Error("slack message dropped after shutdown", "channel", op.channel, "text", core.Truncate(op.text, 200))
 		return errOutboxClosed
 	}
 	key := op.channel
@@ -279,7 +280,7 @@ func (o *Outbox) call(op *outOp) (string, error) {
 		method = "chat.postEphemeral"
 		ts, err = o.api.PostEphemeralContext(ctx, op.channel, op.user, opts...)
 	}
-	o.opt.Metrics.observeSlack(method, err, time.Since(start))
+	observeSlack(o.opt.Metrics, method, err, time.Since(start))
 	return ts, err
 }
 
@@ -297,7 +298,7 @@ func (o *Outbox) updateFallback(op *outOp) (string, error) {
 }
 
 func (o *Outbox) fail(op *outOp, err error) {
-	o.log.Error("slack message could not be delivered", "channel", op.channel, "error", err, "text", truncate(op.text, 200))
+	o.log.Error("slack message could not be delivered", "channel", op.channel, "error", err, "text", core.Truncate(op.text, 200))
 }
 
 // Flush waits until every queued message has been sent (or given up on).

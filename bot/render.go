@@ -3,10 +3,10 @@ package bot
 import (
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/slack-go/slack"
 
+	"github.com/failover-bot/failover-bot/bot/core"
 	"github.com/failover-bot/failover-bot/store"
 )
 
@@ -23,228 +23,6 @@ const (
 	actionRejectWhy = "fo_reject_reason_input"
 )
 
-// Times shown to people are always UTC, to the minute in status lines and to the second where a
-// restore point is concerned.
-const (
-	clockFormat = "15:04 UTC"
-	dayFormat   = "2006-01-02 15:04 UTC"
-	pointFormat = "2006-01-02 15:04:05 UTC"
-)
-
-// esc makes user-typed text safe inside Slack mrkdwn: &, < and > are control characters there.
-func esc(s string) string {
-	return slackEscaper.Replace(s)
-}
-
-// slackEscaper is built once: a Replacer prepares its lookup table on first use, and esc runs
-// for every name on every card, ack and thread line (it was 5% of the CPU of a burst of
-// /failover vm requests when the Replacer was rebuilt per call).
-var slackEscaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;")
-
-// targetText says what fails over, with names and IDs (for many items, how many of what).
-func targetText(r *store.Request) string {
-	if len(r.Items) == 1 {
-		t := r.Items[0].Target
-		if r.Kind == store.KindVApp {
-			return fmt.Sprintf("vApp *%s* (`%s`)", esc(t.Name), t.ID)
-		}
-		return fmt.Sprintf("VM *%s* (`%s`) from CDP replica *%s* (`%s`)", esc(t.Name), t.ID, esc(t.ReplicaName), t.ReplicaID)
-	}
-	return "*" + esc(targetName(r)) + "*"
-}
-
-// targetName names what fails over in a few words: the VM or vApp, or "12 VMs of CDP-Web".
-func targetName(r *store.Request) string {
-	if len(r.Items) == 1 {
-		return r.Items[0].Target.Name
-	}
-	if r.Kind == store.KindVApp {
-		return fmt.Sprintf("%d vApps", len(r.Items))
-	}
-	replicas := map[string]bool{}
-	for _, it := range r.Items {
-		replicas[it.Target.ReplicaName] = true
-	}
-	if len(replicas) == 1 {
-		return fmt.Sprintf("%d VMs of %s", len(r.Items), r.Items[0].Target.ReplicaName)
-	}
-	return fmt.Sprintf("%d VMs of %d replicas", len(r.Items), len(replicas))
-}
-
-// restoreText describes the restore point in words an approver can check.
-func restoreText(intent store.Intent, t time.Time) string {
-	switch intent {
-	case store.IntentLatestVSS:
-		return "latest application-consistent (VSS) restore point"
-	case store.IntentPointInTime:
-		return "newest replicated state before " + t.UTC().Format(pointFormat)
-	case store.IntentInterval:
-		return "newest restore point of the interval containing " + t.UTC().Format(pointFormat)
-	default:
-		return "latest crash-consistent state"
-	}
-}
-
-// statusLine is the card's one-line summary of where the request is.
-func statusLine(r *store.Request) string {
-	switch r.State {
-	case store.Pending:
-		return fmt.Sprintf(":hourglass_flowing_sand: Waiting for approval (%d of %d) — expires %s",
-			len(r.Approvals), r.ApprovalsRequired, r.ExpiresAt.UTC().Format(dayFormat))
-	case store.Rejected:
-		if r.Rejection != nil {
-			return fmt.Sprintf(":no_entry: Rejected by <@%s> at %s: %s", r.Rejection.User, r.Rejection.At.UTC().Format(clockFormat), esc(r.Rejection.Reason))
-		}
-		return ":no_entry: Rejected"
-	case store.Expired:
-		return fmt.Sprintf(":alarm_clock: Expired at %s without enough approvals; nothing was sent to Enterprise Manager", r.StateAt.UTC().Format(clockFormat))
-	case store.Withdrawn:
-		return fmt.Sprintf(":leftwards_arrow_with_hook: Withdrawn by <@%s> at %s; nothing was sent to Enterprise Manager", r.StateBy, r.StateAt.UTC().Format(clockFormat))
-	}
-	if len(r.Items) == 1 {
-		return itemStatusLine(leg{r, &r.Items[0]})
-	}
-	return manyStatusLine(r)
-}
-
-// itemStatusLine is where one item's failover is, in the words a one-item card has always used.
-func itemStatusLine(l leg) string {
-	r := l.Request
-	switch l.Item.State {
-	case store.Approved:
-		if l.EMMessage != "" {
-			return ":hourglass: " + approvedBy(r) + " — " + esc(l.EMMessage)
-		}
-		return ":white_check_mark: " + approvedBy(r) + " — sending to Enterprise Manager"
-	case store.Submitting:
-		return ":outbox_tray: " + approvedBy(r) + " — sending the failover to Enterprise Manager"
-	case store.Running:
-		if r.Stop != nil {
-			return fmt.Sprintf(":arrows_counterclockwise: Failover running — %s — <@%s> asked to stop it at %s; waiting for a second person to confirm", emText(l), r.Stop.User, r.Stop.At.UTC().Format(clockFormat))
-		}
-		return ":arrows_counterclockwise: Failover running — " + emText(l)
-	case store.Stopping:
-		return fmt.Sprintf(":octagonal_sign: Stop requested by <@%s> at %s — %s", r.StateBy, r.StateAt.UTC().Format(clockFormat), emText(l))
-	case store.Succeeded:
-		return ":large_green_circle: Failover succeeded — " + emText(l)
-	case store.Warning:
-		return ":large_yellow_circle: Failover finished with warnings — " + emText(l)
-	case store.Failed:
-		return ":red_circle: Failover failed — " + emText(l)
-	case store.Stopped:
-		return ":black_square_for_stop: Stopped — " + emText(l)
-	case store.Unknown:
-		return ":warning: Outcome unknown — check Enterprise Manager (" + emText(l) + ")"
-	}
-	return string(l.Item.State)
-}
-
-// itemOrder is the order states are counted in on a card: what needs eyes first.
-var itemOrder = []store.State{store.Failed, store.Unknown, store.Stopped, store.Stopping, store.Running,
-	store.Submitting, store.Approved, store.Warning, store.Succeeded}
-
-// counts says how many items are in each state, in itemOrder ("3 running, 45 succeeded").
-func counts(r *store.Request) string {
-	n := store.Counts(r)
-	var parts []string
-	for _, st := range itemOrder {
-		if n[st] > 0 {
-			parts = append(parts, fmt.Sprintf("%d %s", n[st], itemWords(st)))
-		}
-	}
-	return strings.Join(parts, ", ")
-}
-
-// itemWords is a state as a table cell or count says it.
-func itemWords(s store.State) string {
-	switch s {
-	case store.Approved:
-		return "queued"
-	case store.Submitting:
-		return "sending"
-	}
-	return string(s)
-}
-
-// manyStatusLine is the summary of a request of many items.
-func manyStatusLine(r *store.Request) string {
-	c := counts(r)
-	switch r.State {
-	case store.Approved, store.Submitting:
-		return fmt.Sprintf(":outbox_tray: %s — sending %d failovers to Enterprise Manager: %s", approvedBy(r), len(r.Items), c)
-	case store.Running:
-		if r.Stop != nil && r.Stop.ConfirmedBy == "" {
-			return fmt.Sprintf(":arrows_counterclockwise: Running: %s — <@%s> asked to stop it at %s; waiting for a second person to confirm", c, r.Stop.User, r.Stop.At.UTC().Format(clockFormat))
-		}
-		return ":arrows_counterclockwise: Running: " + c
-	case store.Stopping:
-		return ":octagonal_sign: Stopping: " + c
-	case store.Succeeded:
-		return fmt.Sprintf(":large_green_circle: All %d failovers succeeded", len(r.Items))
-	case store.Warning:
-		return fmt.Sprintf(":large_yellow_circle: All %d failovers finished, some with warnings: %s", len(r.Items), c)
-	case store.PartlyFailed:
-		return ":large_orange_circle: Partly failed: " + c
-	case store.Failed:
-		return fmt.Sprintf(":red_circle: All %d failovers failed", len(r.Items))
-	case store.Stopped:
-		return ":black_square_for_stop: Stopped: " + c
-	case store.Unknown:
-		return ":warning: Outcome unknown for some — check Enterprise Manager: " + c
-	}
-	return string(r.State) + ": " + c
-}
-
-func approvedBy(r *store.Request) string {
-	if len(r.Approvals) == 0 {
-		return "Approved"
-	}
-	parts := make([]string, len(r.Approvals))
-	for i, a := range r.Approvals {
-		parts[i] = fmt.Sprintf("<@%s> at %s", a.User, a.At.UTC().Format(clockFormat))
-	}
-	return "Approved by " + strings.Join(parts, ", ")
-}
-
-// emText summarises what EM last told us about an item.
-func emText(r leg) string {
-	var parts []string
-	if r.TaskID != "" {
-		parts = append(parts, "EM task "+r.TaskID)
-	}
-	if r.EMState != "" {
-		s := r.EMState
-		if r.EMProgress > 0 && r.EMProgress < 100 {
-			s += fmt.Sprintf(" %d%%", r.EMProgress)
-		}
-		parts = append(parts, s)
-	}
-	if r.EMResult != "" && r.EMResult != "None" {
-		parts = append(parts, "result "+r.EMResult)
-	}
-	if r.EMMessage != "" {
-		parts = append(parts, "“"+esc(truncate(r.EMMessage, 300))+"”")
-	}
-	if len(parts) == 0 {
-		return "no answer from EM yet"
-	}
-	return strings.Join(parts, ", ")
-}
-
-// cardText is the notification text of a card (shown where blocks are not).
-func cardText(r *store.Request) string {
-	return fmt.Sprintf("Failover request %s for %s: %s", r.ID, targetName(r), stripEmoji(statusLine(r)))
-}
-
-func stripEmoji(s string) string {
-	if strings.HasPrefix(s, ":") {
-		if i := strings.Index(s[1:], ": "); i >= 0 {
-			return s[i+3:]
-		}
-	}
-	return s
-}
-
 // cardBlocks renders the approval card. Approve and Reject exist only while the request is
 // pending; Stop (which opens a confirmation dialog) only while its failover runs.
 func cardBlocks(r *store.Request) []slack.Block {
@@ -254,49 +32,49 @@ func cardBlocks(r *store.Request) []slack.Block {
 	pt := func(s string) *slack.TextBlockObject {
 		return slack.NewTextBlockObject(slack.PlainTextType, s, false, false)
 	}
-	restore := restoreText(r.Intent, r.RestoreTime)
+	restore := core.RestoreText(r.Intent, r.RestoreTime)
 	blocks := []slack.Block{
 		slack.NewHeaderBlock(pt("Failover request " + r.ID)),
-		slack.NewSectionBlock(md("Fail over "+targetText(r)), []*slack.TextBlockObject{
+		slack.NewSectionBlock(md("Fail over "+core.TargetText(r)), []*slack.TextBlockObject{
 			md("*Restore point*\n" + restore),
-			md(fmt.Sprintf("*Requested by*\n<@%s> at %s", r.Requester, r.CreatedAt.UTC().Format(dayFormat))),
-			md("*Reason*\n" + esc(truncate(r.Reason, 500))),
+			md(fmt.Sprintf("*Requested by*\n<@%s> at %s", r.Requester, r.CreatedAt.UTC().Format(core.DayFormat))),
+			md("*Reason*\n" + core.Esc(core.Truncate(r.Reason, 500))),
 			md(fmt.Sprintf("*Approvals needed*\n%d, from someone other than the requester", r.ApprovalsRequired)),
 		}, nil, slack.SectionBlockOptionBlockID(blockCard)),
 	}
-	if pv := previewText(r); pv != "" {
-		blocks = append(blocks, slack.NewContextBlock("fo_preview", md(truncate(pv, 2900))))
+	if pv := core.PreviewText(r); pv != "" {
+		blocks = append(blocks, slack.NewContextBlock("fo_preview", md(core.Truncate(pv, 2900))))
 	}
 	if r.Scope != "" || r.RetryOf != "" {
-		what := "Asked for: " + esc(r.Scope)
+		what := "Asked for: " + core.Esc(r.Scope)
 		if r.RetryOf != "" {
 			what = fmt.Sprintf("Retries the items of *%s* that did not succeed", r.RetryOf)
 		}
-		blocks = append(blocks, slack.NewContextBlock("fo_scope", md(truncate(what, 2900))))
+		blocks = append(blocks, slack.NewContextBlock("fo_scope", md(core.Truncate(what, 2900))))
 	}
 	if len(r.Excluded) > 0 {
-		blocks = append(blocks, slack.NewSectionBlock(md(truncate(fmt.Sprintf("*Left out (%d), not part of this request*\n%s",
-			len(r.Excluded), exclusionText(r.Excluded, 15)), 2900)), nil, nil, slack.SectionBlockOptionBlockID("fo_excluded")))
+		blocks = append(blocks, slack.NewSectionBlock(md(core.Truncate(fmt.Sprintf("*Left out (%d), not part of this request*\n%s",
+			len(r.Excluded), core.ExclusionText(r.Excluded, 15)), 2900)), nil, nil, slack.SectionBlockOptionBlockID("fo_excluded")))
 	}
 	if len(r.Items) > 1 && r.State != store.Pending {
 		blocks = append(blocks, itemTable(r)...)
 	}
 	if r.State != store.Pending && len(r.Approvals) > 0 {
 		// Once decided, the buttons give way to who approved and when.
-		blocks = append(blocks, slack.NewContextBlock("fo_approvals", md(":white_check_mark: "+approvedBy(r))))
+		blocks = append(blocks, slack.NewContextBlock("fo_approvals", md(":white_check_mark: "+core.ApprovedBy(r))))
 	}
-	blocks = append(blocks, slack.NewContextBlock(blockStatus, md(truncate(statusLine(r), 2900))))
+	blocks = append(blocks, slack.NewContextBlock(blockStatus, md(core.Truncate(core.StatusLine(r), 2900))))
 	if r.State == store.Pending {
 		confirm := slack.NewConfirmationBlockObject(
 			pt("Start this failover?"),
-			md(fmt.Sprintf("Approving sends the failover of %s to Veeam Enterprise Manager now, restoring the %s. It cannot be undone from Slack.", targetText(r), restore)),
+			md(fmt.Sprintf("Approving sends the failover of %s to Veeam Enterprise Manager now, restoring the %s. It cannot be undone from Slack.", core.TargetText(r), restore)),
 			pt("Approve and start"), pt("Cancel"))
 		approve := slack.NewButtonBlockElement(actionApprove, r.ID+"|"+r.Digest, pt("Approve")).
 			WithStyle(slack.StylePrimary).WithConfirm(confirm)
 		reject := slack.NewButtonBlockElement(actionReject, r.ID, pt("Reject")).WithStyle(slack.StyleDanger)
 		blocks = append(blocks, slack.NewActionBlock(blockActions, approve, reject))
 	}
-	if n := len(retryable(r)); n > 0 && r.State.Terminal() {
+	if n := len(core.Retryable(r)); n > 0 && r.State.Terminal() {
 		// A new, linked request with just these items; it needs its own approval.
 		label := "Retry failed items"
 		if len(r.Items) == 1 {
@@ -304,7 +82,7 @@ func cardBlocks(r *store.Request) []slack.Block {
 		}
 		blocks = append(blocks, slack.NewActionBlock(blockActions, slack.NewButtonBlockElement(actionRetry, r.ID, pt(fmt.Sprintf("%s (%d)", label, n)))))
 	}
-	if r.State == store.Running && hasTask(r) {
+	if r.State == store.Running && core.HasTask(r) {
 		// Opens the stop dialog; nothing is stopped by the click itself.
 		label := "Stop…"
 		if r.Stop != nil {
@@ -331,138 +109,10 @@ func rejectModal(r *store.Request) slack.ModalViewRequest {
 		Submit:          pt("Reject"),
 		Close:           pt("Cancel"),
 		Blocks: slack.Blocks{BlockSet: []slack.Block{
-			slack.NewSectionBlock(slack.NewTextBlockObject(slack.MarkdownType, "Reject the failover of "+targetText(r)+"?", false, false), nil, nil),
+			slack.NewSectionBlock(slack.NewTextBlockObject(slack.MarkdownType, "Reject the failover of "+core.TargetText(r)+"?", false, false), nil, nil),
 			slack.NewInputBlock(blockRejectWhy, pt("Reason"), nil, input),
 		}},
 	}
-}
-
-// requestSummary is the text of /failover status.
-func requestSummary(r *store.Request) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "*%s* — %s\n", r.ID, statusLine(r))
-	fmt.Fprintf(&b, "Fail over %s to the %s.\n", targetText(r), restoreText(r.Intent, r.RestoreTime))
-	fmt.Fprintf(&b, "Requested by <@%s> at %s: %s\n", r.Requester, r.CreatedAt.UTC().Format(dayFormat), esc(truncate(r.Reason, 300)))
-	if len(r.Approvals) > 0 {
-		fmt.Fprintf(&b, "%s.\n", approvedBy(r))
-	}
-	if len(r.Items) == 1 {
-		if it := r.Items[0]; it.TaskID != "" || it.RestoreSessionID != "" {
-			fmt.Fprintf(&b, "EM task `%s`, restore session `%s`.\n", orDash(it.TaskID), orDash(it.RestoreSessionID))
-		}
-	} else {
-		fmt.Fprintf(&b, "Items: %s.\n", counts(r))
-		for _, l := range legs(r) {
-			if st := l.Item.State; st == store.Failed || st == store.Unknown || st == store.Stopped {
-				fmt.Fprintf(&b, "• %s: %s — %s\n", esc(l.name()), itemWords(st), emText(l))
-			}
-		}
-	}
-	return strings.TrimSpace(b.String())
-}
-
-func orDash(s string) string {
-	if s == "" {
-		return "—"
-	}
-	return s
-}
-
-// listText is the text of /failover list.
-func listText(reqs []*store.Request) string {
-	if len(reqs) == 0 {
-		return "No pending or active failover requests."
-	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "*%d pending or active failover requests*\n", len(reqs))
-	for i, r := range reqs {
-		if i == 40 {
-			fmt.Fprintf(&b, "…and %d more (use `/failover status <id>`).", len(reqs)-40)
-			break
-		}
-		fmt.Fprintf(&b, "• *%s* %s — %s\n", r.ID, esc(targetName(r)), statusLine(r))
-	}
-	return strings.TrimSpace(b.String())
-}
-
-// permalink links to a card, given the workspace URL from auth.test.
-func permalink(workspaceURL, channel, ts string) string {
-	if workspaceURL == "" || channel == "" || ts == "" {
-		return ""
-	}
-	return strings.TrimSuffix(workspaceURL, "/") + "/archives/" + channel + "/p" + strings.Replace(ts, ".", "", 1)
-}
-
-// hasTask reports whether any item of r has an EM task (a stop needs one).
-func hasTask(r *store.Request) bool {
-	for _, it := range r.Items {
-		if it.TaskID != "" {
-			return true
-		}
-	}
-	return false
-}
-
-// exclusionText lists targets the pre-flight left out, with the reason, at most n of them.
-func exclusionText(xs []store.Exclusion, n int) string {
-	var lines []string
-	for i, x := range xs {
-		if i == n {
-			lines = append(lines, fmt.Sprintf("…and %d more", len(xs)-n))
-			break
-		}
-		lines = append(lines, fmt.Sprintf("• %s: %s", esc(x.Target.Name), esc(x.Reason)))
-	}
-	return strings.Join(lines, "\n")
-}
-
-// previewText says what the failover will restore from: for one item the exact time and RPO
-// ("latest crash-consistent state, 14:05:12 UTC, RPO 15 s"), for many the oldest and newest
-// point and the worst RPO, and the targets failed over in the last 24 h.
-func previewText(r *store.Request) string {
-	var b strings.Builder
-	var oldest, newest time.Time
-	worst, known := 0, 0
-	for _, it := range r.Items {
-		if it.Point.IsZero() {
-			continue
-		}
-		known++
-		if oldest.IsZero() || it.Point.Before(oldest) {
-			oldest = it.Point
-		}
-		if it.Point.After(newest) {
-			newest = it.Point
-		}
-		worst = max(worst, it.RPO)
-	}
-	rpo := ""
-	if worst > 0 {
-		rpo = fmt.Sprintf(", RPO %d s", worst)
-	}
-	switch {
-	case known == 0:
-	case len(r.Items) == 1:
-		fmt.Fprintf(&b, "Restore point: %s, %s%s.", restoreText(r.Intent, r.RestoreTime), newest.UTC().Format(pointFormat), rpo)
-	case oldest.Equal(newest):
-		fmt.Fprintf(&b, "Restore points: all %d at %s%s.", known, newest.UTC().Format(pointFormat), strings.Replace(rpo, "RPO", "worst RPO", 1))
-	default:
-		fmt.Fprintf(&b, "Restore points of %d items: oldest %s, newest %s%s.", known, oldest.UTC().Format(pointFormat),
-			newest.UTC().Format(pointFormat), strings.Replace(rpo, "RPO", "worst RPO", 1))
-	}
-	var flagged []string
-	for _, it := range r.Items {
-		if it.Recent != "" {
-			flagged = append(flagged, fmt.Sprintf("%s by %s", esc(it.Target.Name), it.Recent))
-		}
-	}
-	if len(flagged) > 0 {
-		if len(flagged) > 10 {
-			flagged = append(flagged[:10], fmt.Sprintf("and %d more", len(flagged)-10))
-		}
-		fmt.Fprintf(&b, "\n:warning: Failed over in the last 24 h: %s.", strings.Join(flagged, "; "))
-	}
-	return b.String()
 }
 
 // Slack's limits on a card: 50 blocks, 3,000 characters per section. The item table keeps well
@@ -479,13 +129,14 @@ const (
 func itemTable(r *store.Request) []slack.Block {
 	var rows []string
 	hidden := 0
-	for _, l := range legs(r) {
-		st := l.Item.State
+	for i := range r.Items {
+		l := &r.Items[i]
+		st := l.State
 		if len(r.Items) > tableRows && (st == store.Succeeded || st == store.Warning) {
 			hidden++
 			continue
 		}
-		row := fmt.Sprintf("%-16s %-10s", truncate(l.name(), 16), itemWords(st))
+		row := fmt.Sprintf("%-16s %-10s", core.Truncate(l.Target.Name, 16), core.ItemWords(st))
 		if l.EMProgress > 0 && l.EMProgress < 100 {
 			row += fmt.Sprintf(" %3d%%", l.EMProgress)
 		} else {
@@ -495,19 +146,19 @@ func itemTable(r *store.Request) []slack.Block {
 			row += " " + l.Point.UTC().Format("15:04:05")
 		}
 		if l.EMMessage != "" && st != store.Succeeded {
-			row += " " + truncate(strings.ReplaceAll(l.EMMessage, "`", "'"), 60)
+			row += " " + core.Truncate(strings.ReplaceAll(l.EMMessage, "`", "'"), 60)
 		}
 		rows = append(rows, row)
 	}
 	md := func(s string) *slack.TextBlockObject {
 		return slack.NewTextBlockObject(slack.MarkdownType, s, false, false)
 	}
-	blocks := []slack.Block{slack.NewSectionBlock(md(fmt.Sprintf("*Items (%d)*: %s", len(r.Items), counts(r))), nil, nil, slack.SectionBlockOptionBlockID("fo_counts"))}
+	blocks := []slack.Block{slack.NewSectionBlock(md(fmt.Sprintf("*Items (%d)*: %s", len(r.Items), core.Counts(r))), nil, nil, slack.SectionBlockOptionBlockID("fo_counts"))}
 	var cur []string
 	size := 0
 	flush := func() {
 		if len(cur) > 0 {
-			blocks = append(blocks, slack.NewSectionBlock(md("```"+esc(strings.Join(cur, "\n"))+"```"), nil, nil))
+			blocks = append(blocks, slack.NewSectionBlock(md("```"+core.Esc(strings.Join(cur, "\n"))+"```"), nil, nil))
 			cur, size = nil, 0
 		}
 	}
@@ -527,16 +178,4 @@ func itemTable(r *store.Request) []slack.Block {
 		blocks = append(blocks, slack.NewContextBlock("fo_table_more", md(fmt.Sprintf("%d more items not listed (succeeded items first); `/failover status %s` lists every failure.", hidden, r.ID))))
 	}
 	return blocks
-}
-
-// retryable returns the items of r whose failover did not succeed: failed, stopped or unknown.
-func retryable(r *store.Request) []store.Item {
-	var out []store.Item
-	for _, it := range r.Items {
-		switch it.State {
-		case store.Failed, store.Stopped, store.Unknown:
-			out = append(out, it)
-		}
-	}
-	return out
 }

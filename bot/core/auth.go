@@ -1,4 +1,4 @@
-package bot
+package core
 
 import (
 	"context"
@@ -27,8 +27,22 @@ type refusal struct {
 
 func (r *refusal) Error() string { return r.msg }
 
+// Directory is what authorisation asks of the chat workspace: who a person is, and who belongs
+// to the approver group. The Slack edge implements it with users.info and
+// usergroups.users.list.
+type Directory interface {
+	Person(ctx context.Context, id string) (Person, error)
+	GroupMembers(ctx context.Context, group string) ([]string, error)
+}
+
+// Person is what approval needs to know about an account.
+type Person struct {
+	ID                      string
+	Bot, Deactivated, Guest bool
+}
+
 type authoriser struct {
-	api        SlackAPI
+	api        Directory
 	now        func() time.Time
 	approvers  map[string]bool
 	group      string
@@ -48,7 +62,7 @@ type userVerdict struct {
 	at  time.Time
 }
 
-func newAuthoriser(api SlackAPI, opt Options, now func() time.Time) *authoriser {
+func newAuthoriser(api Directory, opt Options, now func() time.Time) *authoriser {
 	return &authoriser{
 		api: api, now: now,
 		approvers:  set(opt.Approvers),
@@ -130,17 +144,17 @@ func (a *authoriser) activeHuman(ctx context.Context, user string) error {
 	v, ok := a.users[user]
 	a.mu.Unlock()
 	if !ok || a.now().Sub(v.at) >= userCacheTTL {
-		u, err := a.api.GetUserInfoContext(ctx, user)
+		u, err := a.api.Person(ctx, user)
 		if err != nil {
 			return &refusal{"lookup", fmt.Sprintf("I could not check your Slack account (%v). Nothing was changed; try again in a moment.", err)}
 		}
 		v = userVerdict{ok: true, at: a.now()}
 		switch {
-		case u.IsBot || u.ID == "USLACKBOT":
+		case u.Bot:
 			v = userVerdict{why: "bots cannot approve failovers", at: v.at}
-		case u.Deleted:
+		case u.Deactivated:
 			v = userVerdict{why: "deactivated accounts cannot approve failovers", at: v.at}
-		case u.IsRestricted || u.IsUltraRestricted:
+		case u.Guest:
 			v = userVerdict{why: "guest accounts cannot approve failovers", at: v.at}
 		}
 		a.mu.Lock()
@@ -162,7 +176,7 @@ func (a *authoriser) groupMembers(ctx context.Context) (map[string]bool, error) 
 	}
 	a.mu.Unlock()
 	v, err, _ := a.sf.Do("group", func() (any, error) {
-		ids, err := a.api.GetUserGroupMembersContext(ctx, a.group)
+		ids, err := a.api.GroupMembers(ctx, a.group)
 		if err != nil {
 			return nil, err
 		}

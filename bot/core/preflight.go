@@ -1,4 +1,4 @@
-package bot
+package core
 
 import (
 	"context"
@@ -38,7 +38,7 @@ type plan struct {
 
 // resolveTargets turns the names of a command into targets: every one must resolve, or the
 // command is refused naming those that do not.
-func (b *Bot) resolveTargets(ctx context.Context, cmd Command) (store.Kind, string, []store.Target, error) {
+func (b *Service) resolveTargets(ctx context.Context, cmd Command) (store.Kind, string, []store.Target, error) {
 	switch cmd.Sub {
 	case SubVApp:
 		var out []store.Target
@@ -113,7 +113,7 @@ func dedupe(ts []store.Target) []store.Target {
 // out what the failover would use; a target with none for the chosen option, or held by another
 // active request, is excluded with the reason. Targets failed over by a request in the last 24 h
 // are noted for the card.
-func (b *Bot) preflight(ctx context.Context, kind store.Kind, scope string, targets []store.Target, intent store.Intent, at time.Time) (*plan, error) {
+func (b *Service) preflight(ctx context.Context, kind store.Kind, scope string, targets []store.Target, intent store.Intent, at time.Time) (*plan, error) {
 	p := &plan{kind: kind, scope: scope, recent: map[string]string{}}
 	held, recent, err := b.targetHistory(ctx, kind)
 	if err != nil {
@@ -226,7 +226,7 @@ func restorePoint(in *emapi.Intervals, intent store.Intent, at time.Time) (time.
 // failed over by a request that finished in the last 24 h (target ID -> "FO-3, succeeded at …").
 // It reads the active index and then walks back by sequence only until requests are older than
 // the window, so its cost follows recent traffic, not history.
-func (b *Bot) targetHistory(ctx context.Context, kind store.Kind) (map[string]*store.Request, map[string]string, error) {
+func (b *Service) targetHistory(ctx context.Context, kind store.Kind) (map[string]*store.Request, map[string]string, error) {
 	active, err := b.st.Active(ctx)
 	if err != nil {
 		return nil, nil, err

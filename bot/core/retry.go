@@ -1,4 +1,4 @@
-package bot
+package core
 
 import (
 	"context"
@@ -12,9 +12,9 @@ import (
 // the items that did not succeed, the same restore option and reason, and user as its requester.
 // It goes through the same pre-flight as any request (restore points read again, targets held
 // elsewhere left out) and needs its own approval: nothing is sent by the click.
-func (b *Bot) retry(ctx context.Context, id, user, channel string) {
+func (b *Service) retry(ctx context.Context, id, user, channel string) {
 	log := b.reqLog(id).With("user", user)
-	tell := func(text string) { b.out.Ephemeral(channel, user, text) }
+	tell := func(text string) { b.notify.Ephemeral(channel, user, text) }
 	if err := b.auth.canRequest(user); err != nil {
 		tell(describe(err))
 		return
@@ -69,7 +69,7 @@ func (b *Bot) retry(ctx context.Context, id, user, channel string) {
 	}
 	b.met.Requests.WithLabelValues("requested").Inc()
 	log.Info("retry recorded", "retry", n.ID, "items", len(n.Items))
-	b.deliver.created(n.ID)
+	b.notify.Created(n.ID)
 	text := fmt.Sprintf("Recorded *%s*: %s, %s. Its approval card follows; it needs its own approval.", n.ID, scope, targetText(n))
 	if len(n.Excluded) > 0 {
 		text += fmt.Sprintf("\nLeft out (%d):\n%s", len(n.Excluded), exclusionText(n.Excluded, 10))

@@ -1,4 +1,4 @@
-package bot
+package core
 
 import (
 	"context"
@@ -24,7 +24,7 @@ const warnAfterFailures = 3
 
 // StartPoller runs Poll on schedule (robfig/cron spec, UTC) until the returned stop function is
 // called; stop waits for a running cycle to finish or ctx to end.
-func (b *Bot) StartPoller(schedule string) (stop func(ctx context.Context) error, err error) {
+func (b *Service) StartPoller(schedule string) (stop func(ctx context.Context) error, err error) {
 	logger := cronLogger{b.log}
 	c := cron.New(cron.WithLocation(time.UTC), cron.WithLogger(logger),
 		cron.WithChain(cron.Recover(logger), cron.SkipIfStillRunning(logger)))
@@ -45,7 +45,7 @@ func (b *Bot) StartPoller(schedule string) (stop func(ctx context.Context) error
 // Poll is one poll cycle: it expires stale pending requests, resumes approved ones that never
 // reached EM, reconciles those whose submission outcome is unknown, and follows every running
 // task. EM calls run with bounded concurrency; a slow or failing request never blocks the others.
-func (b *Bot) Poll(ctx context.Context) {
+func (b *Service) Poll(ctx context.Context) {
 	// One cycle at a time: cron's SkipIfStillRunning covers its own ticks, this also covers the
 	// cycle PollSoon starts at boot.
 	if !b.pollMu.TryLock() {
@@ -98,11 +98,11 @@ func (b *Bot) Poll(ctx context.Context) {
 
 // PollSoon runs one poll cycle now in the background, owned by the Bot (Close waits for it): after
 // a restart, active failovers are followed at once rather than at the first tick.
-func (b *Bot) PollSoon() {
+func (b *Service) PollSoon() {
 	b.goBackground(func(ctx context.Context) { b.Poll(ctx) })
 }
 
-func (b *Bot) expire(r *store.Request) {
+func (b *Service) expire(r *store.Request) {
 	e, err := b.st.Expire(b.sctx, r.ID)
 	if err != nil {
 		b.reqLog(r.ID).Info("expiry skipped", "reason", err)
@@ -131,7 +131,7 @@ type observation struct {
 // restore session it is looked for by query (VM name, created after the submission, failover job
 // type). When EM gives no outcome for longer than OutcomeGrace, the request becomes unknown and
 // the thread says why.
-func (b *Bot) follow(ctx context.Context, r leg) {
+func (b *Service) follow(ctx context.Context, r leg) {
 	var task *emapi.Task
 	if r.TaskID != "" && r.EMSession != "" && r.EMSession == b.em.LogonSession() {
 		t, err := b.em.TaskIn(ctx, r.EMSession, r.TaskID)
@@ -188,7 +188,7 @@ func (b *Bot) follow(ctx context.Context, r leg) {
 
 // noOutcome returns why r must be declared unknown now: EM has given no readable outcome for
 // longer than OutcomeGrace. "" while there is an outcome, or while the grace lasts.
-func (b *Bot) noOutcome(r leg, task *emapi.Task, rs *emapi.RestoreSession, o observation) string {
+func (b *Service) noOutcome(r leg, task *emapi.Task, rs *emapi.RestoreSession, o observation) string {
 	var key, why string
 	switch {
 	case o.state.Terminal():
@@ -238,7 +238,7 @@ func successWord(t *emapi.Task) string {
 // may not have reached EM (a crash, or a lost answer). It is never sent again. A restore session
 // for the target created since the submission means it started; none within SubmitGrace means
 // nobody can tell, and the thread says so.
-func (b *Bot) reconcile(ctx context.Context, r leg) {
+func (b *Service) reconcile(ctx context.Context, r leg) {
 	rs, err := b.findSession(ctx, r)
 	if err != nil {
 		b.emTrouble(r, err)
@@ -275,7 +275,7 @@ const sessionSkew = 2 * time.Minute
 // event, and adopting the earlier request's session would report its outcome as this one's; while
 // another request's session for the target is not known yet, it finds nothing (the caller looks
 // again, or declares the outcome unknown).
-func (b *Bot) findSession(ctx context.Context, r leg) (*emapi.RestoreSession, error) {
+func (b *Service) findSession(ctx context.Context, r leg) (*emapi.RestoreSession, error) {
 	from := searchFrom(r)
 	taken, known := b.sessionsOfOthers(r, from)
 	if !known {
@@ -375,7 +375,7 @@ func (x *sessionIndex) all(ctx context.Context) ([]emapi.RestoreSession, error) 
 // that were submitted late enough for their session to fall in the window from which findSession
 // searches. known is false when r has no task ID (its POST's answer was lost) and such a request
 // reached EM (or may have) but its session is not recorded yet.
-func (b *Bot) sessionsOfOthers(r leg, from time.Time) (taken map[string]bool, known bool) {
+func (b *Service) sessionsOfOthers(r leg, from time.Time) (taken map[string]bool, known bool) {
 	taken, known = map[string]bool{}, true
 	for _, o := range b.peers.of(b.sctx, b.st, r.Target.ID) {
 		if o.Request.ID == r.Request.ID || o.Item.SubmittedAt.IsZero() || o.Item.SubmittedAt.Before(from.Add(-sessionSkew)) {
@@ -499,7 +499,7 @@ func observe(r leg, t *emapi.Task, rs *emapi.RestoreSession, sid string) observa
 // record stores a change EM reported and tells the thread, the card and the audit channel. A
 // request of one item tells its thread every change; one of many tells it each failure with EM's
 // words (milestones and the summary come from ThreadLine).
-func (b *Bot) record(r leg, o observation) {
+func (b *Service) record(r leg, o observation) {
 	if o.state == r.Item.State && o.emState == r.EMState && o.progress == r.EMProgress && o.result == r.EMResult &&
 		o.message == r.EMMessage && o.session == r.RestoreSessionID {
 		return
@@ -556,7 +556,7 @@ func updateLine(r leg) string {
 	return ":arrows_counterclockwise: " + emText(r)
 }
 
-func (b *Bot) markUnknown(r leg, why string) {
+func (b *Service) markUnknown(r leg, why string) {
 	c := r.change()
 	c.To, c.Actor, c.Action, c.Details = store.Unknown, "poller", "unknown", why
 	c.Thread = ":warning: I cannot tell how this failover ended. " + why + " *An operator must check Enterprise Manager* (restore sessions for " + esc(r.Target.Name) + ") and act from there. I will not send it again."
@@ -572,7 +572,7 @@ func (b *Bot) markUnknown(r leg, why string) {
 }
 
 // emTrouble counts a failed EM read for a request and tells the thread once when it persists.
-func (b *Bot) emTrouble(r leg, err error) {
+func (b *Service) emTrouble(r leg, err error) {
 	b.mu.Lock()
 	b.failures[r.Request.ID]++
 	n := b.failures[r.Request.ID]
@@ -584,7 +584,7 @@ func (b *Bot) emTrouble(r leg, err error) {
 	}
 }
 
-func (b *Bot) emRecovered(r leg) {
+func (b *Service) emRecovered(r leg) {
 	b.mu.Lock()
 	n := b.failures[r.Request.ID]
 	delete(b.failures, r.Request.ID)

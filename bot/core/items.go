@@ -1,4 +1,4 @@
-package bot
+package core
 
 import (
 	"github.com/failover-bot/failover-bot/store"

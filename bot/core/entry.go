@@ -1,0 +1,108 @@
+package core
+
+import (
+	"context"
+
+	"github.com/failover-bot/failover-bot/store"
+)
+
+// The use cases as an adapter calls them. Each is what one command, click or dialog asks for;
+// who may do it is checked here, at the time it is asked.
+
+// Approve records user's approval of request id for the content digest names, then submits it
+// when approvals are complete. channel is where to answer user.
+func (b *Service) Approve(ctx context.Context, id, digest, user, channel string) {
+	b.approve(ctx, id, digest, user, channel)
+}
+
+// OpenReject asks an approver for the reason of a rejection (a dialog opened with trigger).
+func (b *Service) OpenReject(ctx context.Context, id, user, channel, trigger string) {
+	b.openReject(ctx, id, user, channel, trigger)
+}
+
+// Reject records user's rejection of a pending request, with a reason.
+func (b *Service) Reject(ctx context.Context, id, user, reason string) {
+	b.reject(ctx, id, user, reason)
+}
+
+// OpenStop opens the stop confirmation of a running request, or tells user why not.
+func (b *Service) OpenStop(ctx context.Context, id, user, channel, trigger string) {
+	b.openStop(ctx, id, user, channel, trigger)
+}
+
+// RequestStop records a confirmed stop dialog (task is what the dialog was opened for).
+func (b *Service) RequestStop(ctx context.Context, id, task, user, reason string) {
+	b.requestStop(ctx, id, task, user, reason)
+}
+
+// Retry records a new request with the items of id that did not succeed.
+func (b *Service) Retry(ctx context.Context, id, user, channel string) {
+	b.retry(ctx, id, user, channel)
+}
+
+// Stop answers /failover stop: the dialog opens in the background, or the answer says why not.
+func (b *Service) Stop(ctx context.Context, in Invocation, cmd Command) Response {
+	if err := b.st.Remember(ctx, in.ReplayKey, replayWindow); err != nil {
+		return b.replayed(err)
+	}
+	r, err := b.st.Get(ctx, cmd.RequestID)
+	if err != nil {
+		return ephemeral(describe(err))
+	}
+	if why := b.stopRefusal(ctx, r, in.User); why != "" {
+		b.met.Refusals.WithLabelValues("stop").Inc()
+		return ephemeral(why)
+	}
+	b.goBackground(func(ctx context.Context) { b.openStop(ctx, r.ID, in.User, in.Channel, in.TriggerID) })
+	return ephemeral("Confirm the stop of " + r.ID + " in the dialog. Nothing is stopped until you submit it.")
+}
+
+// Remember records a Slack delivery's key for the replay window (store.ErrReplay if seen).
+func (b *Service) Remember(ctx context.Context, key string) error {
+	return b.st.Remember(ctx, key, replayWindow)
+}
+
+// Replayed answers a delivery refused by Remember.
+func (b *Service) Replayed(err error) Response { return b.replayed(err) }
+
+// Text the Slack edge renders with: the same words as the use cases' answers.
+var (
+	Esc                = esc
+	Describe           = describe
+	Truncate           = truncate
+	Permalink          = permalink
+	CardText           = cardText
+	StatusLine         = statusLine
+	TargetText         = targetText
+	RestoreText        = restoreText
+	ApprovedBy         = approvedBy
+	Counts             = counts
+	ItemWords          = itemWords
+	ExclusionText      = exclusionText
+	PreviewText        = previewText
+	Retryable          = retryable
+	HasTask            = hasTask
+	StopKey            = stopKey
+	StateWords         = stateWords
+	ShowInAuditChannel = showInAuditChannel
+	AuditLine          = auditLine
+)
+
+// ItemEMText summarises what EM last told about one item of r.
+func ItemEMText(r *store.Request, it *store.Item) string { return emText(leg{r, it}) }
+
+// ReplayText answers a replayed Slack delivery.
+const ReplayText = replayText
+
+// Time formats of everything people read.
+const (
+	ClockFormat = clockFormat
+	DayFormat   = dayFormat
+	PointFormat = pointFormat
+)
+
+// ReplayWindow is how long a Slack delivery's key is kept (see Remember).
+const ReplayWindow = replayWindow
+
+// PingEM checks that Enterprise Manager answers, for the health endpoint.
+func (b *Service) PingEM(ctx context.Context) error { return b.em.Ping(ctx) }

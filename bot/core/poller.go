@@ -520,6 +520,11 @@ func (b *Service) record(r leg, o observation) {
 	if stateChanged {
 		action = "em-state"
 	}
+	if !r.single() && next.State != r.Item.State {
+		// In a request of many the request's own from/to says little ("running → running"):
+		// the audit names the item's new state ("item succeeded: web03: …").
+		action = "item-" + string(next.State)
+	}
 	nl := leg{r.Request, &next}
 	switch {
 	case !r.single():

@@ -103,6 +103,9 @@ func summaryLine(r *store.Request) string {
 // showInAuditChannel says whether an audit event is a decision or a state change, which the
 // audit channel shows, rather than progress or bookkeeping, which only the log keeps.
 func showInAuditChannel(e store.Event) bool {
+	if e.Action == "item-"+string(store.Running) {
+		return false // an item starting to run is progress; its submission was already shown
+	}
 	switch e.Action {
 	case actionProgress, actionCardPosted:
 		return false

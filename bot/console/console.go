@@ -48,7 +48,9 @@ type Terminal struct {
 	mu    sync.Mutex
 	seq   int
 	cards map[string]string // ts -> request ID, to label thread replies
-	who   User
+	// tables is the item table each card last showed, by ts: an update prints it when it changed.
+	tables map[string]string
+	who    User
 	// started and triggers make trigger_ids unique across console runs on one store, as
 	// Slack's are: the bot remembers them to refuse replays.
 	started  int64
@@ -57,7 +59,7 @@ type Terminal struct {
 
 // New returns a Terminal writing to out, playing users (the first is the current one).
 func New(out io.Writer, users []User) *Terminal {
-	t := &Terminal{out: out, users: map[string]User{}, byName: map[string]User{}, cards: map[string]string{}, started: time.Now().UnixNano()}
+	t := &Terminal{out: out, users: map[string]User{}, byName: map[string]User{}, cards: map[string]string{}, tables: map[string]string{}, started: time.Now().UnixNano()}
 	for _, u := range users {
 		t.users[u.ID] = u
 		t.byName[strings.ToLower(u.Name)] = u
@@ -103,13 +105,95 @@ func (t *Terminal) plain(s string) string {
 	return strings.NewReplacer("&lt;", "<", "&gt;", ">", "&amp;", "&", "*", "", "`", "").Replace(s)
 }
 
+// lines prints s after prefix, its continuation lines aligned under the first.
+func (t *Terminal) lines(prefix, s string) {
+	for _, line := range strings.Split(s, "\n") {
+		t.printf("%s%s\n", prefix, line)
+		prefix = strings.Repeat(" ", utf8.RuneCountInString(prefix))
+	}
+}
+
+// section turns a section's mrkdwn into terminal lines. A ``` block (the card's item table) keeps
+// its rows as they are, indented, so its columns line up; the rest is plain text.
+func (t *Terminal) section(s string) string {
+	parts := strings.Split(s, "```")
+	var out []string
+	for i, p := range parts {
+		if i%2 == 0 || i == len(parts)-1 { // outside a block, or an unclosed fence
+			if p = strings.Trim(t.plain(p), "\n"); p != "" {
+				out = append(out, p)
+			}
+			continue
+		}
+		p = strings.NewReplacer("&lt;", "<", "&gt;", ">", "&amp;", "&").Replace(strings.Trim(p, "\n"))
+		for _, row := range strings.Split(p, "\n") {
+			out = append(out, "  "+row)
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+// itemTable returns the lines of a card's item table (its counts, rows and the note on rows
+// left out), or nil when the card has none.
+func (t *Terminal) itemTable(blocksJSON string) []string {
+	var blocks slack.Blocks
+	if blocksJSON == "" || json.Unmarshal([]byte(blocksJSON), &blocks) != nil {
+		return nil
+	}
+	var out []string
+	in := false
+	for _, b := range blocks.BlockSet {
+		switch b := b.(type) {
+		case *slack.SectionBlock:
+			if b.BlockID == tableCounts {
+				in = true
+			} else if b.BlockID != "" {
+				in = false
+			}
+			if in && b.Text != nil {
+				out = append(out, strings.Split(t.section(b.Text.Text), "\n")...)
+			}
+		case *slack.ContextBlock:
+			if in && b.BlockID == tableMore {
+				for _, e := range b.ContextElements.Elements {
+					if tb, ok := e.(*slack.TextBlockObject); ok {
+						out = append(out, t.plain(tb.Text))
+					}
+				}
+			}
+			in = false
+		default:
+			in = false
+		}
+	}
+	return out
+}
+
+// The card's item table: a section with the counts (tableCounts), monospace sections of rows
+// without a block ID, and perhaps a context saying how many rows are not listed (tableMore).
+const (
+	tableCounts = "fo_counts"
+	tableMore   = "fo_table_more"
+)
+
+// showTable prints the item table of the card at ts under its update line, unless that card
+// last showed the same table: the table is where a request of many shows each item's progress.
+func (t *Terminal) showTable(ts, blocksJSON string) {
+	rows := t.itemTable(blocksJSON)
+	key := strings.Join(rows, "\n")
+	if len(rows) == 0 || t.tables[ts] == key {
+		return
+	}
+	t.tables[ts] = key
+	for _, row := range rows {
+		t.printf("      %s\n", row)
+	}
+}
+
 // render prints a message's blocks (or its text) indented by prefix.
 func (t *Terminal) render(prefix, text, blocksJSON string) {
 	if blocksJSON == "" {
-		for _, line := range strings.Split(t.plain(text), "\n") {
-			t.printf("%s%s\n", prefix, line)
-			prefix = strings.Repeat(" ", utf8.RuneCountInString(prefix)) // continuation lines align
-		}
+		t.lines(prefix, t.plain(text))
 		return
 	}
 	var blocks slack.Blocks
@@ -123,7 +207,7 @@ func (t *Terminal) render(prefix, text, blocksJSON string) {
 			t.printf("%s== %s ==\n", prefix, b.Text.Text)
 		case *slack.SectionBlock:
 			if b.Text != nil {
-				t.printf("%s%s\n", prefix, t.plain(b.Text.Text))
+				t.lines(prefix, t.section(b.Text.Text))
 			}
 			for _, f := range b.Fields {
 				t.printf("%s  %s\n", prefix, strings.ReplaceAll(t.plain(f.Text), "\n", ": "))
@@ -179,10 +263,14 @@ func (t *Terminal) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			t.printf("\n")
 			t.render("", f.Get("text"), f.Get("blocks"))
 			t.printf("\n")
+			if rows := t.itemTable(f.Get("blocks")); len(rows) > 0 {
+				t.tables[ts] = strings.Join(rows, "\n")
+			}
 		}
 		writeSlack(w, map[string]any{"ok": true, "channel": f.Get("channel"), "ts": ts})
 	case "chat.update":
 		t.printf("  ~ card updated: %s\n", t.plain(stripEmoji(f.Get("text"))))
+		t.showTable(f.Get("ts"), f.Get("blocks"))
 		writeSlack(w, map[string]any{"ok": true, "channel": f.Get("channel"), "ts": f.Get("ts"), "text": f.Get("text")})
 	case "chat.postEphemeral":
 		t.render("  (only @"+t.users[f.Get("user")].Name+" sees) ", f.Get("text"), "")

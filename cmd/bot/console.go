@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/slack-go/slack"
@@ -33,6 +34,30 @@ var consoleScript = emsim.Script{Running: 4 * time.Second, Collect: time.Second,
 // consoleSettle is how long the console waits at end of piped input for failovers to finish.
 const consoleSettle = 2 * time.Minute
 
+// siteText lists the simulator's replicas with their VMs, and its vApps, one line each.
+func siteText(site emsim.Inventory) string {
+	width := len("vApps")
+	for _, r := range site.Replicas {
+		width = max(width, len(r.Name))
+	}
+	var b strings.Builder
+	for _, r := range site.Replicas {
+		names := make([]string, len(r.VMs))
+		for i, vm := range r.VMs {
+			names[i] = vm.Name
+		}
+		fmt.Fprintf(&b, "  %-*s  %s\n", width, r.Name, strings.Join(names, ", "))
+	}
+	if len(site.VApps) > 0 {
+		names := make([]string, len(site.VApps))
+		for i, va := range site.VApps {
+			names[i] = va.Name
+		}
+		fmt.Fprintf(&b, "  %-*s  %s\n", width, "vApps", strings.Join(names, ", "))
+	}
+	return b.String()
+}
+
 // runConsole runs the real bot with a terminal in place of Slack and, unless EM_URL is set, the
 // EM simulator in this process.
 func runConsole(ctx context.Context, cfg Config, stdin io.Reader, stdout io.Writer, log *slog.Logger) error {
@@ -48,7 +73,8 @@ func runConsole(ctx context.Context, cfg Config, stdin io.Reader, stdout io.Writ
 		cfg.Approvers = []string{consoleCast[1].ID, consoleCast[2].ID}
 	}
 	if cfg.EMURL == "" {
-		sim := emsim.New(emsim.Config{Username: "demo", Password: "demo"}, emsim.DemoInventory())
+		site := emsim.DemoSite()
+		sim := emsim.New(emsim.Config{Username: "demo", Password: "demo"}, site)
 		sim.SetDefaultScript(consoleScript)
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
@@ -59,7 +85,7 @@ func runConsole(ctx context.Context, cfg Config, stdin io.Reader, stdout io.Writ
 		defer srv.Close()
 		cfg.EMURL = "http://" + l.Addr().String() + "/api/"
 		cfg.EMUsername, cfg.EMPassword = "demo", "demo"
-		fmt.Fprintf(stdout, "Embedded Enterprise Manager simulator at %s (replicas CDP-Finance: fin-db01, fin-app01, fin-web01; CDP-Web: web01, web02; vApp erp-vapp).\n", cfg.EMURL)
+		fmt.Fprintf(stdout, "Embedded Enterprise Manager simulator at %s with a demo site:\n%s", cfg.EMURL, siteText(site))
 	}
 	reg, met := newMetrics()
 	em, err := newEMClient(cfg, log, met.ObserveEM)

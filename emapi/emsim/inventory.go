@@ -30,8 +30,8 @@ type VApp struct{ ID, Name string }
 // backupServer is the name every entity reports as its backup server.
 const backupServer = "vbr01.demo.local"
 
-// DemoInventory returns a small fixed inventory with stable GUIDs and names, for tests and the
-// console demo: two replicas with three and two VMs, one vApp.
+// DemoInventory returns a small fixed inventory with stable GUIDs and names, for tests: two
+// replicas with three and two VMs, one vApp. The console demo uses the larger DemoSite.
 func DemoInventory() Inventory {
 	return Inventory{
 		Replicas: []Replica{
@@ -53,6 +53,48 @@ func DemoInventory() Inventory {
 		},
 		VApps: []VApp{{ID: "5c4b3a29-1807-4f6e-9d5c-4b3a29180f7e", Name: "erp-vapp"}},
 	}
+}
+
+// DemoSite returns a small site for the console demo: four replicas with fourteen VMs and two
+// vApps. Its first replica (CDP-Finance, its VMs and their IDs), web01 and web02 of CDP-Web and
+// erp-vapp are those of DemoInventory, so what is written about one holds for the other; the
+// other IDs are derived from the names and never change.
+func DemoSite() Inventory {
+	demo := DemoInventory()
+	web := demo.Replicas[1]
+	web.VMs = append(web.VMs[:2:2], siteVMs("CDP-Web", "web03", "web04", "web05", "web06")...)
+	return Inventory{
+		Replicas: []Replica{
+			demo.Replicas[0],
+			web,
+			{
+				ID: siteGUID("replica", "CDP-Crm"), Name: "CDP-Crm", PolicyName: "CDP Policy Crm",
+				VMs: siteVMs("CDP-Crm", "crm-app01", "crm-db01", "crm-web01"),
+			},
+			{
+				ID: siteGUID("replica", "CDP-Mail"), Name: "CDP-Mail", PolicyName: "CDP Policy Mail",
+				VMs: siteVMs("CDP-Mail", "mail01", "mail02"),
+			},
+		},
+		VApps: []VApp{
+			demo.VApps[0],
+			{ID: siteGUID("vapp", "hr-vapp"), Name: "hr-vapp"},
+		},
+	}
+}
+
+// siteVMs returns VMs of the replica named replica with IDs derived from the names.
+func siteVMs(replica string, names ...string) []VM {
+	vms := make([]VM, len(names))
+	for i, n := range names {
+		vms[i] = VM{ID: siteGUID("vm", replica, n), Name: n}
+	}
+	return vms
+}
+
+// siteGUID is the stable ID of a DemoSite entity that DemoInventory does not have.
+func siteGUID(parts ...string) string {
+	return nameGUID(append([]string{"demo-site"}, parts...)...)
 }
 
 // inventory is the indexed copy the server serves; the caller's slices are not retained.

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -97,6 +98,7 @@ type RuleMethods interface {
 	Withdraw(ctx context.Context, id, user string) (*Request, error)
 	Expire(ctx context.Context, id string) (*Request, error)
 	Transition(ctx context.Context, c Change) (*Request, error)
+	TransitionAll(ctx context.Context, id string, cs []Change, actor, action, details string) (*Request, int, error)
 }
 
 // Rules runs the model's rules through U.Update. A backend embeds it.
@@ -170,3 +172,30 @@ func (x Rules) Transition(ctx context.Context, c Change) (*Request, error) {
 }
 
 var _ Store = (*Bolt)(nil)
+
+// TransitionAll applies many item changes of one request in one write, with one audit event
+// (actor, action, details prefixed with the count): EM's progress of 200 items costs one write
+// per poll cycle, not 200. A change its item refuses (stale, or not allowed from the item's
+// state) is skipped; n says how many were applied. Nothing is written when none was.
+func (x Rules) TransitionAll(ctx context.Context, id string, cs []Change, actor, action, details string) (*Request, int, error) {
+	if actor == "" || action == "" {
+		return nil, 0, fmt.Errorf("%w: transition all %s: actor and action are required", ErrInvalid, id)
+	}
+	var n int
+	r, err := x.U.Update(ctx, id, func(r *Request, _ View, now time.Time) (failover.Effect, error) {
+		n = 0
+		for _, c := range cs {
+			c.ID = id
+			if _, err := failover.Transition(r, c, now); err == nil {
+				n++
+			} else if errors.Is(err, ErrInvalid) {
+				return failover.Effect{}, err
+			}
+		}
+		if n == 0 {
+			return failover.Effect{}, nil
+		}
+		return failover.Effect{Actor: actor, Action: action, Details: fmt.Sprintf("%d items: %s", n, details)}, nil
+	})
+	return r, n, err
+}

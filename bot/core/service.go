@@ -51,6 +51,7 @@ type Store interface {
 	Withdraw(ctx context.Context, id, user string) (*store.Request, error)
 	Expire(ctx context.Context, id string) (*store.Request, error)
 	Transition(ctx context.Context, c store.Change) (*store.Request, error)
+	TransitionAll(ctx context.Context, id string, cs []store.Change, actor, action, details string) (*store.Request, int, error)
 }
 
 // Notifier is how the use cases speak to people outside the store's outbox: a private answer
@@ -104,6 +105,7 @@ type Service struct {
 	inv      *inventory
 	sessions *sessionIndex // restore sessions, read once per poll cycle when needed
 	peers    peerIndex     // recent requests by target, read once per poll cycle when needed
+	batch    progressBatch // this cycle's progress of items of requests of many
 	// waiting holds, per item and condition, when EM was first seen giving no outcome (see
 	// OutcomeGrace). In memory: after a restart the grace starts again, which errs on waiting.
 	waitMu  sync.Mutex

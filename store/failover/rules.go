@@ -135,7 +135,7 @@ type Change struct {
 	Stop func(*StopRequest) *StopRequest
 }
 
-// Transition applies c to one item of r at now: everything after approval (submitting, running,
+// Transition applies c to one item of r at now, or, refusing it, leaves r as it was: everything after approval (submitting, running,
 // stopping, outcomes, unknown, and same-state EM progress updates). It checks the item's Version
 // and From, then the state machine, runs Apply within its limits, enforces the stop rules and
 // derives the request's state from its items.
@@ -166,6 +166,7 @@ func Transition(r *Request, c Change, now time.Time) (Effect, error) {
 	if !byTransition(it.State, c.To) {
 		return Effect{}, itemConflict(r, it, op, ReasonState)
 	}
+	orig := *it
 	if c.Apply != nil {
 		if err := applyEM(it, c.Apply); err != nil {
 			return Effect{}, fmt.Errorf("transition %s: %w", r.ID, err)
@@ -180,6 +181,7 @@ func Transition(r *Request, c Change, now time.Time) (Effect, error) {
 		}
 		after := c.Stop(cp)
 		if err := checkStop(r, r.Stop, after, from, c); err != nil {
+			*it = orig // a refused change leaves nothing behind
 			return Effect{}, fmt.Errorf("transition %s: %w", r.ID, err)
 		}
 		r.Stop = after

@@ -152,6 +152,7 @@ func Run(t *testing.T, open Opener) {
 		{"OutboxSurvivesReopen", testOutboxReopen},
 		{"AuditChain", testAuditChain},
 		{"DoneContextWritesNothing", testDoneContext},
+		{"TransitionAllIsOneWrite", testTransitionAll},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open) })
@@ -717,5 +718,55 @@ func testDoneContext(t *testing.T, open Opener) {
 	}
 	if n := len(e.events()); n != 1 {
 		t.Fatalf("%d audit events, want 1", n)
+	}
+}
+
+// testTransitionAll: many item changes of one request in one write and one audit event; a stale
+// change is skipped, the others applied.
+func testTransitionAll(t *testing.T, open Opener) {
+	e := newEnv(t, open, 1)
+	ctx := context.Background()
+	nr := e.newRequest(e.target())
+	nr.Target = store.Target{}
+	for range 3 {
+		nr.Items = append(nr.Items, store.Item{Target: e.target()})
+	}
+	r, err := e.s.Create(ctx, nr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, err = e.s.Approve(ctx, r.ID, "U200", r.Digest); err != nil {
+		t.Fatal(err)
+	}
+	for _, it := range r.Items {
+		for _, to := range []store.State{store.Submitting, store.Running} {
+			if r, err = e.s.Transition(ctx, store.Change{ID: r.ID, Item: it.Target.ID, To: to, Actor: "bot"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	before, events := r.Version, len(e.events())
+	var cs []store.Change
+	for i, it := range r.Items {
+		v := it.Version
+		if i == 2 {
+			v-- // stale
+		}
+		pct := 10 * (i + 1)
+		cs = append(cs, store.Change{Item: it.Target.ID, Version: v, To: store.Running, Actor: "em",
+			Apply: func(x *store.Item) { x.EMProgress = pct }})
+	}
+	got, n, err := e.s.TransitionAll(ctx, r.ID, cs, "em", "em-progress", "EM progress")
+	if err != nil || n != 2 {
+		t.Fatalf("TransitionAll applied %d, err %v; want 2", n, err)
+	}
+	if got.Version != before+1 || len(e.events()) != events+1 {
+		t.Fatalf("version %d -> %d and %d new events, want one write and one event", before, got.Version, len(e.events())-events)
+	}
+	if p := []int{got.Items[0].EMProgress, got.Items[1].EMProgress, got.Items[2].EMProgress}; p[0] != 10 || p[1] != 20 || p[2] != 0 {
+		t.Fatalf("progress %v, want [10 20 0] (the stale change skipped)", p)
+	}
+	if _, n, err := e.s.TransitionAll(ctx, r.ID, cs[2:], "em", "em-progress", "x"); err != nil || n != 0 || len(e.events()) != events+1 {
+		t.Fatalf("a batch of only stale changes wrote something: n %d, err %v", n, err)
 	}
 }

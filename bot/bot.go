@@ -130,19 +130,10 @@ func New(em EM, st Store, api SlackAPI, opt Options) (*Bot, error) {
 	if opt.SlackTimeout <= 0 {
 		opt.SlackTimeout = 10 * time.Second
 	}
-	if opt.Now == nil {
-		opt.Now = time.Now
-	}
-	if opt.Logger == nil {
-		opt.Logger = slog.Default()
-	}
-	if opt.Metrics == nil {
-		opt.Metrics = NewMetrics(nil)
-	}
 	if opt.Responder == nil {
 		opt.Responder = postResponseURL
 	}
-	b := &Bot{st: st, api: api, log: opt.Logger, now: opt.Now, met: opt.Metrics}
+	b := &Bot{st: st, api: api}
 	c, err := core.New(em, st, edgeNotifier{b}, slackDirectory{api}, slackDialogs{api}, core.Options{
 		Approvers: opt.Approvers, Requesters: opt.Requesters, AllowedChannels: opt.AllowedChannels,
 		ApproverGroup: opt.ApproverGroup, ApprovalsRequired: opt.ApprovalsRequired, RequestTTL: opt.RequestTTL,
@@ -154,9 +145,12 @@ func New(em EM, st Store, api SlackAPI, opt Options) (*Bot, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The use cases fill in the shared defaults (clock, logger, metrics, approval settings); the
+	// edge uses the same values.
 	co := c.Options()
 	opt.ApprovalsRequired, opt.RequestTTL, opt.StopApprovals = co.ApprovalsRequired, co.RequestTTL, co.StopApprovals
-	b.core, b.opt = c, opt
+	opt.Now, opt.Logger, opt.Metrics = co.Now, co.Logger, co.Metrics
+	b.core, b.opt, b.log, b.now, b.met = c, opt, co.Logger, co.Now, co.Metrics
 	b.out = NewOutbox(api, OutboxOptions{Logger: opt.Logger, Metrics: opt.Metrics, Timeout: opt.SlackTimeout})
 	b.deliver = newDelivery(b)
 	b.deliver.start()

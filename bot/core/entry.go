@@ -53,7 +53,7 @@ func (b *Service) Stop(ctx context.Context, in Invocation, cmd Command) Response
 		b.met.Refusals.WithLabelValues("stop").Inc()
 		return ephemeral(why)
 	}
-	b.goBackground(func(ctx context.Context) { b.openStop(ctx, r.ID, in.User, in.Channel, in.TriggerID) })
+	b.Go(func(ctx context.Context) { b.openStop(ctx, r.ID, in.User, in.Channel, in.TriggerID) })
 	return ephemeral("Confirm the stop of " + r.ID + " in the dialog. Nothing is stopped until you submit it.")
 }
 

@@ -101,7 +101,7 @@ func (b *Service) Poll(ctx context.Context) {
 // PollSoon runs one poll cycle now in the background, owned by the Bot (Close waits for it): after
 // a restart, active failovers are followed at once rather than at the first tick.
 func (b *Service) PollSoon() {
-	b.goBackground(func(ctx context.Context) { b.Poll(ctx) })
+	b.Go(func(ctx context.Context) { b.Poll(ctx) })
 }
 
 func (b *Service) expire(r *store.Request) {

@@ -31,9 +31,8 @@ const recentWindow = 24 * time.Hour
 type plan struct {
 	kind     store.Kind
 	scope    string
-	items    []store.Item
+	items    []store.Item // each with Recent set when failed over in the last 24 h
 	excluded []store.Exclusion
-	recent   map[string]string // target ID -> "FO-3 (succeeded 13:02 UTC)": failed over in the last 24 h
 }
 
 // resolveTargets turns the names of a command into targets: every one must resolve, or the
@@ -114,7 +113,7 @@ func dedupe(ts []store.Target) []store.Target {
 // active request, is excluded with the reason. Targets failed over by a request in the last 24 h
 // are noted for the card.
 func (b *Service) preflight(ctx context.Context, kind store.Kind, scope string, targets []store.Target, intent store.Intent, at time.Time) (*plan, error) {
-	p := &plan{kind: kind, scope: scope, recent: map[string]string{}}
+	p := &plan{kind: kind, scope: scope}
 	held, recent, err := b.targetHistory(ctx, kind)
 	if err != nil {
 		return nil, err
@@ -165,10 +164,8 @@ func (b *Service) preflight(ctx context.Context, kind store.Kind, scope string, 
 			p.excluded = append(p.excluded, store.Exclusion{Target: t, Reason: why[i]})
 			continue
 		}
+		items[i].Recent = recent[t.ID]
 		p.items = append(p.items, items[i])
-		if r, ok := recent[t.ID]; ok {
-			p.recent[t.ID] = r
-		}
 	}
 	return p, nil
 }

@@ -45,7 +45,7 @@ func (b *Service) request(ctx context.Context, in Invocation, cmd Command) Respo
 	// 3 seconds and the answer says what was recorded; when EM is slow the answer says what is
 	// being checked, and the outcome follows through the response_url (or ephemerally).
 	done := make(chan Response, 1)
-	b.goBackground(func(bctx context.Context) {
+	b.Go(func(bctx context.Context) {
 		ctx, cancel := context.WithTimeout(bctx, preflightBudget)
 		defer cancel()
 		done <- b.createRequest(ctx, in, cmd)
@@ -58,7 +58,7 @@ func (b *Service) request(ctx context.Context, in Invocation, cmd Command) Respo
 	case <-wait.C:
 	case <-ctx.Done():
 	}
-	b.goBackground(func(ctx context.Context) {
+	b.Go(func(ctx context.Context) {
 		resp := <-done
 		b.notify.Respond(ctx, in.ResponseURL, in.Channel, in.User, resp.Text)
 	})
@@ -149,9 +149,6 @@ func (b *Service) plan(ctx context.Context, cmd Command) (*plan, Response, bool)
 	}
 	if err != nil {
 		return nil, b.refuseEM(err), false
-	}
-	for i := range p.items {
-		p.items[i].Recent = p.recent[p.items[i].Target.ID]
 	}
 	return p, Response{}, true
 }

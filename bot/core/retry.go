@@ -53,9 +53,6 @@ func (b *Service) retry(ctx context.Context, id, user, channel string) {
 		tell(fmt.Sprintf("Nothing of %s can be retried now, so nothing was recorded:\n%s", r.ID, exclusionText(p.excluded, 20)))
 		return
 	}
-	for i := range p.items {
-		p.items[i].Recent = p.recent[p.items[i].Target.ID]
-	}
 	n, err := b.st.Create(ctx, store.NewRequest{Kind: r.Kind, Items: p.items, Excluded: p.excluded, Scope: scope, RetryOf: r.ID,
 		Intent: r.Intent, RestoreTime: r.RestoreTime, Reason: r.Reason, Requester: user, Channel: r.Channel, TTL: b.opt.RequestTTL})
 	if errors.As(err, &busy) {

@@ -233,8 +233,6 @@ func (b *Service) Go(fn func(ctx context.Context)) {
 	}()
 }
 
-func (b *Service) goBackground(fn func(ctx context.Context)) { b.Go(fn) }
-
 // claim marks a request or item as having a side effect under way in this process, so that the
 // poller and a second click never start the same side effect twice. It returns false if already
 // claimed.

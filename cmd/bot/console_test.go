@@ -32,14 +32,7 @@ func TestConsoleReplicaTable(t *testing.T) {
 		"\n        web06            running",
 		"All 5 failovers succeeded\n      Items (5): 5 succeeded\n        web01            succeeded",
 	}
-	rest := out
-	for _, s := range steps {
-		i := strings.Index(rest, s)
-		if i < 0 {
-			t.Fatalf("transcript lacks %q (in order); transcript:\n%s", s, out)
-		}
-		rest = rest[i+len(s):]
-	}
+	wantInOrder(t, "transcript", out, steps)
 	if strings.Contains(out, "        web04 ") {
 		t.Errorf("the item table lists web04, which the request leaves out:\n%s", out)
 	}

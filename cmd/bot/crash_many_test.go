@@ -4,14 +4,10 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/slack-go/slack"
-
-	"github.com/failover-bot/failover-bot/bot/slackfake"
 	"github.com/failover-bot/failover-bot/emapi/emsim"
 	"github.com/failover-bot/failover-bot/store"
 	"github.com/failover-bot/failover-bot/store/failover/fakeclock"
@@ -32,15 +28,7 @@ func TestKill9MidRunOfManyItems(t *testing.T) {
 	sim.SetDefaultScript(emsim.Script{Running: 10 * time.Minute, Collect: time.Minute})
 	emSrv := httptest.NewServer(sim)
 	defer emSrv.Close()
-	sl := slackfake.New(t)
-	sl.AddUser(slack.User{ID: crashUser, Name: "rita"})
-	sl.AddUser(slack.User{ID: crashApprove, Name: "alex"})
-	sl.EnforceLimits(slackfake.Limits{PostPerSecond: 1, PostBurst: 3, UpdatesPerMinute: 50, UpdateBurst: 3})
-	path := filepath.Join(t.TempDir(), "bot.db")
-	env := []string{"SLACK_BOT_TOKEN=xoxb-crash-token", "SLACK_SIGNING_SECRET=" + crashSecret, "SLACK_API_URL=" + sl.APIURL(),
-		"EM_URL=" + emSrv.URL + "/api/", "EM_USERNAME=svc", "EM_PASSWORD=pw", "DB_PATH=" + path,
-		"APPROVERS=" + crashApprove, "AUDIT_CHANNEL=" + crashAudit, "LISTEN_ADDR=127.0.0.1:0",
-		"POLL_SCHEDULE=@every 1s", "LOG_FORMAT=json", "SHUTDOWN_TIMEOUT=20s", "EM_MAX_CONCURRENT_FAILOVERS=2"}
+	sl, path, env := crashSetup(t, emSrv.URL, "EM_MAX_CONCURRENT_FAILOVERS=2")
 	p := startBot(t, env)
 	var logs strings.Builder
 	logsOf := func() string { return logs.String() + p.stderr.String() }

@@ -197,16 +197,7 @@ func TestKill9KeepsTheConversation(t *testing.T) {
 	sim.SetDefaultScript(emsim.Script{Running: 10 * time.Minute, Collect: time.Minute})
 	emSrv := httptest.NewServer(sim)
 	defer emSrv.Close()
-	sl := slackfake.New(t)
-	sl.AddUser(slack.User{ID: crashUser, Name: "rita"})
-	sl.AddUser(slack.User{ID: crashApprove, Name: "alex"})
-	// Slack's own limits; the bot paces itself under them.
-	sl.EnforceLimits(slackfake.Limits{PostPerSecond: 1, PostBurst: 3, UpdatesPerMinute: 50, UpdateBurst: 3})
-	path := filepath.Join(t.TempDir(), "bot.db")
-	env := []string{"SLACK_BOT_TOKEN=xoxb-crash-token", "SLACK_SIGNING_SECRET=" + crashSecret, "SLACK_API_URL=" + sl.APIURL(),
-		"EM_URL=" + emSrv.URL + "/api/", "EM_USERNAME=svc", "EM_PASSWORD=pw", "DB_PATH=" + path,
-		"APPROVERS=" + crashApprove, "AUDIT_CHANNEL=" + crashAudit, "LISTEN_ADDR=127.0.0.1:0",
-		"POLL_SCHEDULE=@every 1s", "LOG_FORMAT=json", "SHUTDOWN_TIMEOUT=20s"}
+	sl, path, env := crashSetup(t, emSrv.URL)
 	crashes := 0
 	var logs strings.Builder
 	p := startBot(t, env)
@@ -333,6 +324,23 @@ func TestKill9KeepsTheConversation(t *testing.T) {
 			t.Errorf("a secret appears in the logs: %q", secret)
 		}
 	}
+}
+
+// crashSetup is what every crash test's bot runs against: a Slack fake enforcing Slack's own
+// limits (the bot paces itself under them) with the requester and the approver, a store file,
+// and the bot's environment for the EM simulator at emURL, plus extra settings.
+func crashSetup(t *testing.T, emURL string, extra ...string) (*slackfake.Server, string, []string) {
+	t.Helper()
+	sl := slackfake.New(t)
+	sl.AddUser(slack.User{ID: crashUser, Name: "rita"})
+	sl.AddUser(slack.User{ID: crashApprove, Name: "alex"})
+	sl.EnforceLimits(slackfake.Limits{PostPerSecond: 1, PostBurst: 3, UpdatesPerMinute: 50, UpdateBurst: 3})
+	path := filepath.Join(t.TempDir(), "bot.db")
+	env := []string{"SLACK_BOT_TOKEN=xoxb-crash-token", "SLACK_SIGNING_SECRET=" + crashSecret, "SLACK_API_URL=" + sl.APIURL(),
+		"EM_URL=" + emURL + "/api/", "EM_USERNAME=svc", "EM_PASSWORD=pw", "DB_PATH=" + path,
+		"APPROVERS=" + crashApprove, "AUDIT_CHANNEL=" + crashAudit, "LISTEN_ADDR=127.0.0.1:0",
+		"POLL_SCHEDULE=@every 1s", "LOG_FORMAT=json", "SHUTDOWN_TIMEOUT=20s"}
+	return sl, path, append(env, extra...)
 }
 
 func auditText(sl *slackfake.Server) string {

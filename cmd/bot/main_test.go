@@ -79,26 +79,12 @@ func TestConsoleTranscript(t *testing.T) {
 		"Enterprise Manager accepted the failover: task task-1 is Running.",
 		"Failover succeeded — EM task task-1",
 	}
-	rest := out
-	for _, s := range steps {
-		i := strings.Index(rest, s)
-		if i < 0 {
-			t.Fatalf("transcript lacks %q (in order); transcript:\n%s", s, out)
-		}
-		rest = rest[i+len(s):]
-	}
+	wantInOrder(t, "transcript", out, steps)
 	// The audit channel has its own worker, so its lines interleave freely with the card's
 	// channel; each event appears once, in the log's order.
 	audit := []string{"FO-1 requested by @bob", "FO-1 approved by @carol (pending → approved): 1 of 1 approvals",
 		"FO-1 submitted by em", "FO-1 EM reported succeeded"}
-	rest = out
-	for _, s := range audit {
-		i := strings.Index(rest, s)
-		if i < 0 {
-			t.Fatalf("the audit channel lacks %q (in order):\n%s", s, out)
-		}
-		rest = rest[i+len(s):]
-	}
+	wantInOrder(t, "the audit channel", out, audit)
 	if strings.Count(out, "accepted the failover") != 1 {
 		t.Errorf("the failover was submitted %d times, want once", strings.Count(out, "accepted the failover"))
 	}
@@ -444,5 +430,18 @@ func TestShutdownDuringPollCycle(t *testing.T) {
 	}
 	if got := sim.Count(http.MethodPost, "action=failover"); got != 5 {
 		t.Errorf("EM received %d failovers, want the 5 the test started (none from the bot)", got)
+	}
+}
+
+// wantInOrder fails unless every one of wants appears in got, in that order.
+func wantInOrder(t *testing.T, what, got string, wants []string) {
+	t.Helper()
+	rest := got
+	for _, w := range wants {
+		i := strings.Index(rest, w)
+		if i < 0 {
+			t.Fatalf("%s lacks %q (in order):\n%s", what, w, got)
+		}
+		rest = rest[i+len(w):]
 	}
 }

@@ -99,6 +99,8 @@ type RuleMethods interface {
 	Expire(ctx context.Context, id string) (*Request, error)
 	Transition(ctx context.Context, c Change) (*Request, error)
 	TransitionAll(ctx context.Context, id string, cs []Change, actor, action, details string) (*Request, int, error)
+	Continue(ctx context.Context, id, user string, group int) (*Request, error)
+	EndRun(ctx context.Context, id, user, reason string, group int) (*Request, error)
 }
 
 // Rules runs the model's rules through U.Update. A backend embeds it.
@@ -116,7 +118,7 @@ func (x Rules) Approve(ctx context.Context, id, user, digest string) (*Request, 
 			if r.State != Pending {
 				break
 			}
-			holder, err := v.Holder(failover.TargetKey(r.Kind, it.Target))
+			holder, err := v.Holder(failover.TargetKey(r.KindOf(&it), it.Target))
 			if err != nil {
 				return failover.Effect{}, err
 			}
@@ -168,6 +170,21 @@ func (x Rules) Transition(ctx context.Context, c Change) (*Request, error) {
 	}
 	return x.U.Update(ctx, c.ID, func(r *Request, _ View, now time.Time) (failover.Effect, error) {
 		return failover.Transition(r, c, now)
+	})
+}
+
+// Continue lets a halted plan go on after group (its index) at user's word; user must not be the
+// requester (the bot checks that user is an approver).
+func (x Rules) Continue(ctx context.Context, id, user string, group int) (*Request, error) {
+	return x.U.Update(ctx, id, func(r *Request, _ View, now time.Time) (failover.Effect, error) {
+		return failover.Continue(r, user, group, now)
+	})
+}
+
+// EndRun ends a plan halted after group: the items not sent are skipped.
+func (x Rules) EndRun(ctx context.Context, id, user, reason string, group int) (*Request, error) {
+	return x.U.Update(ctx, id, func(r *Request, _ View, now time.Time) (failover.Effect, error) {
+		return failover.EndRun(r, user, reason, group, now)
 	})
 }
 

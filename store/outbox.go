@@ -564,7 +564,7 @@ func migrate(tx *bolt.Tx, from uint64, path string) error {
 		b := tx.Bucket(bucketTargets)
 		err := forEachActive(tx, path, func(r *Request) error {
 			for _, it := range r.Items {
-				if key := []byte(failover.TargetKey(r.Kind, it.Target)); b.Get(key) == nil {
+				if key := []byte(failover.TargetKey(r.KindOf(&it), it.Target)); b.Get(key) == nil {
 					if err := b.Put(key, seqKey(r.Seq)); err != nil {
 						return err
 					}

@@ -24,6 +24,8 @@ type (
 	Request     = failover.Request
 	Item        = failover.Item
 	Exclusion   = failover.Exclusion
+	Group       = failover.Group
+	Halt        = failover.Halt
 )
 
 // The states, kinds and intents of package failover.
@@ -43,9 +45,14 @@ const (
 	Unknown    = failover.Unknown
 	// PartlyFailed is a request some of whose items succeeded and others did not.
 	PartlyFailed = failover.PartlyFailed
+	// Halted is a plan run waiting for a second person to continue it, or for someone to end it.
+	Halted = failover.Halted
+	// Skipped is an item never sent because its run was stopped first.
+	Skipped = failover.Skipped
 
 	KindVM   = failover.KindVM
 	KindVApp = failover.KindVApp
+	KindPlan = failover.KindPlan
 
 	IntentLatest      = failover.IntentLatest
 	IntentLatestVSS   = failover.IntentLatestVSS
@@ -68,6 +75,10 @@ type NewRequest struct {
 	Excluded []Exclusion
 	Scope    string
 	RetryOf  string
+	// Plan and Groups make a plan request (Kind KindPlan): each item names its group (and kind)
+	// and the groups run in order. Their run-state fields are ignored.
+	Plan   string
+	Groups []Group
 	Intent
 	RestoreTime time.Time
 	Reason      string
@@ -92,8 +103,11 @@ func (nr *NewRequest) items() []Item {
 func (nr *NewRequest) validate() error {
 	var problems []string
 	items := nr.items()
-	if nr.Kind != KindVM && nr.Kind != KindVApp {
+	if nr.Kind != KindVM && nr.Kind != KindVApp && nr.Kind != KindPlan {
 		problems = append(problems, fmt.Sprintf("unknown kind %q", string(nr.Kind)))
+	}
+	if (nr.Kind == KindPlan) != (len(nr.Groups) > 0) || (nr.Kind == KindPlan) != (nr.Plan != "") {
+		problems = append(problems, "a plan request, and only one, has a plan name and groups")
 	}
 	if len(items) == 0 {
 		problems = append(problems, "at least one target is required")
@@ -104,14 +118,26 @@ func (nr *NewRequest) validate() error {
 	seen := map[string]bool{}
 	for _, it := range items {
 		t := it.Target
+		kind := nr.Kind
+		if kind == KindPlan {
+			kind = it.Kind
+		}
 		switch {
+		case nr.Kind == KindPlan && (it.Kind != KindVM && it.Kind != KindVApp):
+			problems = append(problems, fmt.Sprintf("plan item %s has kind %q, not vm or vapp", describeTarget(t), string(it.Kind)))
+		case nr.Kind != KindPlan && it.Kind != "" && it.Kind != nr.Kind:
+			problems = append(problems, fmt.Sprintf("item %s of a %s request has kind %q", describeTarget(t), nr.Kind, string(it.Kind)))
+		case nr.Kind == KindPlan && (it.Group < 0 || it.Group >= len(nr.Groups)):
+			problems = append(problems, fmt.Sprintf("plan item %s names group %d of %d", describeTarget(t), it.Group, len(nr.Groups)))
+		case nr.Kind != KindPlan && (it.Group != 0 || it.Optional):
+			problems = append(problems, "only plan items have a group or criticality")
 		case t.ID == "":
 			problems = append(problems, "target ID is required")
 		case seen[t.ID]:
 			problems = append(problems, fmt.Sprintf("target %s is listed twice", describeTarget(t)))
-		case nr.Kind == KindVM && t.ReplicaID == "":
+		case kind == KindVM && t.ReplicaID == "":
 			problems = append(problems, "a VM target needs its replica ID")
-		case nr.Kind == KindVApp && t.ReplicaID != "":
+		case kind == KindVApp && t.ReplicaID != "":
 			problems = append(problems, "a vApp target has no replica ID")
 		}
 		seen[t.ID] = true
@@ -171,7 +197,7 @@ func decodeRequest(data []byte) (*Request, error) {
 		return nil, fmt.Errorf("decode request: ID %q does not match seq %d", r.ID, r.Seq)
 	case !r.State.Known():
 		return nil, fmt.Errorf("decode request %s: unknown state %q", r.ID, r.State)
-	case r.Kind != KindVM && r.Kind != KindVApp:
+	case r.Kind != KindVM && r.Kind != KindVApp && r.Kind != KindPlan:
 		return nil, fmt.Errorf("decode request %s: unknown kind %q", r.ID, r.Kind)
 	case r.Version == 0:
 		return nil, fmt.Errorf("decode request %s: version 0", r.ID)

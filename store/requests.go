@@ -28,7 +28,8 @@ func (s *Bolt) Create(ctx context.Context, nr NewRequest) (*Request, error) {
 	items := append([]Item(nil), nr.items()...)
 	for i := range items {
 		it := &items[i]
-		*it = Item{Target: it.Target, Point: it.Point, RPO: it.RPO, Recent: it.Recent, State: Pending, StateAt: now, Version: 1}
+		*it = Item{Target: it.Target, Point: it.Point, RPO: it.RPO, Recent: it.Recent, Kind: it.Kind, Group: it.Group, Optional: it.Optional,
+			State: Pending, StateAt: now, Version: 1}
 		if !it.Point.IsZero() {
 			it.Point = it.Point.UTC()
 		}
@@ -39,6 +40,8 @@ func (s *Bolt) Create(ctx context.Context, nr NewRequest) (*Request, error) {
 		Excluded:          append([]Exclusion(nil), nr.Excluded...),
 		Scope:             nr.Scope,
 		RetryOf:           nr.RetryOf,
+		Plan:              nr.Plan,
+		Groups:            planGroups(nr.Groups),
 		DigestV:           failover.DigestVersion,
 		Intent:            nr.Intent,
 		RestoreTime:       restore,
@@ -89,7 +92,7 @@ func (s *Bolt) Create(ctx context.Context, nr NewRequest) (*Request, error) {
 
 func (s *Bolt) createRequest(tx *bolt.Tx, r *Request, now time.Time) error {
 	for _, it := range r.Items {
-		if holder, err := holderOf(tx, failover.TargetKey(r.Kind, it.Target)); err != nil {
+		if holder, err := holderOf(tx, failover.TargetKey(r.KindOf(&it), it.Target)); err != nil {
 			return err
 		} else if holder != nil {
 			return failover.TargetBusy(r, holder, it.Target, "request")
@@ -101,7 +104,7 @@ func (s *Bolt) createRequest(tx *bolt.Tx, r *Request, now time.Time) error {
 	}
 	r.Seq, r.ID = seq, formatID(seq)
 	for _, it := range r.Items {
-		if err := tx.Bucket(bucketTargets).Put([]byte(failover.TargetKey(r.Kind, it.Target)), seqKey(seq)); err != nil {
+		if err := tx.Bucket(bucketTargets).Put([]byte(failover.TargetKey(r.KindOf(&it), it.Target)), seqKey(seq)); err != nil {
 			return err
 		}
 	}
@@ -113,6 +116,19 @@ func (s *Bolt) createRequest(tx *bolt.Tx, r *Request, now time.Time) error {
 	details += fmt.Sprintf(", %d approval(s) required, expires %s; reason: %s",
 		r.ApprovalsRequired, r.ExpiresAt.Format(time.RFC3339), r.Reason)
 	return s.saveRequest(tx, r, "", now, audit{actor: r.Requester, action: "requested", details: details})
+}
+
+// planGroups copies a new plan's groups without any run state, each allowed at least one item
+// in flight.
+func planGroups(gs []Group) []Group {
+	if len(gs) == 0 {
+		return nil
+	}
+	out := make([]Group, len(gs))
+	for i, g := range gs {
+		out[i] = Group{Name: g.Name, Concurrency: max(g.Concurrency, 1), Delay: max(g.Delay, 0)}
+	}
+	return out
 }
 
 func describeTarget(t Target) string { return describeName(t.Name, t.ID) }
@@ -128,10 +144,13 @@ func describeItems(r *Request) string {
 		if i > 0 {
 			b.WriteString("; ")
 		}
-		if r.Kind == KindVM {
+		if r.IsPlan() {
+			fmt.Fprintf(&b, "group %d ", it.Group+1)
+		}
+		if k := r.KindOf(&it); k == KindVM {
 			fmt.Fprintf(&b, "vm %s of replica %s", describeTarget(it.Target), describeName(it.Target.ReplicaName, it.Target.ReplicaID))
 		} else {
-			fmt.Fprintf(&b, "%s %s", r.Kind, describeTarget(it.Target))
+			fmt.Fprintf(&b, "%s %s", k, describeTarget(it.Target))
 		}
 		if !it.Point.IsZero() {
 			fmt.Fprintf(&b, " at %s", it.Point.Format(time.RFC3339))
@@ -362,7 +381,7 @@ func holderOf(tx *bolt.Tx, key string) (*Request, error) {
 func releaseTargets(tx *bolt.Tx, r *Request) error {
 	b := tx.Bucket(bucketTargets)
 	for _, it := range r.Items {
-		k := []byte(failover.TargetKey(r.Kind, it.Target))
+		k := []byte(failover.TargetKey(r.KindOf(&it), it.Target))
 		if v := b.Get(k); len(v) == 8 && binary.BigEndian.Uint64(v) == r.Seq {
 			if err := b.Delete(k); err != nil {
 				return err

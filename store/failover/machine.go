@@ -77,6 +77,15 @@ func (e *ConflictError) Error() string {
 		return fmt.Sprintf("%s is not what this approval was offered for (digest mismatch)", e.ID)
 	case ReasonNotExpired:
 		return fmt.Sprintf("%s does not expire until %s", e.ID, clock(e.At))
+	case ReasonNotYet:
+		return fmt.Sprintf("%s waits for its turn in the plan (%s)", e.ID, e.State)
+	case ReasonNotHalted:
+		if e.State == Halted {
+			return fmt.Sprintf("%s is halted at another group now; use the buttons of the latest halt", e.ID)
+		}
+		return fmt.Sprintf("%s is not halted: it is %s%s", e.ID, e.State, byAt("by", e.By, e.At))
+	case ReasonSelfContinue:
+		return fmt.Sprintf("%s cannot be continued by its requester; another approver must decide to go on", e.ID)
 	case ReasonTargetBusy:
 		return fmt.Sprintf("%s already has an active request, %s (%s%s); one active request per target", e.Target, e.Holder, e.State, byAt("requested by", e.By, e.At))
 	}

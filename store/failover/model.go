@@ -45,11 +45,11 @@ const (
 )
 
 // Active reports whether s is one of the states the bot must keep watching (pending,
-// approved, submitting, running, stopping). Active requests are kept in an index so
+// approved, submitting, running, stopping, and a halted plan). Active requests are kept in an index so
 // that listing them does not cost more as finished history grows.
 func (s State) Active() bool {
 	switch s {
-	case Pending, Approved, Submitting, Running, Stopping:
+	case Pending, Approved, Submitting, Running, Stopping, Halted:
 		return true
 	}
 	return false
@@ -58,7 +58,7 @@ func (s State) Active() bool {
 // Terminal reports whether s is a final state: nothing can change a request after it.
 func (s State) Terminal() bool {
 	switch s {
-	case Succeeded, Warning, Failed, Stopped, Rejected, Expired, Withdrawn, Unknown, PartlyFailed:
+	case Succeeded, Warning, Failed, Stopped, Rejected, Expired, Withdrawn, Unknown, PartlyFailed, Skipped:
 		return true
 	}
 	return false
@@ -123,6 +123,13 @@ type Item struct {
 	// before this one was made ("FO-3 (succeeded at 13:02 UTC)"): the card flags it.
 	Recent string `json:"recent,omitempty"`
 
+	// Kind is the item's own kind in a plan request (vm or vapp); "" means the request's Kind.
+	Kind Kind `json:"kind,omitempty"`
+	// Group is the index of the item's group in a plan request (Request.Groups).
+	Group int `json:"group,omitempty"`
+	// Optional items of a plan may fail without halting it; the others are critical.
+	Optional bool `json:"optional,omitempty"`
+
 	State   State     `json:"state"`
 	StateAt time.Time `json:"state_at,omitzero"`
 	// Version counts the changes of this item, so concurrent changes of different items of one
@@ -163,9 +170,21 @@ type Request struct {
 	// Scope says what was asked in words ("replica CDP-Web except web03"); "" for a list.
 	Scope string `json:"scope,omitempty"`
 	// RetryOf is the request whose failed items this one retries.
-	RetryOf     string    `json:"retry_of,omitempty"`
-	Intent      Intent    `json:"intent"`
-	RestoreTime time.Time `json:"restore_time,omitzero"` // UTC, zero for latest*
+	RetryOf string `json:"retry_of,omitempty"`
+
+	// Plan is the recovery plan the request runs ("" for none), and Groups its groups in order:
+	// an item of group g+1 is sent only once every item of group g has an outcome, the group's
+	// delay has passed and, when a critical item failed, a second person chose to continue.
+	Plan   string  `json:"plan,omitempty"`
+	Groups []Group `json:"groups,omitempty"`
+	// Current is the index of the group whose items may be sent now.
+	Current int `json:"current_group,omitempty"`
+	// Halt is set while the run is halted before group Current+1; Continues are the decisions
+	// to go on after a halt, in order.
+	Halt        *Halt          `json:"halt,omitempty"`
+	Continues   []Continuation `json:"continues,omitempty"`
+	Intent      Intent         `json:"intent"`
+	RestoreTime time.Time      `json:"restore_time,omitzero"` // UTC, zero for latest*
 
 	Reason    string `json:"reason"`
 	Requester string `json:"requester"` // Slack user ID
@@ -245,6 +264,17 @@ func (r *Request) Clone() *Request {
 		rej := *r.Rejection
 		c.Rejection = &rej
 	}
+	if r.Groups != nil {
+		c.Groups = append([]Group(nil), r.Groups...)
+	}
+	if r.Halt != nil {
+		h := *r.Halt
+		h.Items = append([]string(nil), h.Items...)
+		c.Halt = &h
+	}
+	if r.Continues != nil {
+		c.Continues = append([]Continuation(nil), r.Continues...)
+	}
 	return &c
 }
 
@@ -298,6 +328,22 @@ func (r *Request) ComputeDigest() string {
 		t := it.Target
 		for _, f := range []string{t.ReplicaID, t.ReplicaName, t.ID, t.Name, timeField(it.Point), strconv.Itoa(it.RPO)} {
 			x.field(f)
+		}
+	}
+	if r.IsPlan() {
+		// A plan's approval covers its order too: the groups, what each may run at once, the
+		// delays, and each item's kind, group and criticality.
+		x.field("plan:" + r.Plan)
+		x.field(strconv.Itoa(len(r.Groups)))
+		for _, g := range r.Groups {
+			x.field(g.Name)
+			x.field(strconv.Itoa(g.Concurrency))
+			x.field(g.Delay.String())
+		}
+		for _, it := range r.Items {
+			x.field(string(it.Kind))
+			x.field(strconv.Itoa(it.Group))
+			x.field(strconv.FormatBool(it.Optional))
 		}
 	}
 	return hex.EncodeToString(x.h.Sum(nil))

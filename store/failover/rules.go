@@ -47,6 +47,7 @@ func Approve(r *Request, user, digest string, now time.Time) (Effect, error) {
 		r.Items[i].State, r.Items[i].StateAt = Approved, now
 		r.Items[i].Version++
 	}
+	startPlan(r, now)
 	return Effect{Actor: user, Action: "approved", Details: details}, nil
 }
 
@@ -166,6 +167,11 @@ func Transition(r *Request, c Change, now time.Time) (Effect, error) {
 	if !byTransition(it.State, c.To) {
 		return Effect{}, itemConflict(r, it, op, ReasonState)
 	}
+	if c.To == Submitting && it.State == Approved {
+		if err := mayStart(r, it, now, op); err != nil {
+			return Effect{}, err
+		}
+	}
 	orig := *it
 	if c.Apply != nil {
 		if err := applyEM(it, c.Apply); err != nil {
@@ -195,6 +201,9 @@ func Transition(r *Request, c Change, now time.Time) (Effect, error) {
 			if r.SubmittedAt.IsZero() {
 				r.SubmittedAt = now
 			}
+			if r.IsPlan() && r.Groups[it.Group].StartedAt.IsZero() {
+				r.Groups[it.Group].StartedAt = now
+			}
 		case c.To == Running && from == Submitting:
 			it.StartedAt = now
 			if r.StartedAt.IsZero() {
@@ -204,6 +213,10 @@ func Transition(r *Request, c Change, now time.Time) (Effect, error) {
 			it.FinishedAt = now
 		}
 	}
+	if runStopped(r) {
+		skipQueued(r, now) // a stop in effect ends the run: nothing more is sent
+	}
+	advance(r, now)
 	if st := Derive(r); st != r.State {
 		r.State, r.StateBy, r.StateAt = st, c.Actor, now
 		if st.Terminal() {
@@ -246,7 +259,8 @@ func itemConflict(r *Request, it *Item, op, reason string) *ConflictError {
 // items are being sent and none has started; approved while all wait. Once all are finished:
 // succeeded (warning if any finished with a warning) when all succeeded; partly-failed when some
 // succeeded and others did not; stopped when the rest were stopped; unknown when any outcome is
-// unknown; otherwise failed. A pending or decided-against request keeps its own state.
+// unknown; otherwise failed (skipped items count as not succeeded). A plan whose run is halted
+// is halted. A pending or decided-against request keeps its own state.
 func Derive(r *Request) State {
 	if r.State == Pending || r.State == Rejected || r.State == Expired || r.State == Withdrawn || len(r.Items) == 0 {
 		return r.State
@@ -255,9 +269,11 @@ func Derive(r *Request) State {
 	for _, it := range r.Items {
 		n[it.State]++
 	}
-	finished := n[Succeeded] + n[Warning] + n[Failed] + n[Stopped] + n[Unknown]
+	finished := n[Succeeded] + n[Warning] + n[Failed] + n[Stopped] + n[Unknown] + n[Skipped]
 	ok := n[Succeeded] + n[Warning]
 	switch {
+	case r.Halt != nil:
+		return Halted
 	case n[Stopping] > 0:
 		return Stopping
 	case n[Running] > 0:
@@ -276,7 +292,7 @@ func Derive(r *Request) State {
 		return PartlyFailed
 	case n[Unknown] > 0:
 		return Unknown
-	case n[Stopped] > 0 && n[Failed] == 0:
+	case n[Stopped]+n[Skipped] > 0 && n[Failed] == 0:
 		return Stopped
 	}
 	return Failed

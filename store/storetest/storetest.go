@@ -153,6 +153,7 @@ func Run(t *testing.T, open Opener) {
 		{"AuditChain", testAuditChain},
 		{"DoneContextWritesNothing", testDoneContext},
 		{"TransitionAllIsOneWrite", testTransitionAll},
+		{"PlansRunInOrder", testPlans},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open) })
@@ -768,5 +769,73 @@ func testTransitionAll(t *testing.T, open Opener) {
 	}
 	if _, n, err := e.s.TransitionAll(ctx, r.ID, cs[2:], "em", "em-progress", "x"); err != nil || n != 0 || len(e.events()) != events+1 {
 		t.Fatalf("a batch of only stale changes wrote something: n %d, err %v", n, err)
+	}
+}
+
+// testPlans: a plan request keeps its groups and each item's kind, group and criticality across a
+// reopen; the store refuses a group's item before its turn, halts on a failed critical item,
+// continues only at a second person's word, and holds vApp and VM targets by their own kind.
+func testPlans(t *testing.T, open Opener) {
+	e := newEnv(t, open, 1)
+	ctx := context.Background()
+	db, web := e.target(), e.target()
+	app := store.Target{ID: "vapp-1", Name: "Finance-App"}
+	nr := e.newRequest(store.Target{})
+	nr.Kind, nr.Plan = store.KindPlan, "site-b"
+	nr.Groups = []store.Group{{Name: "db", Concurrency: 1, Delay: time.Minute}, {Name: "apps", Concurrency: 4}}
+	nr.Items = []store.Item{{Target: db, Kind: store.KindVM}, {Target: web, Kind: store.KindVM, Group: 1, Optional: true},
+		{Target: app, Kind: store.KindVApp, Group: 1}}
+	r, err := e.s.Create(ctx, nr)
+	if err != nil {
+		t.Fatalf("Create a plan: %v", err)
+	}
+	bad := nr
+	bad.Items = append([]store.Item(nil), nr.Items...)
+	bad.Items[2].Group = 5
+	if _, err := e.s.Create(ctx, bad); !errors.Is(err, store.ErrInvalid) {
+		t.Fatalf("Create with an item of group 5 of 2: %v, want ErrInvalid", err)
+	}
+	e.reopen()
+	r = e.get(r.ID)
+	if r.Plan != "site-b" || len(r.Groups) != 2 || r.Groups[0].Delay != time.Minute || r.Items[2].Kind != store.KindVApp || !r.Items[1].Optional || r.Items[1].Group != 1 {
+		t.Fatalf("plan after reopen: %+v", r)
+	}
+	vapp := store.NewRequest{Kind: store.KindVApp, Target: app, Intent: store.IntentLatest, Reason: "x", Requester: "U100", TTL: time.Minute}
+	_, err = e.s.Create(ctx, vapp)
+	conflict(t, err, store.ReasonTargetBusy)
+
+	if r, err = e.s.Approve(ctx, r.ID, "U200", r.Digest); err != nil || r.State != store.Approved {
+		t.Fatalf("Approve: %v %v", r, err)
+	}
+	_, err = e.s.Transition(ctx, store.Change{ID: r.ID, Item: app.ID, To: store.Submitting, Actor: "bot"})
+	conflict(t, err, failover.ReasonNotYet)
+	step := func(id string, to store.State) {
+		t.Helper()
+		if _, err := e.s.Transition(ctx, store.Change{ID: r.ID, Item: id, To: to, Actor: "bot",
+			Apply: func(it *store.Item) { it.TaskID = "task-" + id }}); err != nil {
+			t.Fatalf("%s -> %s: %v", id, to, err)
+		}
+	}
+	step(db.ID, store.Submitting)
+	step(db.ID, store.Running)
+	step(db.ID, store.Failed)
+	r = e.get(r.ID)
+	if r.State != store.Halted || r.Halt == nil || r.Halt.Group != 0 {
+		t.Fatalf("after the critical db failed: %s, halt %+v", r.State, r.Halt)
+	}
+	if a, err := e.s.Active(ctx); err != nil || len(a) != 1 {
+		t.Fatalf("a halted plan is not active: %d, %v", len(a), err)
+	}
+	e.reopen()
+	_, err = e.s.Continue(ctx, r.ID, "U100", 0)
+	conflict(t, err, failover.ReasonSelfContinue)
+	if r, err = e.s.Continue(ctx, r.ID, "U200", 0); err != nil || r.Halt != nil || r.Current != 1 {
+		t.Fatalf("Continue: %+v, %v", r, err)
+	}
+	_, err = e.s.EndRun(ctx, r.ID, "U200", "too late", 0)
+	conflict(t, err, failover.ReasonNotHalted)
+	evs := e.events()
+	if last := evs[len(evs)-1]; last.Action != "continued" || last.Actor != "U200" {
+		t.Fatalf("last event = %+v, want U200 continued", last)
 	}
 }

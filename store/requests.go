@@ -336,7 +336,7 @@ func (s *Bolt) Note(ctx context.Context, id, actor, action, details, thread stri
 		if err := appendEvent(tx, ev); err != nil {
 			return err
 		}
-		if err := s.queueThread(tx, r, ev, thread); err != nil {
+		if err := s.queueLines(tx, r, ev, thread, nil); err != nil {
 			return err
 		}
 		out = r
@@ -520,12 +520,18 @@ func (s *Bolt) saveRequest(tx *bolt.Tx, r *Request, from State, now time.Time, a
 // queueThread queues the thread lines ev owes r's card: the change's own line, then the store's
 // projection of it (a milestone such as a request's summary can follow an item's line).
 func (s *Bolt) queueThread(tx *bolt.Tx, r *Request, ev *Event, line string) error {
+	return s.queueLines(tx, r, ev, line, s.thread)
+}
+
+// queueLines queues line and what project makes of ev (nil for a note, which changes nothing and
+// so owes no milestone).
+func (s *Bolt) queueLines(tx *bolt.Tx, r *Request, ev *Event, line string, project func(*Request, *Event) string) error {
 	if r.Channel == "" {
 		return nil
 	}
 	lines := []string{line}
-	if s.thread != nil {
-		if p := s.thread(r, ev); p != "" && p != line {
+	if project != nil {
+		if p := project(r, ev); p != "" && p != line {
 			lines = append(lines, p)
 		}
 	}

@@ -181,10 +181,12 @@ type Request struct {
 	Current int `json:"current_group,omitempty"`
 	// Halt is set while the run is halted before group Current+1; Continues are the decisions
 	// to go on after a halt, in order.
-	Halt        *Halt          `json:"halt,omitempty"`
-	Continues   []Continuation `json:"continues,omitempty"`
-	Intent      Intent         `json:"intent"`
-	RestoreTime time.Time      `json:"restore_time,omitzero"` // UTC, zero for latest*
+	Halt      *Halt          `json:"halt,omitempty"`
+	Continues []Continuation `json:"continues,omitempty"`
+	// News is what the latest write did to the run, for the thread (see Milestones).
+	News        *PlanNews `json:"plan_news,omitempty"`
+	Intent      Intent    `json:"intent"`
+	RestoreTime time.Time `json:"restore_time,omitzero"` // UTC, zero for latest*
 
 	Reason    string `json:"reason"`
 	Requester string `json:"requester"` // Slack user ID
@@ -271,6 +273,11 @@ func (r *Request) Clone() *Request {
 		h := *r.Halt
 		h.Items = append([]string(nil), h.Items...)
 		c.Halt = &h
+	}
+	if r.News != nil {
+		n := *r.News
+		n.Events = append([]PlanEvent(nil), n.Events...)
+		c.News = &n
 	}
 	if r.Continues != nil {
 		c.Continues = append([]Continuation(nil), r.Continues...)

@@ -52,6 +52,46 @@ type Continuation struct {
 	Items []string  `json:"items"` // the failed critical items it accepted
 }
 
+// PlanNews is what one write did to a plan's run (a group started, had an outcome for every item,
+// halted, was continued or ended), for the projection that turns it into thread lines. V is the
+// version the write stores (every write of a request increments its version by one), so news
+// of an earlier write is never told again.
+type PlanNews struct {
+	V      uint64      `json:"v"`
+	Events []PlanEvent `json:"events"`
+}
+
+// PlanEvent is one milestone of a plan run.
+type PlanEvent struct {
+	Kind  string `json:"kind"` // NewsStarted, NewsDone, NewsHalted, NewsContinued, NewsEnded
+	Group int    `json:"group"`
+}
+
+// The kinds of PlanEvent.
+const (
+	NewsStarted   = "started"
+	NewsDone      = "done"
+	NewsHalted    = "halted"
+	NewsContinued = "continued"
+	NewsEnded     = "ended"
+)
+
+// tell records a milestone of the write in progress.
+func tell(r *Request, kind string, group int) {
+	if r.News == nil || r.News.V != r.Version+1 {
+		r.News = &PlanNews{V: r.Version + 1}
+	}
+	r.News.Events = append(r.News.Events, PlanEvent{Kind: kind, Group: group})
+}
+
+// Milestones returns what the write that stored r did to its plan's run; nil for other writes.
+func (r *Request) Milestones() []PlanEvent {
+	if r.News == nil || r.News.V != r.Version {
+		return nil
+	}
+	return r.News.Events
+}
+
 // Reasons for plan refusals, carried by ConflictError.Reason.
 const (
 	ReasonNotHalted    = "not-halted"    // Continue or EndRun of a request that is not halted (there)
@@ -221,12 +261,14 @@ func advance(r *Request, now time.Time) {
 		g := &r.Groups[r.Current]
 		if g.DoneAt.IsZero() {
 			g.DoneAt = now
+			tell(r, NewsDone, r.Current)
 		}
 		if r.Current == len(r.Groups)-1 {
 			return
 		}
 		if bad := failedCritical(r, r.Current); len(bad) > 0 && pendingAfter(r, r.Current) {
 			r.Halt = &Halt{Group: r.Current, Items: bad, At: now}
+			tell(r, NewsHalted, r.Current)
 			return
 		}
 		next := g.DoneAt.Add(g.Delay)
@@ -257,6 +299,7 @@ func Continue(r *Request, user string, group int, now time.Time) (Effect, error)
 	h := r.Halt
 	r.Continues = append(r.Continues, Continuation{User: user, At: now, Group: h.Group, Items: h.Items})
 	r.Halt = nil
+	tell(r, NewsContinued, h.Group)
 	g := r.Groups[h.Group]
 	next := g.DoneAt.Add(g.Delay)
 	if next.Before(now) {
@@ -282,6 +325,7 @@ func EndRun(r *Request, user, reason string, group int, now time.Time) (Effect, 
 	}
 	h := r.Halt
 	r.Halt = nil
+	tell(r, NewsEnded, h.Group)
 	r.Stop = &StopRequest{User: user, Reason: reason, At: now}
 	skipped := skipQueued(r, now)
 	st := Derive(r)

@@ -203,6 +203,7 @@ func Transition(r *Request, c Change, now time.Time) (Effect, error) {
 			}
 			if r.IsPlan() && r.Groups[it.Group].StartedAt.IsZero() {
 				r.Groups[it.Group].StartedAt = now
+				tell(r, NewsStarted, it.Group)
 			}
 		case c.To == Running && from == Submitting:
 			it.StartedAt = now

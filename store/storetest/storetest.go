@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"slices"
 	"testing"
 	"time"
 
@@ -823,6 +824,11 @@ func testPlans(t *testing.T, open Opener) {
 	if r.State != store.Halted || r.Halt == nil || r.Halt.Group != 0 {
 		t.Fatalf("after the critical db failed: %s, halt %+v", r.State, r.Halt)
 	}
+	want := []failover.PlanEvent{{Kind: failover.NewsDone, Group: 0}, {Kind: failover.NewsHalted, Group: 0}}
+	if got := r.Milestones(); !slices.Equal(got, want) {
+		t.Fatalf("milestones of the write that halted = %+v, want %+v", got, want)
+	}
+
 	if a, err := e.s.Active(ctx); err != nil || len(a) != 1 {
 		t.Fatalf("a halted plan is not active: %d, %v", len(a), err)
 	}
@@ -831,6 +837,9 @@ func testPlans(t *testing.T, open Opener) {
 	conflict(t, err, failover.ReasonSelfContinue)
 	if r, err = e.s.Continue(ctx, r.ID, "U200", 0); err != nil || r.Halt != nil || r.Current != 1 {
 		t.Fatalf("Continue: %+v, %v", r, err)
+	}
+	if got, want := r.Milestones(), []failover.PlanEvent{{Kind: failover.NewsContinued, Group: 0}}; !slices.Equal(got, want) {
+		t.Fatalf("milestones of Continue = %+v, want only %+v (news of an earlier write is never told again)", got, want)
 	}
 	_, err = e.s.EndRun(ctx, r.ID, "U200", "too late", 0)
 	conflict(t, err, failover.ReasonNotHalted)

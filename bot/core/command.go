@@ -33,6 +33,8 @@ const (
 	SubVM      = "vm"
 	SubVApp    = "vapp"
 	SubReplica = "replica"
+	SubPlan    = "plan"
+	SubPlans   = "plans"
 	SubCheck   = "check"
 	SubStatus  = "status"
 	SubList    = "list"
@@ -60,6 +62,9 @@ type Command struct {
 	VMs     []string // vm: every VM, as typed, in order, without repeats
 	VApps   []string // vapp: every vApp, as typed, in order, without repeats
 	Except  []string // replica: VMs left out (--except), as typed
+	Plan    string   // plan: the plan's name, as typed
+	// IntentSet says a restore-point option was typed; a plan's own default applies otherwise.
+	IntentSet bool
 	// Check is set by "/failover check …": the pre-flight alone, nothing stored and nobody
 	// asked; Sub is then the subcommand checked (vm, vapp or replica) and --reason is optional.
 	Check     bool
@@ -84,7 +89,9 @@ const (
 	usageVM     = `/failover vm <replica> <vm> [<vm> …] [--latest | --latest-vss | --point-in-time <time> | --interval <time>] --reason "<text>"`
 	usageVApp   = `/failover vapp <vapp> [<vapp> …] [--latest | --latest-vss | --point-in-time <time> | --interval <time>] --reason "<text>"`
 	usageRepl   = `/failover replica <replica> [--except <vm>[,<vm>…]] [restore-point option] --reason "<text>"`
-	usageCheck  = `/failover check vm|vapp|replica … (the same arguments; --reason optional)`
+	usagePlan   = `/failover plan <name> [restore-point option] --reason "<text>"`
+	usagePlans  = `/failover plans`
+	usageCheck  = `/failover check vm|vapp|replica|plan … (the same arguments; --reason optional)`
 	usageStatus = `/failover status <request-id>`
 	usageList   = `/failover list`
 	usageCancel = `/failover cancel <request-id>`
@@ -96,6 +103,8 @@ var usages = map[string]string{
 	SubVM:      usageVM,
 	SubVApp:    usageVApp,
 	SubReplica: usageRepl,
+	SubPlan:    usagePlan,
+	SubPlans:   usagePlans,
 	SubCheck:   usageCheck,
 	SubStatus:  usageStatus,
 	SubList:    usageList,
@@ -121,6 +130,8 @@ var helpText = "*/failover* asks for a Veeam CDP replica failover; a second auth
 	usageVM + "\n" +
 	usageVApp + "\n" +
 	usageRepl + "\n" +
+	fmt.Sprintf("%-32s (a recovery plan: its groups in order)\n", usagePlan) +
+	fmt.Sprintf("%-32s (the plans and their groups)\n", usagePlans) +
 	usageCheck + "\n" +
 	fmt.Sprintf("%-32s (one request)\n", usageStatus) +
 	fmt.Sprintf("%-32s (pending and active requests)\n", usageList) +
@@ -130,6 +141,7 @@ var helpText = "*/failover* asks for a Veeam CDP replica failover; a second auth
 	"```\n" +
 	"• `<replica>`, `<vm>`, `<vapp>`: a GUID or a name (quote names with spaces). One request may hold many targets; one approval covers them all.\n" +
 	"• `replica` fails over every VM of the replica, as Enterprise Manager lists them now; `check` shows what a request would fail over, to which restore point, without asking anyone.\n" +
+	"• `plan` runs a recovery plan from the plans file: one group after another; a failed critical VM halts the run until an approver chooses *Continue* or someone *Stop*s it. `check plan <name>` is its readiness check.\n" +
 	"• Restore point: `--latest` (default), `--latest-vss` (latest application-consistent), " +
 	"`--point-in-time <time>` or `--interval <time>`.\n" +
 	"• `<time>`: RFC 3339, e.g. `2024-05-01T13:45:00Z` or `\"2024-05-01 15:45+02:00\"`; without an offset it is UTC.\n" +
@@ -160,27 +172,27 @@ func ParseCommand(text string, now time.Time) (Command, error) {
 	case SubHelp:
 		// "help vm" and the like are answered with the whole help: it is short.
 		return Command{Sub: SubHelp}, nil
-	case SubList:
+	case SubList, SubPlans:
 		if len(rest) > 0 {
-			return Command{}, usageErr(sub, "`list` takes no arguments, but got %s.", quoteList(rest))
+			return Command{}, usageErr(sub, "`%s` takes no arguments, but got %s.", sub, quoteList(rest))
 		}
-		return Command{Sub: SubList}, nil
+		return Command{Sub: sub}, nil
 	case SubStatus, SubCancel, SubStop:
 		return parseIDCommand(sub, rest)
-	case SubVM, SubVApp, SubReplica:
+	case SubVM, SubVApp, SubReplica, SubPlan:
 		return parseFailover(sub, rest, now, false)
 	case SubCheck:
 		if len(rest) == 0 {
-			return Command{}, usageErr(sub, "`check` needs what to check: vm, vapp or replica, with their arguments.")
+			return Command{}, usageErr(sub, "`check` needs what to check: vm, vapp, replica or plan, with their arguments.")
 		}
 		switch what := strings.ToLower(rest[0]); what {
-		case SubVM, SubVApp, SubReplica:
+		case SubVM, SubVApp, SubReplica, SubPlan:
 			return parseFailover(what, rest[1:], now, true)
 		}
-		return Command{}, usageErr(sub, "`check` checks vm, vapp or replica, not %q.", truncate(rest[0], 40))
+		return Command{}, usageErr(sub, "`check` checks vm, vapp, replica or plan, not %q.", truncate(rest[0], 40))
 	default:
 		return Command{}, &UsageError{
-			Msg:   fmt.Sprintf("Unknown subcommand %q: use one of vm, vapp, replica, check, status, list, cancel, stop or help.", truncate(args[0], 40)),
+			Msg:   fmt.Sprintf("Unknown subcommand %q: use one of vm, vapp, replica, plan, plans, check, status, list, cancel, stop or help.", truncate(args[0], 40)),
 			Usage: HelpText(),
 		}
 	}
@@ -399,7 +411,7 @@ func parseFailover(sub string, rest []string, now time.Time, check bool) (Comman
 			return Command{}, usageErr(sub, "%s and %s conflict: give at most one restore-point option.", intentOpt, name)
 		}
 		intentOpt = name
-		cmd.Intent = intentOptions[name]
+		cmd.Intent, cmd.IntentSet = intentOptions[name], true
 		if takesValue {
 			t, err := parseRestoreTime(name, value, now)
 			if err != nil {
@@ -421,6 +433,11 @@ func parseFailover(sub string, rest []string, now time.Time, check bool) (Comman
 		names = []string{"<replica>"}
 		if len(positional) > 1 {
 			return Command{}, usageErr(sub, "Unexpected %s: `replica` takes one <replica> (quote names that contain spaces); use `vm <replica> <vm> …` to pick VMs.", quoteList(positional[1:]))
+		}
+	case SubPlan:
+		names = []string{"<name>"}
+		if len(positional) > 1 {
+			return Command{}, usageErr(sub, "Unexpected %s: `plan` takes one plan name; `/failover plans` lists them.", quoteList(positional[1:]))
 		}
 	}
 	if len(positional) < len(names) {
@@ -449,6 +466,8 @@ func parseFailover(sub string, rest []string, now time.Time, check bool) (Comman
 		cmd.VApp = cmd.VApps[0]
 	case SubReplica:
 		cmd.Replica = positional[0]
+	case SubPlan:
+		cmd.Plan = positional[0]
 	}
 
 	if !reasonSet && check {

@@ -3,6 +3,7 @@ package core
 import (
 	"errors"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -118,6 +119,11 @@ func TestParseCommandAccepts(t *testing.T) {
 			Command{Sub: SubVApp, VApp: "Finance app", Intent: IntentLatestVSS, Reason: "DR test"}},
 		{"vapp point in time", `vapp fin --point-in-time 2024-05-01T13:00Z --reason x`,
 			Command{Sub: SubVApp, VApp: "fin", Intent: IntentPointInTime, Time: pit("2024-05-01T13:00:00Z"), Reason: "x"}},
+		{"plans", "plans", Command{Sub: SubPlans}},
+		{"plan, its own restore option", `plan site-b --reason "site A is down"`, Command{Sub: SubPlan, Plan: "site-b", Intent: IntentLatest, Reason: "site A is down"}},
+		{"plan, latest typed", `plan site-b --latest --reason x`, Command{Sub: SubPlan, Plan: "site-b", Intent: IntentLatest, Reason: "x"}},
+		{"plan, VSS", `PLAN "site b" --latest-vss --reason x`, Command{Sub: SubPlan, Plan: "site b", Intent: IntentLatestVSS, Reason: "x"}},
+		{"check plan", `check plan site-b`, Command{Sub: SubPlan, Plan: "site-b", Check: true, Intent: IntentLatest}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -135,12 +141,16 @@ func TestParseCommandAccepts(t *testing.T) {
 			if tt.want.VApps == nil && tt.want.VApp != "" {
 				tt.want.VApps = []string{tt.want.VApp}
 			}
+			tt.want.IntentSet = intentTyped.MatchString(tt.text)
 			if !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("ParseCommand(%q)\n got %+v\nwant %+v", tt.text, got, tt.want)
 			}
 		})
 	}
 }
+
+// intentTyped matches a command that types a restore-point option.
+var intentTyped = regexp.MustCompile(`(?i)(--|—|–)(latest|point-in-time|interval)`)
 
 func TestParseCommandRejects(t *testing.T) {
 	tests := []struct {
@@ -191,7 +201,7 @@ func TestParseCommandRejects(t *testing.T) {
 		{"vm ancient time", `vm rep1 web01 --point-in-time 0224-05-01T10:00Z --reason x`, []string{"before 2000"}, usageVM},
 		{"vapp missing name", `vapp --reason x`, []string{"Missing <vapp>"}, usageVApp},
 		{"except outside replica", `vm rep1 web01 --except web02 --reason x`, []string{"--except belongs to `replica`"}, usageVM},
-		{"check of status", `check status FO-1`, []string{"`check` checks vm, vapp or replica"}, usageCheck},
+		{"check of status", `check status FO-1`, []string{"`check` checks vm, vapp, replica or plan"}, usageCheck},
 		{"empty except", `replica CDP-Web --except , --reason x`, []string{"--except is empty"}, usageRepl},
 		{"vapp conflicting options", `vapp fin --latest-vss --interval 2024-05-01T10:00Z --reason x`, []string{"--latest-vss and --interval conflict"}, usageVApp},
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/slack-go/slack"
 
 	"github.com/failover-bot/failover-bot/bot/core"
+	"github.com/failover-bot/failover-bot/bot/plans"
 	"github.com/failover-bot/failover-bot/store"
 )
 
@@ -81,6 +82,8 @@ type Options struct {
 	MaxConcurrentFailovers int
 	// MaxTargets is the most targets one request may hold (default DefaultMaxTargets, 500).
 	MaxTargets int
+	// Plans are the recovery plans (PLANS_FILE, loaded and validated by the caller); nil for none.
+	Plans *plans.File
 	// AckBudget is how long a failover command waits for its pre-flight before answering
 	// "Checking …" and finishing in the background (default 2 s: Slack allows 3 for the answer).
 	AckBudget time.Duration
@@ -140,7 +143,7 @@ func New(em EM, st Store, api SlackAPI, opt Options) (*Bot, error) {
 		PollConcurrency: opt.PollConcurrency, MaxConcurrentFailovers: opt.MaxConcurrentFailovers,
 		MaxTargets: opt.MaxTargets, AckBudget: opt.AckBudget, SubmitRetryFor: opt.SubmitRetryFor,
 		SubmitGrace: opt.SubmitGrace, OutcomeGrace: opt.OutcomeGrace, StopApprovals: opt.StopApprovals,
-		EMTimeout: opt.EMTimeout, Now: opt.Now, Logger: opt.Logger, Metrics: opt.Metrics,
+		EMTimeout: opt.EMTimeout, Plans: opt.Plans, Now: opt.Now, Logger: opt.Logger, Metrics: opt.Metrics,
 	})
 	if err != nil {
 		return nil, err

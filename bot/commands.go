@@ -29,8 +29,10 @@ func (b *Bot) HandleCommand(ctx context.Context, sc slack.SlashCommand) Response
 	in := core.Invocation{User: sc.UserID, Channel: sc.ChannelID, ResponseURL: sc.ResponseURL, TriggerID: sc.TriggerID,
 		ReplayKey: commandReplayKey(sc)}
 	switch cmd.Sub {
-	case core.SubVM, core.SubVApp, core.SubReplica:
+	case core.SubVM, core.SubVApp, core.SubReplica, core.SubPlan:
 		return b.core.Request(ctx, in, cmd)
+	case core.SubPlans:
+		return b.core.Plans()
 	case core.SubStatus:
 		return b.core.Status(ctx, cmd.RequestID)
 	case core.SubList:

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/slack-go/slack"
@@ -42,6 +43,7 @@ func (b *Bot) blockAction(ctx context.Context, cb slack.InteractionCallback) any
 	channel := firstNonEmpty(cb.Container.ChannelID, cb.Channel.ID)
 	msgTS := firstNonEmpty(cb.Container.MessageTs, cb.Message.Timestamp)
 	var id, digest string
+	group := 0
 	switch act.ActionID {
 	case actionApprove:
 		var ok bool
@@ -52,6 +54,17 @@ func (b *Bot) blockAction(ctx context.Context, cb slack.InteractionCallback) any
 		}
 	case actionReject, actionStop, actionRetry:
 		id = act.Value
+	case actionContinue:
+		// The value names the halt the button was shown for: a button left from an earlier
+		// halt must not continue a later one.
+		var g string
+		var ok bool
+		var err error
+		id, g, ok = strings.Cut(act.Value, "|")
+		if group, err = strconv.Atoi(g); !ok || err != nil || group < 0 {
+			b.log.Warn("ignoring a continue click with a malformed value", "user", user)
+			return nil
+		}
 	default:
 		b.log.Warn("ignoring an unknown action", "action", act.ActionID, "user", user)
 		return nil
@@ -83,6 +96,8 @@ func (b *Bot) blockAction(ctx context.Context, cb slack.InteractionCallback) any
 			b.core.OpenStop(ctx, id, user, channel, trigger)
 		case actionRetry:
 			b.core.Retry(ctx, id, user, channel)
+		case actionContinue:
+			b.core.Continue(ctx, id, group, user, channel)
 		default:
 			b.core.OpenReject(ctx, id, user, channel, trigger)
 		}

@@ -18,6 +18,7 @@ const (
 	actionApprove   = "fo_approve"
 	actionReject    = "fo_reject"
 	actionRetry     = "fo_retry"
+	actionContinue  = "fo_continue"
 	callbackReject  = "fo_reject_modal"
 	blockRejectWhy  = "fo_reject_reason"
 	actionRejectWhy = "fo_reject_reason_input"
@@ -56,7 +57,11 @@ func cardBlocks(r *store.Request) []slack.Block {
 		blocks = append(blocks, slack.NewSectionBlock(md(core.Truncate(fmt.Sprintf("*Left out (%d), not part of this request*\n%s",
 			len(r.Excluded), core.ExclusionText(r.Excluded, 15)), 2900)), nil, nil, slack.SectionBlockOptionBlockID("fo_excluded")))
 	}
-	if len(r.Items) > 1 && r.State != store.Pending {
+	switch {
+	case r.IsPlan():
+		// The approver sees the run order before approving: groups, items, restore points.
+		blocks = append(blocks, planTable(r)...)
+	case len(r.Items) > 1 && r.State != store.Pending:
 		blocks = append(blocks, itemTable(r)...)
 	}
 	if r.State != store.Pending && len(r.Approvals) > 0 {
@@ -81,6 +86,17 @@ func cardBlocks(r *store.Request) []slack.Block {
 			label = "Retry…"
 		}
 		blocks = append(blocks, slack.NewActionBlock(blockActions, slack.NewButtonBlockElement(actionRetry, r.ID, pt(fmt.Sprintf("%s (%d)", label, n)))))
+	}
+	if r.State == store.Halted && r.Halt != nil {
+		next := r.Groups[min(r.Halt.Group+1, len(r.Groups)-1)].Name
+		confirm := slack.NewConfirmationBlockObject(
+			pt("Continue despite the failure?"),
+			md(fmt.Sprintf("Continuing starts group %d (%s) of %s although critical items of group %d did not succeed. Your decision is recorded in the audit log.", r.Halt.Group+2, core.Esc(next), r.ID, r.Halt.Group+1)),
+			pt("Continue"), pt("Cancel"))
+		cont := slack.NewButtonBlockElement(actionContinue, fmt.Sprintf("%s|%d", r.ID, r.Halt.Group), pt("Continue")).
+			WithStyle(slack.StylePrimary).WithConfirm(confirm)
+		stop := slack.NewButtonBlockElement(actionStop, r.ID, pt("Stop run…")).WithStyle(slack.StyleDanger)
+		blocks = append(blocks, slack.NewActionBlock(blockActions, cont, stop))
 	}
 	if r.State == store.Running && core.HasTask(r) {
 		// Opens the stop dialog; nothing is stopped by the click itself.
@@ -136,19 +152,7 @@ func itemTable(r *store.Request) []slack.Block {
 			hidden++
 			continue
 		}
-		row := fmt.Sprintf("%-16s %-10s", core.Truncate(l.Target.Name, 16), core.ItemWords(st))
-		if l.EMProgress > 0 && l.EMProgress < 100 {
-			row += fmt.Sprintf(" %3d%%", l.EMProgress)
-		} else {
-			row += "     "
-		}
-		if !l.Point.IsZero() {
-			row += " " + l.Point.UTC().Format("15:04:05")
-		}
-		if l.EMMessage != "" && st != store.Succeeded {
-			row += " " + core.Truncate(strings.ReplaceAll(l.EMMessage, "`", "'"), 60)
-		}
-		rows = append(rows, row)
+		rows = append(rows, itemRow(l))
 	}
 	md := func(s string) *slack.TextBlockObject {
 		return slack.NewTextBlockObject(slack.MarkdownType, s, false, false)
@@ -178,4 +182,71 @@ func itemTable(r *store.Request) []slack.Block {
 		blocks = append(blocks, slack.NewContextBlock("fo_table_more", md(fmt.Sprintf("%d more items not listed (succeeded items first); `/failover status %s` lists every failure.", hidden, r.ID))))
 	}
 	return blocks
+}
+
+// planRows is how many item rows a plan's card shows per group; the rest are counted (every
+// failure is in the thread and in /failover status).
+const planRows = 20
+
+// planTable renders a plan request's groups in order, each with its counts and its items, the
+// current group marked. One section per group keeps a 50-group plan inside Slack's limits.
+func planTable(r *store.Request) []slack.Block {
+	md := func(s string) *slack.TextBlockObject {
+		return slack.NewTextBlockObject(slack.MarkdownType, s, false, false)
+	}
+	blocks := []slack.Block{slack.NewSectionBlock(md(fmt.Sprintf("*Plan %s* — %d groups, %d items: %s", core.Esc(r.Plan), len(r.Groups), len(r.Items), core.Counts(r))),
+		nil, nil, slack.SectionBlockOptionBlockID("fo_counts"))}
+	for gi := range r.Groups {
+		if len(blocks) == tableSections {
+			blocks = append(blocks, slack.NewContextBlock("fo_table_more", md(fmt.Sprintf("%d more groups not shown; `/failover status %s` lists them.", len(r.Groups)-gi, r.ID))))
+			break
+		}
+		var rows []string
+		idx := r.GroupItems(gi)
+		hidden := 0
+		for _, i := range idx {
+			it := &r.Items[i]
+			if len(idx) > planRows && (it.State == store.Succeeded || it.State == store.Warning || it.State == store.Pending) {
+				hidden++
+				continue
+			}
+			rows = append(rows, itemRow(it))
+		}
+		if len(rows) > planRows {
+			hidden += len(rows) - planRows
+			rows = rows[:planRows]
+		}
+		text := core.GroupTitle(r, gi)
+		if len(rows) > 0 {
+			text += "\n```" + core.Esc(strings.Join(rows, "\n")) + "```"
+		}
+		if hidden > 0 {
+			text += fmt.Sprintf("\n%d more items not listed", hidden)
+		}
+		blocks = append(blocks, slack.NewSectionBlock(md(core.Truncate(text, sectionChars)), nil, nil))
+	}
+	return blocks
+}
+
+// itemRow is one item's row: name, state, progress, restore point, EM's message, and
+// "(opt)" for an optional item of a plan.
+func itemRow(l *store.Item) string {
+	st := l.State
+	name := core.Truncate(l.Target.Name, 16)
+	if l.Optional {
+		name = core.Truncate(l.Target.Name, 10) + " (opt)"
+	}
+	row := fmt.Sprintf("%-16s %-10s", name, core.ItemWords(st))
+	if l.EMProgress > 0 && l.EMProgress < 100 {
+		row += fmt.Sprintf(" %3d%%", l.EMProgress)
+	} else {
+		row += "     "
+	}
+	if !l.Point.IsZero() {
+		row += " " + l.Point.UTC().Format("15:04:05")
+	}
+	if l.EMMessage != "" && st != store.Succeeded {
+		row += " " + core.Truncate(strings.ReplaceAll(l.EMMessage, "`", "'"), 60)
+	}
+	return row
 }

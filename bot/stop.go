@@ -49,6 +49,9 @@ func stopModal(r *store.Request, approvals int) slack.ModalViewRequest {
 	case approvals > 1:
 		who = fmt.Sprintf("<@%s> asked to stop it: “%s”. Submitting confirms, and the stop is sent now.", r.Stop.User, core.Esc(core.Truncate(r.Stop.Reason, 300)))
 	}
+	if r.State == store.Halted {
+		return endRunModal(r)
+	}
 	input := slack.NewPlainTextInputBlockElement(pt("Why stop it?"), actionStopWhy)
 	input.Multiline = true
 	input.MaxLength = 500
@@ -63,6 +66,35 @@ func stopModal(r *store.Request, approvals int) slack.ModalViewRequest {
 			slack.NewSectionBlock(md(what), nil, nil),
 			slack.NewSectionBlock(md(":warning: "+stopNoUndoWords), nil, nil),
 			slack.NewContextBlock("fo_stop_who", md(who)),
+			slack.NewInputBlock(blockStopWhy, pt("Reason"), nil, input),
+		}},
+	}
+}
+
+// endRunModal asks for the reason to end a halted plan's run: nothing is in flight, so the
+// stop skips what was not sent and leaves what failed over as it is.
+func endRunModal(r *store.Request) slack.ModalViewRequest {
+	pt := func(s string) *slack.TextBlockObject {
+		return slack.NewTextBlockObject(slack.PlainTextType, s, false, false)
+	}
+	md := func(s string) *slack.TextBlockObject {
+		return slack.NewTextBlockObject(slack.MarkdownType, s, false, false)
+	}
+	queued := store.Counts(r)[store.Approved]
+	what := fmt.Sprintf("*End the run of %s?*\n%s\n\nStopping ends the run here: the %d items not sent yet are *skipped*. What already failed over stays as it is (EM's API has no undo); check it in the Veeam console.",
+		r.ID, core.HaltText(r), queued)
+	input := slack.NewPlainTextInputBlockElement(pt("Why end the run?"), actionStopWhy)
+	input.Multiline = true
+	input.MaxLength = 500
+	return slack.ModalViewRequest{
+		Type:            slack.VTModal,
+		CallbackID:      callbackStop,
+		PrivateMetadata: r.ID + "|" + core.StopKey(r),
+		Title:           pt("Stop run " + r.ID),
+		Submit:          pt("Stop the run"),
+		Close:           pt("Keep it halted"),
+		Blocks: slack.Blocks{BlockSet: []slack.Block{
+			slack.NewSectionBlock(md(core.Truncate(what, 2900)), nil, nil),
 			slack.NewInputBlock(blockStopWhy, pt("Reason"), nil, input),
 		}},
 	}

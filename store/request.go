@@ -50,6 +50,13 @@ const (
 	// Skipped is an item never sent because its run was stopped first.
 	Skipped = failover.Skipped
 
+	// The milestones of a plan run (Request.Milestones).
+	NewsStarted   = failover.NewsStarted
+	NewsDone      = failover.NewsDone
+	NewsHalted    = failover.NewsHalted
+	NewsContinued = failover.NewsContinued
+	NewsEnded     = failover.NewsEnded
+
 	KindVM   = failover.KindVM
 	KindVApp = failover.KindVApp
 	KindPlan = failover.KindPlan

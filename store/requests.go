@@ -410,6 +410,9 @@ const (
 	ReasonDigest            = failover.ReasonDigest
 	ReasonNotExpired        = failover.ReasonNotExpired
 	ReasonTargetBusy        = failover.ReasonTargetBusy
+	ReasonNotHalted         = failover.ReasonNotHalted
+	ReasonSelfContinue      = failover.ReasonSelfContinue
+	ReasonNotYet            = failover.ReasonNotYet
 )
 
 // effect turns a rule's outcome into what modify records.

@@ -128,6 +128,8 @@ func stateWords(s store.State) string {
 		return "in an unknown state (check Enterprise Manager)"
 	case store.PartlyFailed:
 		return "partly failed"
+	case store.Halted:
+		return "halted before its next group (waiting for Continue or Stop run)"
 	}
 	return string(s)
 }

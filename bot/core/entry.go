@@ -35,6 +35,12 @@ func (b *Service) RequestStop(ctx context.Context, id, task, user, reason string
 	b.requestStop(ctx, id, task, user, reason)
 }
 
+// Continue records user's decision to go on with plan request id, halted after group (the
+// halt the button was shown for), and starts its next group.
+func (b *Service) Continue(ctx context.Context, id string, group int, user, channel string) {
+	b.continueRun(ctx, id, group, user, channel)
+}
+
 // Retry records a new request with the items of id that did not succeed.
 func (b *Service) Retry(ctx context.Context, id, user, channel string) {
 	b.retry(ctx, id, user, channel)
@@ -86,6 +92,8 @@ var (
 	StateWords         = stateWords
 	ShowInAuditChannel = showInAuditChannel
 	AuditLine          = auditLine
+	GroupTitle         = groupTitle
+	HaltText           = haltText
 )
 
 // ItemEMText summarises what EM last told about one item of r.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/failover-bot/failover-bot/emapi"
 	"github.com/failover-bot/failover-bot/store"
+	"github.com/failover-bot/failover-bot/store/failover"
 )
 
 // progressStep is how far a restore session's progress must move before the thread hears about
@@ -66,23 +67,33 @@ func (b *Service) Poll(ctx context.Context) {
 	g.SetLimit(b.opt.PollConcurrency)
 	b.batch.open()
 	var submit []leg
+	now := b.now()
 	for _, r := range reqs {
 		if b.claimed(r.ID) {
 			continue // a stop is under way in this process
 		}
 		if r.State == store.Pending {
-			if !b.now().Before(r.ExpiresAt) {
+			if !now.Before(r.ExpiresAt) {
 				b.expire(r)
 			}
 			continue
 		}
-		for _, l := range legs(r) {
+		if at, later := failover.NextStart(r, now); later {
+			b.wakeAt(r.ID, at) // a plan's next group waits for a delay (re-armed after a restart)
+		}
+		eligible := map[int]bool{}
+		for _, i := range failover.Eligible(r, now) {
+			eligible[i] = true
+		}
+		for i, l := range legs(r) {
 			if b.claimed(l.key()) {
 				continue // a submission is under way in this process
 			}
 			switch l.Item.State {
 			case store.Approved:
-				submit = append(submit, l)
+				if eligible[i] { // a plan's later groups, and a halted run, wait
+					submit = append(submit, l)
+				}
 			case store.Submitting:
 				g.Go(func() error { b.reconcile(ctx, l); return nil })
 			case store.Running, store.Stopping:
@@ -262,6 +273,7 @@ func (b *Service) reconcile(ctx context.Context, r leg) {
 		b.reqLog(r.Request.ID).Info("reconcile skipped", "reason", err)
 		return
 	}
+	b.dispatch(n)
 	nl := leg{n, n.Item(r.Target.ID)}
 	b.record(nl, observe(nl, nil, rs, rs.ID))
 }
@@ -550,6 +562,9 @@ func (b *Service) record(r leg, o observation) {
 		b.reqLog(r.Request.ID).Info("EM change not recorded", "reason", err, "target", r.name())
 		return
 	}
+	if next.State != r.Item.State {
+		b.dispatch(n) // an outcome frees a slot of its group, or ends the group
+	}
 	if it := n.Item(r.Target.ID); it != nil && it.State.Terminal() && it.State != r.Item.State {
 		b.reqLog(n.ID).Info("failover finished", "target", r.name(), "state", it.State, "result", it.EMResult)
 	}
@@ -573,10 +588,12 @@ func (b *Service) markUnknown(r leg, why string) {
 	if !r.single() {
 		c.Thread = ":warning: *" + esc(r.name()) + "*: I cannot tell how its failover ended. " + why + " *Check its restore sessions in Enterprise Manager.* I will not send it again."
 	}
-	if _, err := b.st.Transition(b.sctx, c); err != nil {
+	n, err := b.st.Transition(b.sctx, c)
+	if err != nil {
 		b.reqLog(r.Request.ID).Info("unknown not recorded", "reason", err, "target", r.name())
 		return
 	}
+	b.dispatch(n)
 	b.met.Requests.WithLabelValues("unknown").Inc()
 	b.reqLog(r.Request.ID).Warn("failover outcome unknown", "target", r.name(), "why", why)
 }

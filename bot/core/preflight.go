@@ -33,6 +33,11 @@ type plan struct {
 	scope    string
 	items    []store.Item // each with Recent set when failed over in the last 24 h
 	excluded []store.Exclusion
+	dropped  []store.Item // the items excluded, as they would have been (a plan's keep group and criticality)
+
+	// A plan request's: the plan's name and its groups (items name theirs by index).
+	planName string
+	groups   []store.Group
 }
 
 // resolveTargets turns the names of a command into targets: every one must resolve, or the
@@ -113,29 +118,44 @@ func dedupe(ts []store.Target) []store.Target {
 // active request, is excluded with the reason. Targets failed over by a request in the last 24 h
 // are noted for the card.
 func (b *Service) preflight(ctx context.Context, kind store.Kind, scope string, targets []store.Target, intent store.Intent, at time.Time) (*plan, error) {
+	seeds := make([]store.Item, len(targets))
+	for i, t := range targets {
+		seeds[i] = store.Item{Target: t}
+	}
+	return b.preflightItems(ctx, kind, scope, seeds, intent, at)
+}
+
+// preflightItems is preflight over items that may carry their own kind, group and criticality
+// (a plan's); each item of the result keeps them, with the restore point it would use.
+func (b *Service) preflightItems(ctx context.Context, kind store.Kind, scope string, seeds []store.Item, intent store.Intent, at time.Time) (*plan, error) {
 	p := &plan{kind: kind, scope: scope}
-	held, recent, err := b.targetHistory(ctx, kind)
+	held, recent, err := b.targetHistory(ctx)
 	if err != nil {
 		return nil, err
 	}
 	now := b.now().UTC()
-	items := make([]store.Item, len(targets))
-	why := make([]string, len(targets))
+	items := make([]store.Item, len(seeds))
+	why := make([]string, len(seeds))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(preflightConcurrency)
-	for i, t := range targets {
+	for i, seed := range seeds {
+		t := seed.Target
 		if h, ok := held[t.ID]; ok {
-			if len(targets) == 1 {
+			if len(seeds) == 1 && kind != store.KindPlan {
 				// One target, held: the refusal names the holder and what to do.
 				return nil, failover.TargetBusy(&store.Request{}, h, t, "request")
 			}
 			why[i] = "held by the active request " + h.ID
 			continue
 		}
+		k := seed.Kind
+		if k == "" {
+			k = kind
+		}
 		g.Go(func() error {
 			var in *emapi.Intervals
 			var err error
-			if kind == store.KindVApp {
+			if k == store.KindVApp {
 				in, err = b.em.VAppIntervals(gctx, t.ID, now.Add(-recentWindow), now)
 			} else {
 				in, err = b.em.VMIntervals(gctx, t.ReplicaID, t.ID, now.Add(-recentWindow), now)
@@ -152,19 +172,22 @@ func (b *Service) preflight(ctx context.Context, kind store.Kind, scope string, 
 				why[i] = reason
 				return nil
 			}
-			items[i] = store.Item{Target: t, Point: point, RPO: rpo}
+			it := seed
+			it.Point, it.RPO = point, rpo
+			items[i] = it
 			return nil
 		})
 	}
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
-	for i, t := range targets {
+	for i, seed := range seeds {
 		if why[i] != "" {
-			p.excluded = append(p.excluded, store.Exclusion{Target: t, Reason: why[i]})
+			p.excluded = append(p.excluded, store.Exclusion{Target: seed.Target, Reason: why[i]})
+			p.dropped = append(p.dropped, seed)
 			continue
 		}
-		items[i].Recent = recent[t.ID]
+		items[i].Recent = recent[seed.Target.ID]
 		p.items = append(p.items, items[i])
 	}
 	return p, nil
@@ -221,18 +244,16 @@ func restorePoint(in *emapi.Intervals, intent store.Intent, at time.Time) (time.
 
 // targetHistory returns the targets held by active requests (target ID -> the request) and those
 // failed over by a request that finished in the last 24 h (target ID -> "FO-3, succeeded at …").
+// VM and vApp IDs never collide, so one map serves every kind (a plan holds both).
 // It reads the active index and then walks back by sequence only until requests are older than
 // the window, so its cost follows recent traffic, not history.
-func (b *Service) targetHistory(ctx context.Context, kind store.Kind) (map[string]*store.Request, map[string]string, error) {
+func (b *Service) targetHistory(ctx context.Context) (map[string]*store.Request, map[string]string, error) {
 	active, err := b.st.Active(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
 	held, recent := map[string]*store.Request{}, map[string]string{}
 	for _, r := range active {
-		if r.Kind != kind {
-			continue
-		}
 		for _, it := range r.Items {
 			held[it.Target.ID] = r
 		}
@@ -242,7 +263,7 @@ func (b *Service) targetHistory(ctx context.Context, kind store.Kind) (map[strin
 		if r.CreatedAt.Before(since.Add(-b.opt.RequestTTL)) {
 			return false
 		}
-		if r.Kind != kind || r.FinishedAt.Before(since) || !r.State.Terminal() {
+		if r.FinishedAt.Before(since) || !r.State.Terminal() {
 			return true
 		}
 		for _, it := range r.Items {

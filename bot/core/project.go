@@ -25,6 +25,10 @@ func ThreadLine(r *store.Request, e *store.Event) string {
 		return fmt.Sprintf(":ballot_box_with_check: <@%s> approved (%d of %d); %d more needed.",
 			e.Actor, len(r.Approvals), r.ApprovalsRequired, r.ApprovalsRequired-len(r.Approvals))
 	case "approved":
+		if r.IsPlan() {
+			return fmt.Sprintf(":white_check_mark: %s. Running plan *%s*: %s in order, each after the one before has an outcome for every item; a critical failure halts the run for a second person's decision. This thread gets each group's milestones and every failure.",
+				approvedBy(r), esc(r.Plan), plural(len(r.Groups), "group")) + prefix(planMilestones(r))
+		}
 		if len(r.Items) > 1 {
 			return fmt.Sprintf(":white_check_mark: %s. Sending %d failovers to Enterprise Manager; this thread gets the milestones and every failure, the card shows each item.", approvedBy(r), len(r.Items))
 		}
@@ -41,10 +45,30 @@ func ThreadLine(r *store.Request, e *store.Event) string {
 		return fmt.Sprintf(":alarm_clock: %s expired at %s with %d of %d approvals. Nothing was sent to Enterprise Manager; ask again if it is still needed.",
 			r.ID, r.StateAt.UTC().Format(clockFormat), len(r.Approvals), r.ApprovalsRequired)
 	}
+	if r.IsPlan() {
+		return planMilestone(r, e)
+	}
 	if len(r.Items) > 1 {
 		return milestone(r, e)
 	}
 	return ""
+}
+
+// planMilestone is what a change of a plan request owes its thread: the run's milestones of
+// this write, then the summary once the last item has an outcome.
+func planMilestone(r *store.Request, e *store.Event) string {
+	s := planMilestones(r)
+	if e.From != e.To && e.To.Terminal() {
+		s += prefix(summaryLine(r))
+	}
+	return strings.TrimPrefix(s, "\n")
+}
+
+func prefix(s string) string {
+	if s == "" {
+		return ""
+	}
+	return "\n" + s
 }
 
 // milestone is the line a change of one item owes the thread of a request of many: all items
@@ -77,6 +101,9 @@ func summaryLine(r *store.Request) string {
 			r.DecidedAt.UTC().Format(clockFormat), r.FinishedAt.UTC().Format(clockFormat))
 	}
 	b.WriteString(".")
+	if r.IsPlan() {
+		b.WriteString(planSummary(r))
+	}
 	var bad []string
 	for _, l := range legs(r) {
 		switch l.Item.State {

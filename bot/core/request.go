@@ -72,6 +72,8 @@ func checkingWhat(cmd Command) string {
 		return plural(len(cmd.VMs), "VM") + " of " + cmd.Replica
 	case SubVApp:
 		return plural(len(cmd.VApps), "vApp")
+	case SubPlan:
+		return "every target of plan " + cmd.Plan
 	}
 	return "every VM of " + cmd.Replica
 }
@@ -94,7 +96,7 @@ func (b *Service) createRequest(ctx context.Context, in Invocation, cmd Command)
 		return ephemeral("Nothing to fail over, so nothing was recorded:\n" + exclusionText(p.excluded, 20))
 	}
 	nr := store.NewRequest{
-		Kind: p.kind, Items: p.items, Excluded: p.excluded, Scope: p.scope,
+		Kind: p.kind, Items: p.items, Excluded: p.excluded, Scope: p.scope, Plan: p.planName, Groups: p.groups,
 		Intent: store.Intent(cmd.Intent), RestoreTime: cmd.Time, Reason: cmd.Reason,
 		Requester: in.User, Channel: in.Channel, ResponseURL: in.ResponseURL, TTL: b.opt.RequestTTL,
 		ReplayKey: in.ReplayKey, ReplayTTL: replayWindow,
@@ -121,6 +123,9 @@ func (b *Service) createRequest(ctx context.Context, in Invocation, cmd Command)
 	if pv := previewText(r); pv != "" {
 		text += "\n" + pv
 	}
+	if r.IsPlan() {
+		text += "\nGroups, in the order they run:" + planItemsText(r, 5)
+	}
 	if len(r.Excluded) > 0 {
 		text += fmt.Sprintf("\nLeft out (%d, not part of the request):\n%s", len(r.Excluded), exclusionText(r.Excluded, 10))
 	}
@@ -129,6 +134,9 @@ func (b *Service) createRequest(ctx context.Context, in Invocation, cmd Command)
 
 // plan resolves a command's targets and runs the pre-flight, or says why not (ok false).
 func (b *Service) plan(ctx context.Context, cmd Command) (*plan, Response, bool) {
+	if cmd.Sub == SubPlan {
+		return b.planRequest(ctx, cmd)
+	}
 	kind, scope, targets, err := b.resolveTargets(ctx, cmd)
 	var ref *refusal
 	if errors.As(err, &ref) {
@@ -163,6 +171,9 @@ func (b *Service) check(ctx context.Context, in Invocation, cmd Command) Respons
 	}
 	ctx, cancel := context.WithTimeout(ctx, resolveBudget)
 	defer cancel()
+	if cmd.Sub == SubPlan {
+		return b.checkPlan(ctx, cmd)
+	}
 	p, resp, ok := b.plan(ctx, cmd)
 	if !ok {
 		return resp
@@ -259,6 +270,7 @@ type Invocation struct {
 // Request asks for a failover (vm, vapp, replica): names resolved, restore points checked, the
 // request recorded for approval. A check (cmd.Check) records nothing.
 func (b *Service) Request(ctx context.Context, in Invocation, cmd Command) Response {
+	cmd = b.withPlanDefaults(cmd)
 	if cmd.Check {
 		return b.check(ctx, in, cmd)
 	}
@@ -290,6 +302,9 @@ func (b *Service) List(ctx context.Context) Response {
 	}
 	return ephemeral(listText(reqs))
 }
+
+// Plans answers /failover plans: the recovery plans with their groups and sizes.
+func (b *Service) Plans() Response { return b.plansList() }
 
 // Ephemeral is a private answer to the sender.
 func Ephemeral(text string) Response { return ephemeral(text) }

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/failover-bot/failover-bot/bot/plans"
 	"github.com/failover-bot/failover-bot/emapi"
 	"github.com/failover-bot/failover-bot/store"
 )
@@ -52,6 +53,8 @@ type Store interface {
 	Expire(ctx context.Context, id string) (*store.Request, error)
 	Transition(ctx context.Context, c store.Change) (*store.Request, error)
 	TransitionAll(ctx context.Context, id string, cs []store.Change, actor, action, details string) (*store.Request, int, error)
+	Continue(ctx context.Context, id, user string, group int) (*store.Request, error)
+	EndRun(ctx context.Context, id, user, reason string, group int) (*store.Request, error)
 }
 
 // Notifier is how the use cases speak to people outside the store's outbox: a private answer
@@ -87,9 +90,11 @@ type Options struct {
 	OutcomeGrace                           time.Duration
 	StopApprovals                          int
 	EMTimeout                              time.Duration
-	Now                                    func() time.Time
-	Logger                                 *slog.Logger
-	Metrics                                *Metrics
+	// Plans are the recovery plans /failover plan runs (PLANS_FILE); nil for none.
+	Plans   *plans.File
+	Now     func() time.Time
+	Logger  *slog.Logger
+	Metrics *Metrics
 }
 
 // Service runs the use cases. It is safe for concurrent use.
@@ -123,6 +128,8 @@ type Service struct {
 	inflight map[string]bool // requests and items with a submission or stop under way in this process
 	posts    chan struct{}   // one token per failover POST in flight (MaxConcurrentFailovers)
 	failures map[string]int  // consecutive failed EM reads per request, for one warning in the thread
+	wakes    map[string]wake // plan requests waiting for a group's delay, by ID
+	closed   bool            // Close began: no new wake-ups
 }
 
 // New returns the use cases over em and st, speaking to people through notify and dialogs and
@@ -185,6 +192,7 @@ func New(em EM, st Store, notify Notifier, dir Directory, dialogs Dialogs, opt O
 		failures: map[string]int{},
 		posts:    make(chan struct{}, opt.MaxConcurrentFailovers),
 		waiting:  map[string]time.Time{},
+		wakes:    map[string]wake{},
 	}
 	b.inv = newInventory(em, opt.Now)
 	b.sessions = &sessionIndex{em: em}
@@ -211,6 +219,7 @@ func (b *Service) Wait(ctx context.Context) error {
 // Close waits for background work until ctx ends, then cancels what is left. Closing never
 // withdraws, fails or cancels a request.
 func (b *Service) Close(ctx context.Context) error {
+	b.stopWakes()
 	err := b.Wait(ctx)
 	b.cancel()
 	if err != nil {

@@ -14,6 +14,14 @@ import (
 func (b *Service) stopRefusal(ctx context.Context, r *store.Request, user string) string {
 	switch r.State {
 	case store.Running:
+	case store.Halted:
+		// Nothing is in flight: the stop ends the run, skipping what was not sent.
+		if user != r.Requester {
+			if err := b.auth.canApprove(ctx, user); err != nil {
+				return "Only the requester or an approver can stop " + r.ID + ". " + describe(err)
+			}
+		}
+		return ""
 	case store.Pending:
 		return fmt.Sprintf("%s has not been sent to Enterprise Manager: there is nothing to stop. To withdraw it, use `/failover cancel %s`.", r.ID, r.ID)
 	case store.Approved, store.Submitting:
@@ -65,7 +73,15 @@ func (b *Service) requestStop(ctx context.Context, id, task, user, reason string
 		return
 	}
 	if key := stopKey(r); key != task {
+		if r.State == store.Halted || strings.HasPrefix(task, haltKey) {
+			tell(fmt.Sprintf("That stop dialog was opened when %s was %s; it has changed since (%s). Nothing was stopped; open the dialog again from the current card.", r.ID, stopKeyWords(task), stateWords(r.State)))
+			return
+		}
 		tell(fmt.Sprintf("That stop dialog was for task %s, but %s now follows task %s. Nothing was stopped; open the dialog again.", task, r.ID, key))
+		return
+	}
+	if r.State == store.Halted {
+		b.endRun(ctx, r, user, reason, tell)
 		return
 	}
 	targets := b.stoppable(r)
@@ -150,10 +166,26 @@ func running(r *store.Request) int { return store.Counts(r)[store.Running] }
 // stopKey ties a stop dialog to what it was opened for: the task of a one-item request (a dialog
 // left open must not stop a later task), or "all running items" of a request of many.
 func stopKey(r *store.Request) string {
+	if r.State == store.Halted && r.Halt != nil {
+		return fmt.Sprintf("%s%d", haltKey, r.Halt.Group)
+	}
 	if len(r.Items) == 1 {
 		return r.Items[0].TaskID
 	}
 	return "all"
+}
+
+// haltKey prefixes the stop key of a halted plan: the dialog ends that halt's run, not a later one.
+const haltKey = "halt:"
+
+// stopKeyWords says what a stop dialog was opened for.
+func stopKeyWords(key string) string {
+	if g, ok := strings.CutPrefix(key, haltKey); ok {
+		var n int
+		fmt.Sscanf(g, "%d", &n)
+		return fmt.Sprintf("halted after group %d", n+1)
+	}
+	return "running task " + key
 }
 
 // taskList names the tasks a stop sends DELETEs for.

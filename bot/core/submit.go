@@ -8,21 +8,25 @@ import (
 
 	"github.com/failover-bot/failover-bot/emapi"
 	"github.com/failover-bot/failover-bot/store"
+	"github.com/failover-bot/failover-bot/store/failover"
 )
 
-// submit sends the failover for an approved request, exactly once. "submitting" is stored before
-// the POST, so a crash between the two leaves evidence that the POST may have gone out, and the
-// request is reconciled instead of sent again.
+// submit sends the failovers of an approved request, exactly once: every item, or a plan's
+// first group within its concurrency (the rest follow as items finish, see dispatch).
+// "submitting" is stored before the POST, so a crash between the two leaves evidence that the
+// POST may have gone out, and the request is reconciled instead of sent again.
 func (b *Service) submit(ctx context.Context, id string) {
 	r, err := b.st.Get(ctx, id)
 	if err != nil || r.State != store.Approved {
 		return
 	}
+	if r.IsPlan() {
+		b.dispatch(r)
+		return
+	}
 	var todo []leg
-	for _, l := range legs(r) {
-		if l.Item.State == store.Approved {
-			todo = append(todo, l)
-		}
+	for _, i := range failover.Eligible(r, b.now()) {
+		todo = append(todo, leg{r, &r.Items[i]})
 	}
 	b.submitLegs(ctx, todo)
 }
@@ -72,7 +76,7 @@ func (b *Service) submitLeg(ctx context.Context, l leg) {
 	defer cancel()
 	intent := emapi.RestoreIntent{Kind: intentKind(r.Intent), Time: r.RestoreTime}
 	var task *emapi.Task
-	if r.Kind == store.KindVApp {
+	if r.KindOf(l.Item) == store.KindVApp {
 		task, err = b.em.StartVAppFailover(ctx, l.Target.ID, intent)
 	} else {
 		task, err = b.em.StartVMFailover(ctx, l.Target.ReplicaID, l.Target.ID, intent)
@@ -129,10 +133,12 @@ func (b *Service) submitFailed(r leg, err error) {
 	if !r.single() {
 		line = ":red_circle: *" + esc(r.name()) + "* was not started. Enterprise Manager refused it: " + msg
 	}
-	if _, terr := b.st.Transition(b.sctx, store.Change{ID: r.Request.ID, Item: r.Target.ID, From: []store.State{store.Submitting}, To: store.Failed,
+	if n, terr := b.st.Transition(b.sctx, store.Change{ID: r.Request.ID, Item: r.Target.ID, From: []store.State{store.Submitting}, To: store.Failed,
 		Actor: "em", Action: "error", Details: msg, Thread: line,
 		Apply: func(it *store.Item) { it.EMMessage = emMessage(err) }}); terr != nil {
 		log.Error("could not record the failed submission", "error", terr)
+	} else {
+		b.dispatch(n)
 	}
 	b.met.Requests.WithLabelValues("failed").Inc()
 	log.Error("failover refused by EM", "error", err)
@@ -159,11 +165,13 @@ func (b *Service) notSent(r leg, err error) {
 		if !r.single() {
 			line = fmt.Sprintf(":red_circle: *%s*: Enterprise Manager stayed unreachable for %s after the approval (%s). *Nothing was sent* for it.", esc(r.name()), b.opt.SubmitRetryFor, why)
 		}
-		if _, terr := b.st.Transition(b.sctx, store.Change{ID: r.Request.ID, Item: r.Target.ID, From: []store.State{store.Submitting}, To: store.Failed,
+		if n, terr := b.st.Transition(b.sctx, store.Change{ID: r.Request.ID, Item: r.Target.ID, From: []store.State{store.Submitting}, To: store.Failed,
 			Actor: "bot", Action: "not-sent", Details: fmt.Sprintf("EM unreachable for %s since the approval; nothing was sent: %s", b.opt.SubmitRetryFor, why),
 			Thread: line,
 			Apply:  func(q *store.Item) { q.EMMessage = "EM unreachable; nothing was sent" }}); terr != nil {
 			log.Error("could not record the unsent submission", "error", terr)
+		} else {
+			b.dispatch(n)
 		}
 		b.met.Requests.WithLabelValues("failed").Inc()
 		return

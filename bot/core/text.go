@@ -28,6 +28,9 @@ var slackEscaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;")
 
 // targetText says what fails over, with names and IDs (for many items, how many of what).
 func targetText(r *store.Request) string {
+	if r.IsPlan() {
+		return "*" + esc(targetName(r)) + "*"
+	}
 	if len(r.Items) == 1 {
 		t := r.Items[0].Target
 		if r.Kind == store.KindVApp {
@@ -40,6 +43,9 @@ func targetText(r *store.Request) string {
 
 // targetName names what fails over in a few words: the VM or vApp, or "12 VMs of CDP-Web".
 func targetName(r *store.Request) string {
+	if r.IsPlan() {
+		return fmt.Sprintf("plan %s (%s in %s)", r.Plan, plural(len(r.Items), "item"), plural(len(r.Groups), "group"))
+	}
 	if len(r.Items) == 1 {
 		return r.Items[0].Target.Name
 	}
@@ -86,6 +92,9 @@ func statusLine(r *store.Request) string {
 	case store.Withdrawn:
 		return fmt.Sprintf(":leftwards_arrow_with_hook: Withdrawn by <@%s> at %s; nothing was sent to Enterprise Manager", r.StateBy, r.StateAt.UTC().Format(clockFormat))
 	}
+	if r.IsPlan() {
+		return planStatusLine(r)
+	}
 	if len(r.Items) == 1 {
 		return itemStatusLine(leg{r, &r.Items[0]})
 	}
@@ -126,7 +135,7 @@ func itemStatusLine(l leg) string {
 
 // itemOrder is the order states are counted in on a card: what needs eyes first.
 var itemOrder = []store.State{store.Failed, store.Unknown, store.Stopped, store.Stopping, store.Running,
-	store.Submitting, store.Approved, store.Warning, store.Succeeded}
+	store.Submitting, store.Approved, store.Skipped, store.Warning, store.Succeeded}
 
 // counts says how many items are in each state, in itemOrder ("3 running, 45 succeeded").
 func counts(r *store.Request) string {
@@ -176,6 +185,8 @@ func manyStatusLine(r *store.Request) string {
 		return ":black_square_for_stop: Stopped: " + c
 	case store.Unknown:
 		return ":warning: Outcome unknown for some — check Enterprise Manager: " + c
+	case store.Halted:
+		return haltText(r)
 	}
 	return string(r.State) + ": " + c
 }
@@ -245,6 +256,11 @@ func requestSummary(r *store.Request) string {
 		}
 	} else {
 		fmt.Fprintf(&b, "Items: %s.\n", counts(r))
+		if r.IsPlan() {
+			for gi := range r.Groups {
+				fmt.Fprintf(&b, "%s\n", groupTitle(r, gi))
+			}
+		}
 		for _, l := range legs(r) {
 			if st := l.Item.State; st == store.Failed || st == store.Unknown || st == store.Stopped {
 				fmt.Fprintf(&b, "• %s: %s — %s\n", esc(l.name()), itemWords(st), emText(l))
@@ -363,7 +379,7 @@ func retryable(r *store.Request) []store.Item {
 	var out []store.Item
 	for _, it := range r.Items {
 		switch it.State {
-		case store.Failed, store.Stopped, store.Unknown:
+		case store.Failed, store.Stopped, store.Unknown, store.Skipped:
 			out = append(out, it)
 		}
 	}

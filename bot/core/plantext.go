@@ -127,10 +127,8 @@ func planMilestones(r *store.Request) string {
 			if !g.StartedAt.IsZero() {
 				took = " in " + g.DoneAt.Sub(g.StartedAt).Round(time.Second).String()
 			}
+			// Each failure was told when it happened (record, markUnknown): the milestone counts.
 			line := fmt.Sprintf(":checkered_flag: Done: %s%s — %s.", groupName(r, ev.Group), took, groupCounts(r, ev.Group))
-			if bad := failedItems(r, ev.Group); bad != "" {
-				line += "\n" + bad
-			}
 			if ev.Group+1 < len(r.Groups) && r.Halt == nil && !r.State.Terminal() {
 				next := r.Groups[ev.Group+1]
 				if g.Delay > 0 {
@@ -171,27 +169,6 @@ func planMilestones(r *store.Request) string {
 	return strings.Join(lines, "\n")
 }
 
-// failedItems lists the items of group g that did not succeed, with EM's words, for a
-// milestone (at most maxSummaryFailures).
-func failedItems(r *store.Request, g int) string {
-	var bad []string
-	for _, i := range r.GroupItems(g) {
-		l := leg{r, &r.Items[i]}
-		switch l.Item.State {
-		case store.Failed, store.Unknown, store.Stopped:
-			opt := ""
-			if l.Optional {
-				opt = " (optional)"
-			}
-			bad = append(bad, fmt.Sprintf("• %s%s: %s — %s", esc(l.name()), opt, itemWords(l.Item.State), emText(l)))
-		}
-	}
-	if len(bad) > maxSummaryFailures {
-		bad = append(bad[:maxSummaryFailures], fmt.Sprintf("…and %d more", len(bad)-maxSummaryFailures))
-	}
-	return strings.Join(bad, "\n")
-}
-
 // planSummary is the per-group part of a finished plan's summary: counts and how long each
 // group took, or why it never started.
 func planSummary(r *store.Request) string {
@@ -200,7 +177,7 @@ func planSummary(r *store.Request) string {
 		fmt.Fprintf(&b, "\n• %d. %s: %s", gi+1, esc(g.Name), groupCounts(r, gi))
 		switch {
 		case !g.StartedAt.IsZero() && !g.DoneAt.IsZero():
-			fmt.Fprintf(&b, " — %s (%s–%s)", g.DoneAt.Sub(g.StartedAt).Round(time.Second), g.StartedAt.UTC().Format(clockFormat), g.DoneAt.UTC().Format(clockFormat))
+			fmt.Fprintf(&b, " — %s (%s–%s)", g.DoneAt.Sub(g.StartedAt).Round(time.Second), g.StartedAt.UTC().Format("15:04"), g.DoneAt.UTC().Format(clockFormat))
 		case g.StartedAt.IsZero():
 			b.WriteString(" — not started")
 		}

@@ -543,7 +543,7 @@ func (b *Service) record(r leg, o observation) {
 	switch {
 	case !r.single():
 		if next.State != r.Item.State && (next.State == store.Failed || next.State == store.Stopped) {
-			line = fmt.Sprintf(":red_circle: *%s* %s: %s", esc(r.name()), stateWords(next.State), emText(nl))
+			line = fmt.Sprintf(":red_circle: *%s*%s %s: %s", esc(r.name()), planRole(r), stateWords(next.State), emText(nl))
 		}
 	case stateChanged || next.EMProgress/progressStep != r.EMProgress/progressStep:
 		line = updateLine(nl)
@@ -573,6 +573,17 @@ func (b *Service) record(r leg, o observation) {
 	}
 }
 
+// planRole says, for an item of a plan, what its failure means for the run.
+func planRole(r leg) string {
+	switch {
+	case !r.Request.IsPlan():
+		return ""
+	case r.Optional:
+		return " (optional: the run goes on)"
+	}
+	return " (critical: the run halts after its group)"
+}
+
 func updateLine(r leg) string {
 	switch r.Item.State {
 	case store.Succeeded, store.Warning, store.Failed, store.Stopped:
@@ -586,7 +597,7 @@ func (b *Service) markUnknown(r leg, why string) {
 	c.To, c.Actor, c.Action, c.Details = store.Unknown, "poller", "unknown", why
 	c.Thread = ":warning: I cannot tell how this failover ended. " + why + " *An operator must check Enterprise Manager* (restore sessions for " + esc(r.Target.Name) + ") and act from there. I will not send it again."
 	if !r.single() {
-		c.Thread = ":warning: *" + esc(r.name()) + "*: I cannot tell how its failover ended. " + why + " *Check its restore sessions in Enterprise Manager.* I will not send it again."
+		c.Thread = ":warning: *" + esc(r.name()) + "*" + planRole(r) + ": I cannot tell how its failover ended. " + why + " *Check its restore sessions in Enterprise Manager.* I will not send it again."
 	}
 	n, err := b.st.Transition(b.sctx, c)
 	if err != nil {

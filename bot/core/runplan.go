@@ -179,8 +179,8 @@ func (b *Service) planRequest(ctx context.Context, cmd Command) (*plan, Response
 	}
 	if len(problems) > 0 {
 		b.met.Refusals.WithLabelValues("unknown-name").Inc()
-		return nil, ephemeral(fmt.Sprintf("Plan *%s* cannot be requested: %s of its targets do not resolve in Enterprise Manager:\n%s\nFix PLANS_FILE (or EM), then `/failover check plan %s`. Nothing was recorded.",
-			esc(p.Name), plural(len(problems), "entry"), strings.Join(problems, "\n"), p.Name)), false
+		return nil, ephemeral(fmt.Sprintf("Plan *%s* cannot be requested: %s in Enterprise Manager:\n%s\nFix PLANS_FILE (or EM), then `/failover check plan %s`. Nothing was recorded.",
+			esc(p.Name), count(len(problems), "entry does not resolve", "entries do not resolve"), strings.Join(problems, "\n"), p.Name)), false
 	}
 	if max := b.opt.MaxTargets; len(seeds) > max {
 		b.met.Refusals.WithLabelValues("too-many").Inc()
@@ -243,7 +243,7 @@ func (b *Service) plansList() Response {
 	fmt.Fprintf(&out, "*%s* in %s:", plural(len(f.Plans), "recovery plan"), esc(filepath.Base(f.Path)))
 	for _, p := range f.Plans {
 		groups, targets := p.Size()
-		fmt.Fprintf(&out, "\n• *%s* — %s, %s", esc(p.Name), plural(groups, "group"), plural(targets, "target entry"))
+		fmt.Fprintf(&out, "\n• *%s* — %s, %s", esc(p.Name), plural(groups, "group"), count(targets, "target entry", "target entries"))
 		if p.Restore == string(store.IntentLatestVSS) {
 			out.WriteString(", restores the latest VSS point")
 		}
@@ -292,7 +292,7 @@ func (b *Service) checkPlan(ctx context.Context, cmd Command) Response {
 	}
 	groups, targets := p.Size()
 	fmt.Fprintf(&out, "*Readiness of plan %s* (%s, %s; restore: %s) — check only, nothing was recorded and nobody was asked.\n",
-		esc(p.Name), plural(groups, "group"), plural(targets, "target entry"), restoreText(store.Intent(cmd.Intent), cmd.Time))
+		esc(p.Name), plural(groups, "group"), count(targets, "target entry", "target entries"), restoreText(store.Intent(cmd.Intent), cmd.Time))
 	// EM and the role: an uncached read that needs the Portal Administrator role, like every
 	// CDP failover.
 	if _, err := b.em.Replicas(ctx); err != nil {
@@ -312,7 +312,7 @@ func (b *Service) checkPlan(ctx context.Context, cmd Command) Response {
 		return ephemeral(out.String())
 	}
 	if len(problems) > 0 {
-		fmt.Fprintf(&out, "%s %s do not resolve:\n%s\n", mark(false), plural(len(problems), "entry"), strings.Join(problems, "\n"))
+		fmt.Fprintf(&out, "%s %s:\n%s\n", mark(false), count(len(problems), "entry does not resolve", "entries do not resolve"), strings.Join(problems, "\n"))
 	} else {
 		fmt.Fprintf(&out, "%s Every name resolves: %s.\n", mark(true), plural(len(seeds), "target"))
 	}
@@ -332,12 +332,12 @@ func (b *Service) checkPlan(ctx context.Context, cmd Command) Response {
 	}
 	critical := slices.ContainsFunc(pf.dropped, func(it store.Item) bool { return !it.Optional })
 	if len(noPoint) > 0 {
-		fmt.Fprintf(&out, "%s %s no restore point for this option:\n%s\n", mark(false), plural(len(noPoint), "target has"), strings.Join(noPoint, "\n"))
+		fmt.Fprintf(&out, "%s %s no restore point for this option:\n%s\n", mark(false), count(len(noPoint), "target has", "targets have"), strings.Join(noPoint, "\n"))
 	} else {
 		fmt.Fprintf(&out, "%s Every target that resolves has a restore point for this option.\n", mark(true))
 	}
 	if len(held) > 0 {
-		fmt.Fprintf(&out, "%s %s held by an active request:\n%s\n", mark(false), plural(len(held), "target is"), strings.Join(held, "\n"))
+		fmt.Fprintf(&out, "%s %s held by an active request:\n%s\n", mark(false), count(len(held), "target is", "targets are"), strings.Join(held, "\n"))
 	} else {
 		fmt.Fprintf(&out, "%s No target is held by an active request.\n", mark(true))
 	}
@@ -354,6 +354,14 @@ func (b *Service) checkPlan(ctx context.Context, cmd Command) Response {
 		out.WriteString("*Not ready:* a request now would be refused. Fix what is marked :x: and check again.")
 	}
 	return ephemeral(strings.TrimSpace(out.String()))
+}
+
+// count is "1 entry" or "3 entries".
+func count(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
 }
 
 func criticality(it store.Item) string {

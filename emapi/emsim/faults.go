@@ -83,6 +83,18 @@ func (s *Server) Logons() int {
 	return s.logons
 }
 
+// SetNoHistory makes ?action=intervals of targetID (a VM or vApp ID) list no interval and no
+// restore point, as EM does for a replica whose initial synchronisation has not finished: there
+// is nothing to fail over to. false restores the synthesised history.
+func (s *Server) SetNoHistory(targetID string, none bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.noHistory == nil {
+		s.noHistory = map[string]bool{}
+	}
+	s.noHistory[targetID] = none
+}
+
 // SetLatency makes every request wait d (wall-clock) before it is served; a request whose client
 // goes away meanwhile is abandoned at once, so a cancelled client never holds the server.
 func (s *Server) SetLatency(d time.Duration) {

@@ -404,7 +404,14 @@ func (s *Server) postAction(c *call, lookup func() (target, bool)) {
 		if !ok {
 			return
 		}
-		c.ok(http.StatusOK, intervals(t.id, c.now, from, to))
+		doc := intervals(t.id, c.now, from, to)
+		s.mu.Lock()
+		empty := s.noHistory[t.id]
+		s.mu.Unlock()
+		if empty {
+			doc = intervalsDoc{Intervals: []intervalDoc{}, RestorePoints: []restorePtDoc{}}
+		}
+		c.ok(http.StatusOK, doc)
 	case "":
 		c.w.Header().Set("Allow", "GET")
 		c.fail(http.StatusMethodNotAllowed, "POST needs an action (failover or intervals)")

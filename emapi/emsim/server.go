@@ -84,6 +84,7 @@ type Server struct {
 	runs            []*run            // restore sessions in creation order, for GET /restoreSessions
 	byTarget        map[string][]*run // failovers per target ID, for the Ready/Failover state
 	scripts         map[string]Script
+	noHistory       map[string]bool // targets with no restorable state (SetNoHistory)
 	defaultScript   *Script
 	failovers       []Failover
 

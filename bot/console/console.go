@@ -22,6 +22,7 @@ import (
 	"github.com/slack-go/slack"
 
 	"github.com/failover-bot/failover-bot/bot"
+	"github.com/failover-bot/failover-bot/bot/core"
 	"github.com/failover-bot/failover-bot/store"
 )
 
@@ -190,6 +191,24 @@ func (t *Terminal) showTable(ts, blocksJSON string) {
 	}
 }
 
+// renderActions prints only the action blocks of a message.
+func (t *Terminal) renderActions(prefix, blocksJSON string) {
+	var blocks slack.Blocks
+	if err := json.Unmarshal([]byte(blocksJSON), &blocks); err != nil {
+		return
+	}
+	var actions []slack.Block
+	for _, b := range blocks.BlockSet {
+		if _, ok := b.(*slack.ActionBlock); ok {
+			actions = append(actions, b)
+		}
+	}
+	data, err := json.Marshal(actions)
+	if err == nil && len(actions) > 0 {
+		t.render(prefix, "", string(data))
+	}
+}
+
 // render prints a message's blocks (or its text) indented by prefix.
 func (t *Terminal) render(prefix, text, blocksJSON string) {
 	if blocksJSON == "" {
@@ -219,15 +238,30 @@ func (t *Terminal) render(prefix, text, blocksJSON string) {
 				}
 			}
 		case *slack.ActionBlock:
-			var names []string
+			var names, typed []string
 			for _, e := range b.Elements.ElementSet {
 				if btn, ok := e.(*slack.ButtonBlockElement); ok {
 					names = append(names, "["+btn.Text.Text+"]")
+					if h, ok := typedClicks[btn.ActionID]; ok {
+						typed = append(typed, h)
+					}
 				}
 			}
-			t.printf("%s%s   (type: approve <id> | reject <id> \"<reason>\")\n", prefix, strings.Join(names, " "))
+			if len(typed) > 0 {
+				t.printf("%s%s   (type: %s)\n", prefix, strings.Join(names, " "), strings.Join(typed, " | "))
+			} else {
+				t.printf("%s%s\n", prefix, strings.Join(names, " "))
+			}
 		}
 	}
+}
+
+// typedClicks is how each button of a card is typed in the console.
+var typedClicks = map[string]string{
+	"fo_approve":  "approve <id>",
+	"fo_reject":   `reject <id> "<reason>"`,
+	"fo_continue": "continue <id>",
+	"fo_stop":     `stop <id> "<reason>"`,
 }
 
 // ServeHTTP answers the Slack Web API methods the bot calls, printing what they carry. The bot
@@ -271,6 +305,10 @@ func (t *Terminal) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case "chat.update":
 		t.printf("  ~ card updated: %s\n", t.plain(stripEmoji(f.Get("text"))))
 		t.showTable(f.Get("ts"), f.Get("blocks"))
+		if strings.Contains(f.Get("blocks"), `"fo_continue"`) {
+			// A halted plan's card asks for a decision: show its buttons as a new card would.
+			t.renderActions("      ", f.Get("blocks"))
+		}
 		writeSlack(w, map[string]any{"ok": true, "channel": f.Get("channel"), "ts": f.Get("ts"), "text": f.Get("text")})
 	case "chat.postEphemeral":
 		t.render("  (only @"+t.users[f.Get("user")].Name+" sees) ", f.Get("text"), "")
@@ -319,7 +357,7 @@ type Requests interface {
 // Run reads commands from in until it ends or ctx is done. At end of input it waits (up to
 // settle) for active failovers to finish, so a piped script shows the whole story.
 func (t *Terminal) Run(ctx context.Context, b *bot.Bot, st Requests, in io.Reader, interactive bool, settle time.Duration) error {
-	t.printf("failover-bot console. You are @%s. Type /failover help, /as <name> (%s), approve <id>, reject <id> \"<reason>\", quit.\n",
+	t.printf("failover-bot console. You are @%s. Type /failover help, /as <name> (%s), approve <id>, reject <id> \"<reason>\", continue <id>, stop <id> \"<reason>\", quit.\n",
 		t.who.Name, strings.Join(t.names(), ", "))
 	sc := bufio.NewScanner(in)
 	prompt := func() {
@@ -399,17 +437,22 @@ func (t *Terminal) handle(ctx context.Context, b *bot.Bot, st Requests, line str
 		t.mu.Lock()
 		t.render("  (only @"+t.who.Name+" sees) ", resp.Text, "")
 		t.mu.Unlock()
-	case "approve", "reject":
+	case "approve", "reject", "continue", "stop":
 		t.click(ctx, b, st, args)
+	case "wait":
+		// For scripts: let the running failovers reach an outcome (or a halt) first.
+		if err := t.settle(ctx, b, st, 2*time.Minute); err != nil {
+			t.say("wait: %v", err)
+		}
 	default:
-		t.say("unknown input. Try /failover help, /as <name>, approve <id>, reject <id> \"<reason>\", quit")
+		t.say("unknown input. Try /failover help, /as <name>, approve <id>, reject <id> \"<reason>\", continue <id>, stop <id> \"<reason>\", quit")
 	}
 }
 
 func (t *Terminal) click(ctx context.Context, b *bot.Bot, st Requests, args []string) {
 	verb := strings.ToLower(args[0])
-	if len(args) < 2 || (verb == "reject" && len(args) != 3) || (verb == "approve" && len(args) != 2) {
-		t.say(`usage: approve <id> | reject <id> "<reason>"`)
+	if len(args) < 2 || ((verb == "reject" || verb == "stop") && len(args) != 3) || ((verb == "approve" || verb == "continue") && len(args) != 2) {
+		t.say(`usage: approve <id> | reject <id> "<reason>" | continue <id> | stop <id> "<reason>"`)
 		return
 	}
 	id := strings.ToUpper(args[1])
@@ -422,6 +465,40 @@ func (t *Terminal) click(ctx context.Context, b *bot.Bot, st Requests, args []st
 		return
 	}
 	user := slack.User{ID: t.who.ID, Name: t.who.Name}
+	button := func(actionID, value string) {
+		// As in Slack, the click comes from the card: its channel and message, its own trigger.
+		cb := slack.InteractionCallback{Type: slack.InteractionTypeBlockActions, User: user, TriggerID: t.trigger(),
+			Channel: slack.Channel{GroupConversation: slack.GroupConversation{Conversation: slack.Conversation{ID: r.Channel}}}}
+		cb.Team.ID = TeamID
+		cb.Container.ChannelID, cb.Container.MessageTs = r.Channel, r.MessageTS
+		cb.ActionCallback.BlockActions = []*slack.BlockAction{{ActionID: actionID, Value: value}}
+		b.HandleInteraction(ctx, cb)
+	}
+	switch verb {
+	case "continue":
+		// The button names the halt it was shown for; the bot, not the console, decides.
+		g := 0
+		if r.Halt != nil {
+			g = r.Halt.Group
+		} else if n := len(r.Continues); n > 0 {
+			g = r.Continues[n-1].Group
+		}
+		button("fo_continue", fmt.Sprintf("%s|%d", r.ID, g))
+		return
+	case "stop":
+		// The Stop button opens the dialog; submitting it (with the reason) is the decision.
+		button("fo_stop", r.ID)
+		cb := slack.InteractionCallback{Type: slack.InteractionTypeViewSubmission, User: user, TriggerID: t.trigger()}
+		cb.Team.ID = TeamID
+		cb.View.CallbackID = "fo_stop_modal"
+		cb.View.PrivateMetadata = r.ID + "|" + core.StopKey(r)
+		cb.View.State = &slack.ViewState{Values: map[string]map[string]slack.BlockAction{
+			"fo_stop_reason": {"fo_stop_reason_input": {Value: args[2]}}}}
+		if resp := b.HandleInteraction(ctx, cb); resp != nil {
+			t.say("the stop dialog needs a reason")
+		}
+		return
+	}
 	if verb == "approve" {
 		// As in Slack, the click comes from the card: its channel and message, its own trigger.
 		cb := slack.InteractionCallback{Type: slack.InteractionTypeBlockActions, User: user, TriggerID: t.trigger(),
@@ -489,7 +566,8 @@ func (t *Terminal) settle(ctx context.Context, b *bot.Bot, st Requests, limit ti
 		}
 		busy := 0
 		for _, r := range reqs {
-			if r.State != store.Pending {
+			// Pending and halted requests wait for a person, not for EM.
+			if r.State != store.Pending && r.State != store.Halted {
 				busy++
 			}
 		}

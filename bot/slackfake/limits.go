@@ -187,8 +187,9 @@ func (s *Server) Posted(channel string) []Message {
 }
 
 // LiveCards returns the cards of requestID (messages whose metadata is the bot's card for it)
-// that are not deleted and still offer the approval decision (an Approve or Reject button). A
-// running failover's Stop button does not make a card live: it only opens a dialog.
+// that are not deleted and still offer a decision: an Approve or Reject button, or the Continue
+// of a halted plan. A running failover's Stop button does not make a card live: it only opens a
+// dialog.
 func (s *Server) LiveCards(requestID string) []Message {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -200,7 +201,7 @@ func (s *Server) LiveCards(requestID string) []Message {
 		if id, _ := m.Metadata.EventPayload["request_id"].(string); id != requestID {
 			continue
 		}
-		if b := string(m.Blocks); strings.Contains(b, `"action_id":"fo_approve"`) || strings.Contains(b, `"action_id":"fo_reject"`) {
+		if b := string(m.Blocks); strings.Contains(b, `"action_id":"fo_approve"`) || strings.Contains(b, `"action_id":"fo_reject"`) || strings.Contains(b, `"action_id":"fo_continue"`) {
 			out = append(out, m.copy())
 		}
 	}

@@ -17,6 +17,8 @@ import (
 	"github.com/robfig/cron/v3"
 
 	"github.com/failover-bot/failover-bot/emapi"
+
+	"github.com/failover-bot/failover-bot/bot/plans"
 )
 
 // Secret is a configuration value that must never be printed or logged: its String,
@@ -69,6 +71,8 @@ type Config struct {
 	EMMaxConcurrentFailovers int `env:"EM_MAX_CONCURRENT_FAILOVERS" envDefault:"8"`
 	// MaxTargets is the most targets (VMs, vApps) one request may hold.
 	MaxTargets int `env:"MAX_TARGETS" envDefault:"500"`
+	// PlansFile is the recovery-plans YAML file (PLANS_FILE); "" for none.
+	PlansFile string `env:"PLANS_FILE"`
 	// SubmitRetryFor is how long an approved failover that cannot reach EM is retried.
 	SubmitRetryFor time.Duration `env:"SUBMIT_RETRY_FOR" envDefault:"15m"`
 	// EMPointInTimeElement names the point-in-time element of failover bodies; read it from
@@ -313,6 +317,12 @@ var (
 // still checked. Each problem names its variable and never contains a secret.
 func (c Config) Validate(console bool) error {
 	p := &ConfigError{}
+	if c.PlansFile != "" {
+		// The loader's error is one line naming the file, the line and the problem.
+		if _, err := plans.Load(c.PlansFile); err != nil {
+			p.add("PLANS_FILE: %v", err)
+		}
+	}
 
 	switch {
 	case c.SlackBotToken == "" && !console:
@@ -533,6 +543,7 @@ func (c Config) attrs() []slog.Attr {
 		slog.Duration("EM_TIMEOUT", c.EMTimeout),
 		slog.Int("EM_MAX_CONCURRENT_FAILOVERS", c.EMMaxConcurrentFailovers),
 		slog.Int("MAX_TARGETS", c.MaxTargets),
+		slog.String("PLANS_FILE", c.PlansFile),
 		slog.Duration("SUBMIT_RETRY_FOR", c.SubmitRetryFor),
 		slog.String("EM_POINT_IN_TIME_ELEMENT", c.EMPointInTimeElement),
 		slog.Duration("OUTCOME_GRACE", c.OutcomeGrace),

@@ -17,6 +17,7 @@ import (
 
 	"github.com/failover-bot/failover-bot/bot"
 	"github.com/failover-bot/failover-bot/bot/console"
+	"github.com/failover-bot/failover-bot/bot/plans"
 	"github.com/failover-bot/failover-bot/emapi/emsim"
 )
 
@@ -29,6 +30,10 @@ var consoleCast = []console.User{
 
 // consoleScript makes the embedded EM take a few seconds per failover, so a person watches it
 // progress without waiting long.
+// consoleFailing is the VM the console's simulator fails when the built-in plans are in use:
+// crm-db01, a critical VM of site-b's databases group, so a plan run halts for Continue or Stop.
+const consoleFailing = "crm-db01"
+
 var consoleScript = emsim.Script{Running: 4 * time.Second, Collect: time.Second, Result: emsim.ResultSuccess}
 
 // consoleSettle is how long the console waits at end of piped input for failovers to finish.
@@ -76,6 +81,18 @@ func runConsole(ctx context.Context, cfg Config, stdin io.Reader, stdout io.Writ
 		site := emsim.DemoSite()
 		sim := emsim.New(emsim.Config{Username: "demo", Password: "demo"}, site)
 		sim.SetDefaultScript(consoleScript)
+		if cfg.PlansFile == "" {
+			// The built-in plans' failing critical VM, so a plan run shows a halt.
+			for _, r := range site.Replicas {
+				for _, vm := range r.VMs {
+					if vm.Name == consoleFailing {
+						sc := consoleScript
+						sc.Result, sc.Message = emsim.ResultFailed, "Replica disk not found on datastore ds-crm-02 (scripted by the console)"
+						sim.SetScript(vm.ID, sc)
+					}
+				}
+			}
+		}
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			return fmt.Errorf("embedded EM simulator: %w", err)
@@ -103,8 +120,15 @@ func runConsole(ctx context.Context, cfg Config, stdin io.Reader, stdout io.Writ
 	defer ssrv.Close()
 	api := slack.New("xoxb-console", slack.OptionAPIURL("http://"+sl.Addr().String()+"/api/"))
 	// The terminal has no rate limits: pace deliveries for reading, not for Slack.
-	a, err := open(cfg, log, reg, met, api, em, bot.Options{AuditChannel: console.AuditChannel,
-		Teams: []string{console.TeamID}, PostRate: 200, UpdateRate: 200})
+	extra := bot.Options{AuditChannel: console.AuditChannel, Teams: []string{console.TeamID}, PostRate: 200, UpdateRate: 200}
+	if cfg.PlansFile == "" {
+		if extra.Plans, err = console.DemoPlans(); err != nil {
+			return fmt.Errorf("console: built-in plans: %w", err)
+		}
+		fmt.Fprintf(stdout, "Recovery plans (built in; set PLANS_FILE for your own): %s. Try /failover plans, /failover check plan site-b, /failover plan site-b --reason \"drill\".\n",
+			strings.Join(planNames(extra.Plans), ", "))
+	}
+	a, err := open(cfg, log, reg, met, api, em, extra)
 	if err != nil {
 		return err
 	}
@@ -122,4 +146,12 @@ func runConsole(ctx context.Context, cfg Config, stdin io.Reader, stdout io.Writ
 		runErr = err
 	}
 	return runErr
+}
+
+func planNames(f *plans.File) []string {
+	out := make([]string, len(f.Plans))
+	for i, p := range f.Plans {
+		out[i] = p.Name
+	}
+	return out
 }

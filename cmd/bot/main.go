@@ -1,6 +1,6 @@
 // Command failover-bot serves the /failover Slack command: two-person-approved Veeam CDP
 // failovers through Enterprise Manager's REST API. main only wires: configuration → store → EM
-// client → bot → run, plus the operator subcommands (audit, backup, doctor, healthcheck, version).
+// client → bot → run, plus the operator subcommands (audit, backup, doctor, healthcheck, plans, version).
 package main
 
 import (
@@ -15,6 +15,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/failover-bot/failover-bot/bot/plans"
 )
 
 // version is set at build time: -ldflags "-X main.version=v1.2.3".
@@ -150,6 +152,8 @@ func subcommand(args []string, stdout, stderr io.Writer, lookup func(string) (st
 			return fail(exitFail, fmt.Errorf("%d check(s) failed", n))
 		}
 		return exitOK
+	case "plans":
+		return plansCommand(args[1:], stdout, stderr, cfg.PlansFile)
 	case "backup":
 		if len(args) != 2 {
 			return fail(exitConfig, errors.New("usage: failover-bot backup <path>"))
@@ -184,7 +188,7 @@ func subcommand(args []string, stdout, stderr io.Writer, lookup func(string) (st
 		}
 		return fail(exitConfig, fmt.Errorf("unknown audit command %q: use export or verify", args[1]))
 	}
-	return fail(exitConfig, fmt.Errorf("unknown command %q (commands: version, healthcheck, doctor, backup, audit; run with -h for help)", args[0]))
+	return fail(exitConfig, fmt.Errorf("unknown command %q (commands: version, healthcheck, doctor, plans, backup, audit; run with -h for help)", args[0]))
 }
 
 func usage(w io.Writer, fs *flag.FlagSet) {
@@ -198,6 +202,7 @@ Usage:
   failover-bot doctor [--vm <replica>/<vm>]  read-only checks of EM: logon, role, inventory,
                                     intervals, restore-session query, clock; one line each
   failover-bot backup <path>        write a consistent copy of the store (works while the bot runs)
+  failover-bot plans check [file]   validate a recovery-plans file offline (default: $PLANS_FILE)
   failover-bot healthcheck          GET /healthz on LISTEN_ADDR; exit 0 when healthy (for containers)
   failover-bot version
 
@@ -239,3 +244,28 @@ Environment (every secret also accepts NAME_FILE, read from a file):
 
 // oneLine keeps an error on one line for the command line.
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+// plansCommand runs `failover-bot plans check [file]`: the start-up validation of a plans file,
+// offline (no EM, no Slack, no store).
+func plansCommand(args []string, stdout, stderr io.Writer, fromEnv string) int {
+	const use = "usage: failover-bot plans check [file] (file defaults to $PLANS_FILE)"
+	if len(args) == 0 || args[0] != "check" || len(args) > 2 {
+		fmt.Fprintln(stderr, "failover-bot plans: "+use)
+		return exitConfig
+	}
+	path := fromEnv
+	if len(args) == 2 {
+		path = args[1]
+	}
+	if path == "" {
+		fmt.Fprintln(stderr, "failover-bot plans check: no file given and PLANS_FILE is unset; "+use)
+		return exitConfig
+	}
+	f, err := plans.Load(path)
+	if err != nil {
+		fmt.Fprintf(stderr, "failover-bot plans check: %v\n", err)
+		return exitFail
+	}
+	fmt.Fprintf(stdout, "%s: OK, %d plans\n%s\n", path, len(f.Plans), f.Summary())
+	return exitOK
+}

@@ -90,6 +90,44 @@ func TestConsoleTranscript(t *testing.T) {
 	}
 }
 
+// TestConsolePlanTranscript: the console's built-in plans and scripted failure show a plan run
+// halting on the failing critical VM, Continue refused to the requester and accepted from an
+// approver, and the run finishing group by group.
+func TestConsolePlanTranscript(t *testing.T) {
+	script := strings.Join([]string{
+		"/failover plans",
+		`/failover plan site-b --reason "DR drill"`,
+		"/as bob",
+		"approve FO-1",
+		"wait",
+		"/as alice",
+		"continue FO-1",
+		"/as carol",
+		"continue FO-1",
+	}, "\n")
+	code, out, errs := runCLI(t, envOf(), script, "-console")
+	if code != 0 {
+		t.Fatalf("exit %d; stderr:\n%s\nstdout:\n%s", code, errs, out)
+	}
+	wantInOrder(t, "transcript", out, []string{
+		"Recovery plans (built in",
+		"site-b — 3 groups",
+		"Recorded FO-1",
+		"@bob> approve FO-1",
+		"Started group 1 of 3 (databases)",
+		"crm-db01 (critical: the run halts after its group) failed",
+		"Halted after group 1 of 3 (databases)",
+		"[Continue] [Stop run…]",
+		"@alice> continue FO-1",
+		"You requested FO-1, so you cannot continue it past a failed critical item",
+		"@carol> continue FO-1",
+		"continued the run despite crm-db01",
+		"Started group 2 of 3 (apps)",
+		"Started group 3 of 3 (web)",
+		"FO-1 finished: partly failed",
+	})
+}
+
 // seedStore writes a store with a few requests through their lives and returns its path and
 // event count.
 func seedStore(t *testing.T) (string, int) {

@@ -16,6 +16,7 @@ import (
 	"github.com/slack-go/slack/socketmode"
 
 	"github.com/failover-bot/failover-bot/bot"
+	"github.com/failover-bot/failover-bot/bot/plans"
 	"github.com/failover-bot/failover-bot/emapi"
 	"github.com/failover-bot/failover-bot/store"
 )
@@ -61,6 +62,21 @@ func open(cfg Config, log *slog.Logger, reg *prometheus.Registry, met *bot.Metri
 	opt.RequestTTL, opt.EMTimeout = cfg.RequestTTL, cfg.EMTimeout
 	opt.MaxConcurrentFailovers, opt.SubmitRetryFor = cfg.EMMaxConcurrentFailovers, cfg.SubmitRetryFor
 	opt.MaxTargets = cfg.MaxTargets
+	if cfg.PlansFile != "" {
+		f, err := plans.Load(cfg.PlansFile)
+		if err != nil {
+			st.Close()
+			return nil, fmt.Errorf("PLANS_FILE: %w", err)
+		}
+		opt.Plans = f
+	}
+	if opt.Plans != nil {
+		names := make([]string, len(opt.Plans.Plans))
+		for i, p := range opt.Plans.Plans {
+			names[i] = p.Name
+		}
+		log.Info("recovery plans loaded", "file", opt.Plans.Path, "plans", names)
+	}
 	opt.OutcomeGrace, opt.StopApprovals = cfg.OutcomeGrace, cfg.StopApprovals
 	opt.ApprovalsRequired = cfg.ApprovalsRequired
 	opt.Logger, opt.Metrics = log, a.met

@@ -308,6 +308,17 @@ func TestPlanStopRun(t *testing.T) {
 	h.wantEphemeral(Approver1, "is not halted")
 	// The finished card offers a retry of what did not succeed (the skipped items included).
 	mustContain(t, "card", h.cardJSON("FO-1"), "Retry failed items (9)")
+	h.click(Requester, "fo_retry", "FO-1")
+	h.idle()
+	retry := h.wantState("FO-2", store.Pending)
+	if !retry.IsPlan() || retry.RetryOf != "FO-1" || len(retry.Items) != 9 || len(retry.Groups) != 3 || len(retry.GroupItems(0)) != 1 {
+		t.Fatalf("retry of a plan: %+v", retry)
+	}
+	h.approve(Approver1, "FO-2")
+	h.idle()
+	if got := h.failoverPOSTs(); got != 4 {
+		t.Fatalf("the retry's first group: %d POSTs in all, want 4 (db01 only)", got)
+	}
 }
 
 // TestPlanCheck: the readiness report, nothing stored and nobody asked — with a target held by
@@ -349,6 +360,11 @@ func TestPlanCheck(t *testing.T) {
 		mustContain(t, "report", got, "2 entries do not resolve", "replica CDP-Nope in group g (plans.yaml:6)", "Known:", "vApp nope-vapp in group g (plans.yaml:7)")
 		mustContain(t, "request", h.command(Requester, `plan p --reason "x"`), "do not resolve", "Nothing was recorded")
 		h.wantNothingStored()
+	})
+	t.Run("the plan's restore option, and a typed one", func(t *testing.T) {
+		h := planHarness(t, withPlans(t, strings.Replace(planYAML, "    description: Site B, databases first\n", "    description: Site B, databases first\n    restore: latest-vss\n", 1)))
+		mustContain(t, "plan default", h.command(Requester, "check plan site-b"), "restore: latest application-consistent (VSS) restore point")
+		mustContain(t, "typed", h.command(Requester, "check plan site-b --latest"), "restore: latest crash-consistent state")
 	})
 	t.Run("no such plan, no plans", func(t *testing.T) {
 		h := planHarness(t)

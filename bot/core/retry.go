@@ -33,14 +33,19 @@ func (b *Service) retry(ctx context.Context, id, user, channel string) {
 		tell(fmt.Sprintf("%s has nothing to retry: it is %s. Only the failed, stopped or unknown items of a finished request can be retried.", r.ID, stateWords(r.State)))
 		return
 	}
-	targets := make([]store.Target, len(failed))
+	// Each item keeps its kind, and in a plan its group and criticality: a retry of a plan runs
+	// what is left in the same order, under the same halting rule.
+	seeds := make([]store.Item, len(failed))
 	for i, it := range failed {
-		targets[i] = it.Target
+		seeds[i] = store.Item{Target: it.Target, Kind: it.Kind, Group: it.Group, Optional: it.Optional}
 	}
 	ctx, cancel := context.WithTimeout(ctx, resolveBudget)
 	defer cancel()
 	scope := fmt.Sprintf("retry of %d failed items of %s", len(failed), r.ID)
-	p, err := b.preflight(ctx, r.Kind, scope, targets, r.Intent, r.RestoreTime)
+	if r.IsPlan() {
+		scope = fmt.Sprintf("retry of %d items of %s (plan %s) that did not succeed", len(failed), r.ID, r.Plan)
+	}
+	p, err := b.preflightItems(ctx, r.Kind, scope, seeds, r.Intent, r.RestoreTime)
 	var busy *store.ConflictError
 	switch {
 	case errors.As(err, &busy):
@@ -53,7 +58,11 @@ func (b *Service) retry(ctx context.Context, id, user, channel string) {
 		tell(fmt.Sprintf("Nothing of %s can be retried now, so nothing was recorded:\n%s", r.ID, exclusionText(p.excluded, 20)))
 		return
 	}
-	n, err := b.st.Create(ctx, store.NewRequest{Kind: r.Kind, Items: p.items, Excluded: p.excluded, Scope: scope, RetryOf: r.ID,
+	var groups []store.Group
+	if r.IsPlan() {
+		groups = r.Groups // their run state is not copied (store.NewRequest)
+	}
+	n, err := b.st.Create(ctx, store.NewRequest{Kind: r.Kind, Items: p.items, Excluded: p.excluded, Scope: scope, RetryOf: r.ID, Plan: r.Plan, Groups: groups,
 		Intent: r.Intent, RestoreTime: r.RestoreTime, Reason: r.Reason, Requester: user, Channel: r.Channel, TTL: b.opt.RequestTTL})
 	if errors.As(err, &busy) {
 		tell(describeConflict(busy))

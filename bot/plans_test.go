@@ -188,7 +188,7 @@ func TestPlanRunsInOrderHaltsAndContinues(t *testing.T) {
 			t.Fatalf("item %s optional %v", it.Target.Name, it.Optional)
 		}
 	}
-	mustContain(t, "pending card", h.cardJSON("FO-1"), "Plan site-b", "1. databases", "2. apps", "3. web", "app04 (opt)")
+	mustContain(t, "pending card", h.cardJSON("FO-1"), "Plan site-b* — 3 groups, 11 items: 11 pending", "*1. databases* — 3 pending (up to 2 at once)", "2. apps", "3. web", "app04 (opt)")
 	if h.failoverPOSTs() != 0 {
 		t.Fatal("a POST before the approval")
 	}

@@ -22,7 +22,6 @@ import (
 	"github.com/slack-go/slack"
 
 	"github.com/failover-bot/failover-bot/bot"
-	"github.com/failover-bot/failover-bot/bot/core"
 	"github.com/failover-bot/failover-bot/store"
 )
 
@@ -56,11 +55,21 @@ type Terminal struct {
 	// Slack's are: the bot remembers them to refuse replays.
 	started  int64
 	triggers int
+	// views are the stop dialogs the bot opened (views.open), by trigger_id: a typed stop submits
+	// the dialog its click opened, with the private_metadata the bot gave it, as Slack does.
+	views map[string]openedView
+	viewN int
+}
+
+// openedView is what the console keeps of a dialog the bot opened.
+type openedView struct {
+	ID, CallbackID, PrivateMetadata string
 }
 
 // New returns a Terminal writing to out, playing users (the first is the current one).
 func New(out io.Writer, users []User) *Terminal {
-	t := &Terminal{out: out, users: map[string]User{}, byName: map[string]User{}, cards: map[string]string{}, tables: map[string]string{}, started: time.Now().UnixNano()}
+	t := &Terminal{out: out, users: map[string]User{}, byName: map[string]User{}, cards: map[string]string{}, tables: map[string]string{},
+		views: map[string]openedView{}, started: time.Now().UnixNano()}
 	for _, u := range users {
 		t.users[u.ID] = u
 		t.byName[strings.ToLower(u.Name)] = u
@@ -256,6 +265,14 @@ func (t *Terminal) render(prefix, text, blocksJSON string) {
 	}
 }
 
+// The IDs of the stop button and dialog (bot/stop.go): a typed stop carries them as Slack does.
+const (
+	actionStop    = "fo_stop"
+	callbackStop  = "fo_stop_modal"
+	blockStopWhy  = "fo_stop_reason"
+	actionStopWhy = "fo_stop_reason_input"
+)
+
 // typedClicks is how each button of a card is typed in the console.
 var typedClicks = map[string]string{
 	"fo_approve":  "approve <id>",
@@ -280,6 +297,8 @@ func (t *Terminal) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		for k, v := range body {
 			if s, ok := v.(string); ok {
 				f.Set(k, s)
+			} else if js, err := json.Marshal(v); err == nil {
+				f.Set(k, string(js)) // a view or blocks: JSON, as a form carries them
 			}
 		}
 	}
@@ -314,8 +333,32 @@ func (t *Terminal) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		t.render("  (only @"+t.users[f.Get("user")].Name+" sees) ", f.Get("text"), "")
 		writeSlack(w, map[string]any{"ok": true, "message_ts": t.nextTS()})
 	case "views.open":
-		// The reject dialog: in the console the reason is typed with the reject command.
-		writeSlack(w, map[string]any{"ok": true, "view": map[string]any{"id": "V0CONSOLE"}})
+		// The reject and stop dialogs: in the console the reason is typed with the command. The
+		// stop dialog is recorded for the submission a typed stop sends, and printed: it says
+		// what stopping does and cannot undo.
+		var v struct {
+			CallbackID      string                 `json:"callback_id"`
+			PrivateMetadata string                 `json:"private_metadata"`
+			Title           *slack.TextBlockObject `json:"title"`
+			Blocks          json.RawMessage        `json:"blocks"`
+		}
+		trigger := f.Get("trigger_id")
+		if err := json.Unmarshal([]byte(f.Get("view")), &v); err != nil || trigger == "" {
+			writeSlack(w, map[string]any{"ok": false, "error": "invalid_arguments"})
+			return
+		}
+		t.viewN++
+		id := fmt.Sprintf("V0CONSOLE%d", t.viewN)
+		if v.CallbackID == callbackStop {
+			t.views[trigger] = openedView{ID: id, CallbackID: v.CallbackID, PrivateMetadata: v.PrivateMetadata}
+			title := "dialog"
+			if v.Title != nil {
+				title = v.Title.Text
+			}
+			t.printf("  [dialog: %s]\n", title)
+			t.render("  | ", "", string(v.Blocks))
+		}
+		writeSlack(w, map[string]any{"ok": true, "view": map[string]any{"id": id}})
 	case "users.info":
 		u, ok := t.users[f.Get("user")]
 		if !ok {
@@ -348,6 +391,14 @@ func stripEmoji(s string) string {
 // Emoji codes start with a letter, so times such as 07:00:00 are left alone.
 var emojiRE = regexp.MustCompile(`:[a-z][a-z0-9_+-]*: ?`)
 
+// Bot is what the console needs of the bot: commands, clicks and dialog submissions, and a way
+// to wait until their work is done. *bot.Bot implements it; tests record the payloads instead.
+type Bot interface {
+	HandleCommand(ctx context.Context, sc slack.SlashCommand) bot.Response
+	HandleInteraction(ctx context.Context, cb slack.InteractionCallback) any
+	Idle(ctx context.Context) error
+}
+
 // Requests is what the console needs from the store to turn a typed click into Slack's payload.
 type Requests interface {
 	Get(ctx context.Context, id string) (*store.Request, error)
@@ -356,7 +407,7 @@ type Requests interface {
 
 // Run reads commands from in until it ends or ctx is done. At end of input it waits (up to
 // settle) for active failovers to finish, so a piped script shows the whole story.
-func (t *Terminal) Run(ctx context.Context, b *bot.Bot, st Requests, in io.Reader, interactive bool, settle time.Duration) error {
+func (t *Terminal) Run(ctx context.Context, b Bot, st Requests, in io.Reader, interactive bool, settle time.Duration) error {
 	t.printf("failover-bot console. You are @%s. Type /failover help, /as <name> (%s), approve <id>, reject <id> \"<reason>\", continue <id>, stop <id> \"<reason>\", quit.\n",
 		t.who.Name, strings.Join(t.names(), ", "))
 	sc := bufio.NewScanner(in)
@@ -409,7 +460,7 @@ func (t *Terminal) names() []string {
 	return n
 }
 
-func (t *Terminal) handle(ctx context.Context, b *bot.Bot, st Requests, line string) {
+func (t *Terminal) handle(ctx context.Context, b Bot, st Requests, line string) {
 	args, err := shellwords.Parse(line)
 	if err != nil || len(args) == 0 {
 		t.say("I could not read that line: %v", err)
@@ -449,7 +500,7 @@ func (t *Terminal) handle(ctx context.Context, b *bot.Bot, st Requests, line str
 	}
 }
 
-func (t *Terminal) click(ctx context.Context, b *bot.Bot, st Requests, args []string) {
+func (t *Terminal) click(ctx context.Context, b Bot, st Requests, args []string) {
 	verb := strings.ToLower(args[0])
 	if len(args) < 2 || ((verb == "reject" || verb == "stop") && len(args) != 3) || ((verb == "approve" || verb == "continue") && len(args) != 2) {
 		t.say(`usage: approve <id> | reject <id> "<reason>" | continue <id> | stop <id> "<reason>"`)
@@ -465,14 +516,16 @@ func (t *Terminal) click(ctx context.Context, b *bot.Bot, st Requests, args []st
 		return
 	}
 	user := slack.User{ID: t.who.ID, Name: t.who.Name}
-	button := func(actionID, value string) {
+	button := func(actionID, value string) (trigger string) {
 		// As in Slack, the click comes from the card: its channel and message, its own trigger.
-		cb := slack.InteractionCallback{Type: slack.InteractionTypeBlockActions, User: user, TriggerID: t.trigger(),
+		trigger = t.trigger()
+		cb := slack.InteractionCallback{Type: slack.InteractionTypeBlockActions, User: user, TriggerID: trigger,
 			Channel: slack.Channel{GroupConversation: slack.GroupConversation{Conversation: slack.Conversation{ID: r.Channel}}}}
 		cb.Team.ID = TeamID
 		cb.Container.ChannelID, cb.Container.MessageTs = r.Channel, r.MessageTS
 		cb.ActionCallback.BlockActions = []*slack.BlockAction{{ActionID: actionID, Value: value}}
 		b.HandleInteraction(ctx, cb)
+		return trigger
 	}
 	switch verb {
 	case "continue":
@@ -486,14 +539,19 @@ func (t *Terminal) click(ctx context.Context, b *bot.Bot, st Requests, args []st
 		button("fo_continue", fmt.Sprintf("%s|%d", r.ID, g))
 		return
 	case "stop":
-		// The Stop button opens the dialog; submitting it (with the reason) is the decision.
-		button("fo_stop", r.ID)
+		// The Stop button opens the dialog; submitting it (with the reason) is the decision. As
+		// in Slack, only a dialog the bot opened can be submitted, and it carries the
+		// private_metadata the bot gave it (the request and core.StopKey when it opened). When
+		// the bot refuses the click it says why, and nothing is submitted.
+		v, ok := t.awaitView(ctx, b, button(actionStop, r.ID))
+		if !ok || v.CallbackID != callbackStop {
+			return
+		}
 		cb := slack.InteractionCallback{Type: slack.InteractionTypeViewSubmission, User: user, TriggerID: t.trigger()}
 		cb.Team.ID = TeamID
-		cb.View.CallbackID = "fo_stop_modal"
-		cb.View.PrivateMetadata = r.ID + "|" + core.StopKey(r)
+		cb.View.ID, cb.View.CallbackID, cb.View.PrivateMetadata = v.ID, v.CallbackID, v.PrivateMetadata
 		cb.View.State = &slack.ViewState{Values: map[string]map[string]slack.BlockAction{
-			"fo_stop_reason": {"fo_stop_reason_input": {Value: args[2]}}}}
+			blockStopWhy: {actionStopWhy: {Value: args[2]}}}}
 		if resp := b.HandleInteraction(ctx, cb); resp != nil {
 			t.say("the stop dialog needs a reason")
 		}
@@ -517,6 +575,37 @@ func (t *Terminal) click(ctx context.Context, b *bot.Bot, st Requests, args []st
 		"fo_reject_reason": {"fo_reject_reason_input": {Value: args[2]}}}}
 	if resp := b.HandleInteraction(ctx, cb); resp != nil {
 		t.say("the reject dialog needs a reason")
+	}
+}
+
+// awaitView waits for the dialog the click with trigger opens, until the bot is done with the
+// click (it refused: no dialog) or 10 seconds pass.
+func (t *Terminal) awaitView(ctx context.Context, b Bot, trigger string) (openedView, bool) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	idle := make(chan struct{})
+	go func() {
+		defer close(idle)
+		_ = b.Idle(ctx)
+	}()
+	defer func() { cancel(); <-idle }()
+	opened := func() (openedView, bool) {
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		v, ok := t.views[trigger]
+		delete(t.views, trigger)
+		return v, ok
+	}
+	for {
+		if v, ok := opened(); ok {
+			return v, true
+		}
+		select {
+		case <-idle:
+			return opened()
+		case <-ctx.Done():
+			return opened()
+		case <-time.After(10 * time.Millisecond):
+		}
 	}
 }
 
@@ -556,7 +645,7 @@ func (t *Terminal) say(format string, args ...any) {
 }
 
 // settle waits for requests that are on their way through EM, so a piped demo ends with outcomes.
-func (t *Terminal) settle(ctx context.Context, b *bot.Bot, st Requests, limit time.Duration) error {
+func (t *Terminal) settle(ctx context.Context, b Bot, st Requests, limit time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 	for {

@@ -135,7 +135,7 @@ func itemStatusLine(l leg) string {
 
 // itemOrder is the order states are counted in on a card: what needs eyes first.
 var itemOrder = []store.State{store.Failed, store.Unknown, store.Stopped, store.Stopping, store.Running,
-	store.Submitting, store.Approved, store.Skipped, store.Warning, store.Succeeded}
+	store.Submitting, store.Approved, store.Skipped, store.Warning, store.Succeeded, store.Pending}
 
 // counts says how many items are in each state, in itemOrder ("3 running, 45 succeeded").
 func counts(r *store.Request) string {

@@ -127,6 +127,15 @@ func runConsole(ctx context.Context, cfg Config, stdin io.Reader, stdout io.Writ
 		}
 		fmt.Fprintf(stdout, "Recovery plans (built in; set PLANS_FILE for your own): %s. Try /failover plans, /failover check plan site-b, /failover plan site-b --reason \"drill\".\n",
 			strings.Join(planNames(extra.Plans), ", "))
+	} else {
+		// open logs the plans, but the console keeps its log quiet: the terminal says which
+		// plans it has.
+		f, err := plans.Load(cfg.PlansFile)
+		if err != nil {
+			return fmt.Errorf("PLANS_FILE: %w", err)
+		}
+		extra.Plans = f
+		fmt.Fprintf(stdout, "Recovery plans from %s: %s.\n", cfg.PlansFile, strings.Join(planNames(f), ", "))
 	}
 	a, err := open(cfg, log, reg, met, api, em, extra)
 	if err != nil {

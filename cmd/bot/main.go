@@ -121,6 +121,11 @@ func subcommand(args []string, stdout, stderr io.Writer, lookup func(string) (st
 		fmt.Fprintf(stderr, "failover-bot %s: %v\n", args[0], err)
 		return code
 	}
+	if args[0] == "plans" {
+		// Offline and about one file: the rest of the environment does not matter here.
+		fromEnv, _ := lookup("PLANS_FILE")
+		return plansCommand(args[1:], stdout, stderr, fromEnv)
+	}
 	cfg, err := LoadConfig(lookup, false)
 	if err != nil {
 		return fail(exitConfig, err)
@@ -152,8 +157,6 @@ func subcommand(args []string, stdout, stderr io.Writer, lookup func(string) (st
 			return fail(exitFail, fmt.Errorf("%d check(s) failed", n))
 		}
 		return exitOK
-	case "plans":
-		return plansCommand(args[1:], stdout, stderr, cfg.PlansFile)
 	case "backup":
 		if len(args) != 2 {
 			return fail(exitConfig, errors.New("usage: failover-bot backup <path>"))
@@ -224,6 +227,7 @@ Environment (every secret also accepts NAME_FILE, read from a file):
   EM_TIMEOUT               per-call timeout                    default 30s
   EM_MAX_CONCURRENT_FAILOVERS  failover POSTs in flight at once  default 8
   MAX_TARGETS                  targets one request may hold      default 500
+  PLANS_FILE               recovery-plans YAML file, validated at start (check it: plans check)
   EM_POINT_IN_TIME_ELEMENT point-in-time element name (see RestAPI.xsd)  default RestoreAtPointinTime
   SUBMIT_RETRY_FOR         retry a failover EM never received for  default 15m
   OUTCOME_GRACE            wait this long for an outcome EM does not give  default 10m

@@ -62,7 +62,7 @@ func open(cfg Config, log *slog.Logger, reg *prometheus.Registry, met *bot.Metri
 	opt.RequestTTL, opt.EMTimeout = cfg.RequestTTL, cfg.EMTimeout
 	opt.MaxConcurrentFailovers, opt.SubmitRetryFor = cfg.EMMaxConcurrentFailovers, cfg.SubmitRetryFor
 	opt.MaxTargets = cfg.MaxTargets
-	if cfg.PlansFile != "" {
+	if cfg.PlansFile != "" && opt.Plans == nil { // the console may have loaded it already
 		f, err := plans.Load(cfg.PlansFile)
 		if err != nil {
 			st.Close()
@@ -75,7 +75,7 @@ func open(cfg Config, log *slog.Logger, reg *prometheus.Registry, met *bot.Metri
 		for i, p := range opt.Plans.Plans {
 			names[i] = p.Name
 		}
-		log.Info("recovery plans loaded", "file", opt.Plans.Path, "plans", names)
+		log.Info("recovery plans loaded", "file", opt.Plans.Path, "count", len(names), "plans", names)
 	}
 	opt.OutcomeGrace, opt.StopApprovals = cfg.OutcomeGrace, cfg.StopApprovals
 	opt.ApprovalsRequired = cfg.ApprovalsRequired

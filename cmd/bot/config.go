@@ -10,6 +10,7 @@ import (
 	"reflect"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -170,7 +171,8 @@ func LoadConfig(lookup func(string) (string, bool), console bool) (Config, error
 		}
 		environ[key] = v
 	}
-	if err := env.ParseWithOptions(&cfg, env.Options{Environment: environ}); err != nil {
+	if err := env.ParseWithOptions(&cfg, env.Options{Environment: environ,
+		FuncMap: map[reflect.Type]env.ParserFunc{reflect.TypeFor[time.Duration](): parseDuration}}); err != nil {
 		for _, e := range unwrapEnvErrors(err) {
 			problems.add("%s", e)
 		}
@@ -403,6 +405,10 @@ func (c Config) Validate(console bool) error {
 
 	if _, err := cron.ParseStandard(c.PollSchedule); err != nil {
 		p.add("POLL_SCHEDULE %q is not a cron spec (e.g. \"@every 15s\" or \"*/1 * * * *\"): %v", c.PollSchedule, err)
+	} else if every, ok := strings.CutPrefix(strings.TrimSpace(c.PollSchedule), "@every "); ok {
+		if d, err := time.ParseDuration(strings.TrimSpace(every)); err == nil && d < time.Second {
+			p.add("POLL_SCHEDULE %q is faster than once a second: every cycle reads every running task from EM, and the scheduler cannot run more often; use at least \"@every 1s\" (15s is the default)", c.PollSchedule)
+		}
 	}
 	switch {
 	case c.RequestTTL <= 0:
@@ -562,4 +568,20 @@ func (c Config) attrs() []slog.Attr {
 		slog.String("LOG_LEVEL", c.LogLevel.String()),
 		slog.Duration("SHUTDOWN_TIMEOUT", c.ShutdownTimeout),
 	}
+}
+
+// parseDuration reads a duration variable: a Go duration (90s, 15m, 1h30m) or a whole or
+// decimal number of days (2d, 1.5d), which Go's own syntax lacks.
+func parseDuration(v string) (any, error) {
+	v = strings.TrimSpace(v)
+	if n, ok := strings.CutSuffix(v, "d"); ok {
+		if days, err := strconv.ParseFloat(n, 64); err == nil && days >= 0 {
+			return time.Duration(days * float64(24*time.Hour)), nil
+		}
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		return nil, fmt.Errorf("%q is not a duration: write e.g. 90s, 15m, 1h30m or 2d", v)
+	}
+	return d, nil
 }

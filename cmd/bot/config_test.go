@@ -456,3 +456,37 @@ func TestConfigWarnings(t *testing.T) {
 		})
 	}
 }
+
+// TestDurationsInDaysAndPollFloor: every duration variable accepts days ("2d"), a duration that
+// cannot be read says how to write one, and a poll schedule faster than once a second is refused.
+func TestDurationsInDaysAndPollFloor(t *testing.T) {
+	tests := []struct {
+		name, key, value string
+		ttl              time.Duration
+		err              string
+	}{
+		{"days", "REQUEST_TTL", "2d", 48 * time.Hour, ""},
+		{"decimal days", "REQUEST_TTL", "1.5d", 36 * time.Hour, ""},
+		{"Go duration", "REQUEST_TTL", "90m", 90 * time.Minute, ""},
+		{"words", "REQUEST_TTL", "2 days", 0, `REQUEST_TTL: "2 days" is not a duration: write e.g. 90s, 15m, 1h30m or 2d`},
+		{"too long in days", "REQUEST_TTL", "8d", 0, "REQUEST_TTL"},
+		{"poll every 500ms", "POLL_SCHEDULE", "@every 500ms", 0, `POLL_SCHEDULE "@every 500ms" is faster than once a second`},
+		{"poll every 1s", "POLL_SCHEDULE", "@every 1s", time.Hour, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := LoadConfig(lookupFrom(with(validEnv(), tt.key, tt.value)), false)
+			if err == nil {
+				err = cfg.Validate(false)
+			}
+			switch {
+			case tt.err == "" && err != nil:
+				t.Fatalf("%s=%q: %v", tt.key, tt.value, err)
+			case tt.err != "" && (err == nil || !strings.Contains(err.Error(), tt.err)):
+				t.Fatalf("%s=%q: error %v, want one containing %q", tt.key, tt.value, err, tt.err)
+			case tt.err == "" && cfg.RequestTTL != tt.ttl:
+				t.Fatalf("REQUEST_TTL %s, want %s", cfg.RequestTTL, tt.ttl)
+			}
+		})
+	}
+}

@@ -36,9 +36,20 @@ const (
 // run is main without process globals, so tests can drive every path.
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer, lookup func(string) (string, bool)) int {
 	fs := flag.NewFlagSet("failover-bot", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	// Help that was asked for goes to stdout (so `failover-bot -h | less` works); usage after a
+	// mistake goes to stderr with the error.
+	helpOut := stderr
+	for _, a := range args {
+		if a == "--" || !strings.HasPrefix(a, "-") {
+			break
+		}
+		if a == "-h" || a == "-help" || a == "--help" || a == "--h" {
+			helpOut = stdout
+		}
+	}
+	fs.SetOutput(helpOut)
 	console := fs.Bool("console", false, "run the whole flow in this terminal: a text chat in place of Slack and, unless EM_URL is set, an embedded EM simulator")
-	fs.Usage = func() { usage(stderr, fs) }
+	fs.Usage = func() { usage(helpOut, fs) }
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return exitOK

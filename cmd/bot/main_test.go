@@ -327,9 +327,9 @@ func TestCommandLineErrors(t *testing.T) {
 }
 
 func TestHelpAndVersion(t *testing.T) {
-	code, _, errs := runCLI(t, envOf(), "", "-h")
-	if code != 0 {
-		t.Fatalf("-h exit %d", code)
+	code, errs, stderr := runCLI(t, envOf(), "", "-h")
+	if code != 0 || stderr != "" {
+		t.Fatalf("-h exit %d, stderr %q: help goes to stdout", code, stderr)
 	}
 	for _, want := range []string{"-console", "audit export", "backup <path>", "SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN",
 		"EM_URL", "EM_CA_FILE", "DB_PATH", "APPROVERS", "APPROVER_GROUP", "REQUESTERS", "ALLOWED_CHANNELS", "AUDIT_CHANNEL",

@@ -22,7 +22,9 @@ func (b *Bot) HandleCommand(ctx context.Context, sc slack.SlashCommand) Response
 		var ue *core.UsageError
 		if errors.As(err, &ue) {
 			b.met.Refusals.WithLabelValues("usage").Inc()
-			return ephemeral(ue.Msg + "\n\nUsage:\n" + ue.Usage)
+			// Escaped for mrkdwn: Slack would swallow <vm> as a link, and a mistyped command
+			// echoed back must never ping anyone (<!channel>).
+			return ephemeral(core.Esc(ue.Msg) + "\n\nUsage:\n" + core.Esc(ue.Usage))
 		}
 		return ephemeral(core.Describe(err))
 	}
@@ -42,7 +44,7 @@ func (b *Bot) HandleCommand(ctx context.Context, sc slack.SlashCommand) Response
 	case core.SubStop:
 		return b.core.Stop(ctx, in, cmd)
 	}
-	return ephemeral(core.HelpText())
+	return ephemeral(helpText)
 }
 
 // Response is the answer to a slash command (see core.Response).
@@ -59,3 +61,6 @@ func commandReplayKey(sc slack.SlashCommand) string {
 	}
 	return "cmd:" + hashKey(sc.TeamID, sc.ChannelID, sc.UserID, sc.Text, sc.ResponseURL)
 }
+
+// helpText is the help, escaped for mrkdwn once (its <placeholders> must show in Slack).
+var helpText = core.Esc(core.HelpText())

@@ -41,7 +41,15 @@ func TestUsageErrors(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHarness(t)
-			mustContain(t, "answer", h.command(Requester, tc.text), append([]string{"Usage:"}, tc.want...)...)
+			// Slack shows the answer as mrkdwn: placeholders arrive escaped (&lt;vm&gt;), or Slack
+			// would swallow them as links.
+			want := []string{"Usage:"}
+			for _, w := range tc.want {
+				want = append(want, strings.NewReplacer("<", "&lt;", ">", "&gt;").Replace(w))
+			}
+			got := h.command(Requester, tc.text)
+			mustContain(t, "answer", got, want...)
+			mustNotContain(t, "answer", got, "<vm>", "<replica>", "<vapp>", "<request-id>")
 			h.wantNothingStored()
 			if calls := h.slack.Calls(); len(calls) != 0 {
 				t.Errorf("Slack was called (%s), want nothing", calls[0].Method)
@@ -86,7 +94,13 @@ func TestHelp(t *testing.T) {
 			t.Errorf("/failover %q answered %q, want the help", text, got)
 		}
 	}
-	mustContain(t, "help", bot.HelpText(), "/failover vm", "/failover vapp", "/failover status", "/failover list", "/failover cancel", "--reason")
+	mustContain(t, "help", bot.HelpText(), "/failover vm", "/failover vapp", "/failover status", "/failover list", "/failover cancel", "--reason",
+		"/failover vm &lt;replica&gt; &lt;vm&gt;") // Slack swallows a bare <vm> as a link
+	mustNotContain(t, "help", bot.HelpText(), "<vm>", "<replica>")
+	// A usage error echoes what was typed, escaped: it shows the placeholders and pings nobody.
+	got := h.command(Requester, `replica CDP-Web <!channel> --reason x`)
+	mustContain(t, "usage error", got, "&lt;!channel&gt;", "/failover replica &lt;replica&gt;")
+	mustNotContain(t, "usage error", got, "<!channel>")
 	h.wantNothingStored()
 }
 

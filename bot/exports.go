@@ -10,4 +10,4 @@ import (
 func ThreadLine(r *store.Request, e *store.Event) string { return core.ThreadLine(r, e) }
 
 // HelpText is the full usage of /failover in Slack mrkdwn.
-func HelpText() string { return core.HelpText() }
+func HelpText() string { return helpText }

@@ -120,7 +120,7 @@ func summaryLine(r *store.Request) string {
 		if len(bad) > len(shown) {
 			fmt.Fprintf(&b, "\n…and %d more: `/failover status %s` lists them all.", len(bad)-len(shown), r.ID)
 		}
-		fmt.Fprintf(&b, "\nNext: check those VMs and their restore sessions in the Veeam console (a half-done failover stays as it is). To try them again, ask for a new request with just them (`/failover vm <replica> <vm> …`); it needs its own approval.")
+		fmt.Fprintf(&b, "\nNext: check those VMs and their restore sessions in the Veeam console (a half-done failover stays as it is). To try them again, ask for a new request with just them (`/failover vm &lt;replica&gt; &lt;vm&gt; …`); it needs its own approval.")
 	} else {
 		b.WriteString("\nNext: check the failed-over VMs in the Veeam console; making the failover permanent or failing back is done there, not from Slack.")
 	}

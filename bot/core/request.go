@@ -147,7 +147,7 @@ func (b *Service) plan(ctx context.Context, cmd Command) (*plan, Response, bool)
 	}
 	if max := b.opt.MaxTargets; len(targets) > max {
 		b.met.Refusals.WithLabelValues("too-many").Inc()
-		return nil, ephemeral(fmt.Sprintf("That is %d targets; one request holds at most %d (MAX_TARGETS). Nothing was recorded: split it, e.g. with several `vm <replica> <vm> …` requests or `replica … --except …`.", len(targets), max)), false
+		return nil, ephemeral(fmt.Sprintf("That is %d targets; one request holds at most %d (MAX_TARGETS). Nothing was recorded: split it, e.g. with several `vm &lt;replica&gt; &lt;vm&gt; …` requests or `replica … --except …`.", len(targets), max)), false
 	}
 	p, err := b.preflight(ctx, kind, scope, targets, store.Intent(cmd.Intent), cmd.Time)
 	var busy *store.ConflictError

@@ -16,7 +16,7 @@ import (
 )
 
 // noPlansText answers plan, plans and check plan when no plans file is loaded.
-const noPlansText = "No recovery plans are configured: set PLANS_FILE to a plans file (see README, “Recovery plans”) and restart the bot. `failover-bot plans check <file>` validates one offline."
+const noPlansText = "No recovery plans are configured: set PLANS_FILE to a plans file (see README, “Recovery plans”) and restart the bot. `failover-bot plans check &lt;file&gt;` validates one offline."
 
 // lookupPlan finds the plan cmd names, or says which plans there are.
 func (b *Service) lookupPlan(name string) (*plans.Plan, error) {
@@ -268,7 +268,7 @@ func (b *Service) plansList() Response {
 			}
 		}
 	}
-	out.WriteString("\n`/failover check plan <name>` checks one against Enterprise Manager now; `/failover plan <name> --reason \"…\"` requests it.")
+	out.WriteString("\n`/failover check plan &lt;name&gt;` checks one against Enterprise Manager now; `/failover plan &lt;name&gt; --reason \"…\"` requests it.")
 	return ephemeral(out.String())
 }
 
@@ -501,10 +501,10 @@ func (b *Service) wakeAt(id string, at time.Time) {
 			return
 		}
 		delete(b.wakes, id)
-		b.wg.Add(1) // under mu, so Close (which sets closed under mu first) never races the Add
+		b.work.add() // under mu, so a wake-up after Close began starts nothing
 		b.mu.Unlock()
 		go func() {
-			defer b.wg.Done()
+			defer b.work.done()
 			if r, err := b.st.Get(b.ctx, id); err == nil {
 				b.dispatch(r)
 			}

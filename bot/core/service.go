@@ -121,7 +121,10 @@ type Service struct {
 	// finished): shutdown must never cancel them half way, so it is ctx without its cancel.
 	sctx   context.Context
 	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	// work counts background work. Not a sync.WaitGroup: work starts from goroutines nobody
+	// waits on (the cron tick, a plan's delay timer) while a Wait may be in progress, which a
+	// WaitGroup forbids.
+	work workCount
 
 	pollMu   sync.Mutex // held by the running poll cycle
 	mu       sync.Mutex
@@ -206,14 +209,7 @@ func (b *Service) Options() Options { return b.opt }
 // Wait waits until no background work (a click, a submission, a stop, a late answer) runs, or
 // ctx ends.
 func (b *Service) Wait(ctx context.Context) error {
-	done := make(chan struct{})
-	go func() { b.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return b.work.wait(ctx)
 }
 
 // Close waits for background work until ctx ends, then cancels what is left. Closing never
@@ -230,9 +226,9 @@ func (b *Service) Close(ctx context.Context) error {
 
 // Go runs fn in the background, owned by the Service (Wait and Close wait for it).
 func (b *Service) Go(fn func(ctx context.Context)) {
-	b.wg.Add(1)
+	b.work.add()
 	go func() {
-		defer b.wg.Done()
+		defer b.work.done()
 		defer func() {
 			if r := recover(); r != nil {
 				b.log.Error("background work panicked", "panic", r)
@@ -275,5 +271,48 @@ func (b *Service) reqLog(id string) *slog.Logger { return b.log.With("request", 
 func (b *Service) note(r *store.Request, actor, action, details, thread string) {
 	if _, err := b.st.Note(b.sctx, r.ID, actor, action, details, thread); err != nil {
 		b.reqLog(r.ID).Error("could not record a note for Slack", "action", action, "error", err, "line", truncate(thread, 200))
+	}
+}
+
+// workCount counts work in flight; wait returns once it is none. Unlike a sync.WaitGroup it may
+// gain work while someone waits: the waiter then waits for that work too, until the count is 0.
+type workCount struct {
+	mu   sync.Mutex
+	n    int
+	idle chan struct{} // closed when n drops to 0; nil while n is 0
+}
+
+func (w *workCount) add() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.n == 0 {
+		w.idle = make(chan struct{})
+	}
+	w.n++
+}
+
+func (w *workCount) done() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.n--
+	if w.n == 0 {
+		close(w.idle)
+		w.idle = nil
+	}
+}
+
+func (w *workCount) wait(ctx context.Context) error {
+	for {
+		w.mu.Lock()
+		ch := w.idle
+		w.mu.Unlock()
+		if ch == nil {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
 }

@@ -286,7 +286,7 @@ func listText(reqs []*store.Request) string {
 	fmt.Fprintf(&b, "*%d pending or active failover requests*\n", len(reqs))
 	for i, r := range reqs {
 		if i == 40 {
-			fmt.Fprintf(&b, "…and %d more (use `/failover status <id>`).", len(reqs)-40)
+			fmt.Fprintf(&b, "…and %d more (use `/failover status &lt;id&gt;`).", len(reqs)-40)
 			break
 		}
 		fmt.Fprintf(&b, "• *%s* %s — %s\n", r.ID, esc(targetName(r)), statusLine(r))

@@ -27,14 +27,19 @@ const (
 	stopNoUndoWords = "Enterprise Manager has *no undo* through this API: stopping does not fail back. Whatever the failover already did stays done, and the VM may be left part-way; check it in the Veeam console afterwards."
 )
 
-// stopModal names what is running and what a stop cannot do. private_metadata ties the answer to
-// this request and task, so a dialog left open cannot stop a later task.
+// stopModal names what is running and what a stop cannot do; for a halted plan, what ending its
+// run skips. private_metadata ties the answer to this request and task (or halt), so a dialog
+// left open cannot stop a later task or end a later halt.
 func stopModal(r *store.Request, approvals int) slack.ModalViewRequest {
-	pt := func(s string) *slack.TextBlockObject {
-		return slack.NewTextBlockObject(slack.PlainTextType, s, false, false)
-	}
 	md := func(s string) *slack.TextBlockObject {
 		return slack.NewTextBlockObject(slack.MarkdownType, s, false, false)
+	}
+	if r.State == store.Halted {
+		// Nothing is in flight: the stop skips what was not sent.
+		what := fmt.Sprintf("*End the run of %s?*\n%s\n\nStopping ends the run here: the %d items not sent yet are *skipped*. What already failed over stays as it is (EM's API has no undo); check it in the Veeam console.",
+			r.ID, core.HaltText(r), store.Counts(r)[store.Approved])
+		return reasonModal(r, "Stop run "+r.ID, "Stop the run", "Keep it halted", "Why end the run?",
+			slack.NewSectionBlock(md(core.Truncate(what, 2900)), nil, nil))
 	}
 	now := core.Counts(r) + ". Every running item with a task in the current EM logon session is asked to stop"
 	if len(r.Items) == 1 {
@@ -49,54 +54,28 @@ func stopModal(r *store.Request, approvals int) slack.ModalViewRequest {
 	case approvals > 1:
 		who = fmt.Sprintf("<@%s> asked to stop it: “%s”. Submitting confirms, and the stop is sent now.", r.Stop.User, core.Esc(core.Truncate(r.Stop.Reason, 300)))
 	}
-	if r.State == store.Halted {
-		return endRunModal(r)
-	}
-	input := slack.NewPlainTextInputBlockElement(pt("Why stop it?"), actionStopWhy)
-	input.Multiline = true
-	input.MaxLength = 500
-	return slack.ModalViewRequest{
-		Type:            slack.VTModal,
-		CallbackID:      callbackStop,
-		PrivateMetadata: r.ID + "|" + core.StopKey(r),
-		Title:           pt("Stop " + r.ID),
-		Submit:          pt("Stop the failover"),
-		Close:           pt("Keep it running"),
-		Blocks: slack.Blocks{BlockSet: []slack.Block{
-			slack.NewSectionBlock(md(what), nil, nil),
-			slack.NewSectionBlock(md(":warning: "+stopNoUndoWords), nil, nil),
-			slack.NewContextBlock("fo_stop_who", md(who)),
-			slack.NewInputBlock(blockStopWhy, pt("Reason"), nil, input),
-		}},
-	}
+	return reasonModal(r, "Stop "+r.ID, "Stop the failover", "Keep it running", "Why stop it?",
+		slack.NewSectionBlock(md(what), nil, nil),
+		slack.NewSectionBlock(md(":warning: "+stopNoUndoWords), nil, nil),
+		slack.NewContextBlock("fo_stop_who", md(who)))
 }
 
-// endRunModal asks for the reason to end a halted plan's run: nothing is in flight, so the
-// stop skips what was not sent and leaves what failed over as it is.
-func endRunModal(r *store.Request) slack.ModalViewRequest {
+// reasonModal is the stop dialog: the blocks that say what is stopped, then the reason input.
+func reasonModal(r *store.Request, title, submit, keep, placeholder string, blocks ...slack.Block) slack.ModalViewRequest {
 	pt := func(s string) *slack.TextBlockObject {
 		return slack.NewTextBlockObject(slack.PlainTextType, s, false, false)
 	}
-	md := func(s string) *slack.TextBlockObject {
-		return slack.NewTextBlockObject(slack.MarkdownType, s, false, false)
-	}
-	queued := store.Counts(r)[store.Approved]
-	what := fmt.Sprintf("*End the run of %s?*\n%s\n\nStopping ends the run here: the %d items not sent yet are *skipped*. What already failed over stays as it is (EM's API has no undo); check it in the Veeam console.",
-		r.ID, core.HaltText(r), queued)
-	input := slack.NewPlainTextInputBlockElement(pt("Why end the run?"), actionStopWhy)
+	input := slack.NewPlainTextInputBlockElement(pt(placeholder), actionStopWhy)
 	input.Multiline = true
 	input.MaxLength = 500
 	return slack.ModalViewRequest{
 		Type:            slack.VTModal,
 		CallbackID:      callbackStop,
 		PrivateMetadata: r.ID + "|" + core.StopKey(r),
-		Title:           pt("Stop run " + r.ID),
-		Submit:          pt("Stop the run"),
-		Close:           pt("Keep it halted"),
-		Blocks: slack.Blocks{BlockSet: []slack.Block{
-			slack.NewSectionBlock(md(core.Truncate(what, 2900)), nil, nil),
-			slack.NewInputBlock(blockStopWhy, pt("Reason"), nil, input),
-		}},
+		Title:           pt(title),
+		Submit:          pt(submit),
+		Close:           pt(keep),
+		Blocks:          slack.Blocks{BlockSet: append(blocks, slack.NewInputBlock(blockStopWhy, pt("Reason"), nil, input))},
 	}
 }
 

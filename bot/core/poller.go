@@ -273,7 +273,6 @@ func (b *Service) reconcile(ctx context.Context, r leg) {
 		b.reqLog(r.Request.ID).Info("reconcile skipped", "reason", err)
 		return
 	}
-	b.dispatch(n)
 	nl := leg{n, n.Item(r.Target.ID)}
 	b.record(nl, observe(nl, nil, rs, rs.ID))
 }

@@ -3,14 +3,12 @@ package main
 import (
 	"context"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/failover-bot/failover-bot/emapi/emsim"
 	"github.com/failover-bot/failover-bot/store"
-	"github.com/failover-bot/failover-bot/store/failover/fakeclock"
 )
 
 // TestKill9MidRunOfManyItems kills the real bot with SIGKILL while a six-VM replica request is
@@ -22,13 +20,8 @@ func TestKill9MidRunOfManyItems(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts processes")
 	}
-	clock := fakeclock.New(time.Now().UTC())
-	site := emsim.DemoSite()
-	sim := emsim.New(emsim.Config{Username: "svc", Password: "pw", Now: clock.Now}, site)
-	sim.SetDefaultScript(emsim.Script{Running: 10 * time.Minute, Collect: time.Minute})
-	emSrv := httptest.NewServer(sim)
-	defer emSrv.Close()
-	sl, path, env := crashSetup(t, emSrv.URL, "EM_MAX_CONCURRENT_FAILOVERS=2")
+	clock, sim, emURL := crashEM(t, emsim.DemoSite())
+	sl, path, env := crashSetup(t, emURL, "EM_MAX_CONCURRENT_FAILOVERS=2")
 	p := startBot(t, env)
 	var logs strings.Builder
 	logsOf := func() string { return logs.String() + p.stderr.String() }

@@ -1,20 +1,14 @@
 package main
 
 import (
-	"encoding/json"
-	"fmt"
 	"net/http"
-	"net/http/httptest"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/failover-bot/failover-bot/bot/slackfake"
 	"github.com/failover-bot/failover-bot/emapi/emsim"
-	"github.com/failover-bot/failover-bot/store/failover/fakeclock"
 )
 
 const crashPlans = `plans:
@@ -33,23 +27,6 @@ const crashPlans = `plans:
         targets:
           - replica: CDP-Mail
 `
-
-// click sends a block action of user on the live card of id.
-func (p *botProcess) click(sl *slackfake.Server, user, id, actionID, value string) {
-	p.t.Helper()
-	cards := sl.LiveCards(id)
-	if len(cards) != 1 {
-		p.t.Fatalf("%d live cards for %s, want 1", len(cards), id)
-	}
-	triggers++
-	payload, _ := json.Marshal(map[string]any{
-		"type": "block_actions", "user": map[string]any{"id": user}, "team": map[string]any{"id": slackfake.TeamID},
-		"channel": map[string]any{"id": crashChannel}, "trigger_id": fmt.Sprintf("crash-click-%d", triggers),
-		"container": map[string]any{"type": "message", "channel_id": crashChannel, "message_ts": cards[0].TS},
-		"actions":   []map[string]any{{"action_id": actionID, "block_id": "fo_actions", "value": value, "type": "button"}},
-	})
-	p.post("/slack/interactions", url.Values{"payload": {string(payload)}})
-}
 
 // failoverPOSTs returns the VM names EM accepted failover POSTs for, in arrival order.
 func failoverPOSTs(sim *emsim.Server, site emsim.Inventory) []string {
@@ -87,22 +64,18 @@ func TestKill9PlanHaltedAndMidGroup(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts processes")
 	}
-	clock := fakeclock.New(time.Now().UTC())
 	site := emsim.DemoSite()
-	sim := emsim.New(emsim.Config{Username: "svc", Password: "pw", Now: clock.Now}, site)
-	sim.SetDefaultScript(emsim.Script{Running: 10 * time.Minute, Collect: time.Minute})
+	clock, sim, emURL := crashEM(t, site)
 	for _, vm := range site.Replicas[2].VMs {
 		if vm.Name == "crm-db01" {
 			sim.SetScript(vm.ID, emsim.Script{Running: 10 * time.Minute, Result: emsim.ResultFailed, Message: "Replica disk missing"})
 		}
 	}
-	emSrv := httptest.NewServer(sim)
-	defer emSrv.Close()
 	plansFile := filepath.Join(t.TempDir(), "plans.yaml")
 	if err := os.WriteFile(plansFile, []byte(crashPlans), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	sl, _, env := crashSetup(t, emSrv.URL, "PLANS_FILE="+plansFile)
+	sl, _, env := crashSetup(t, emURL, "PLANS_FILE="+plansFile)
 	p := startBot(t, env)
 	var logs strings.Builder
 	logsOf := func() string { return logs.String() + p.stderr.String() }

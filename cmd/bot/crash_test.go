@@ -160,15 +160,36 @@ func (p *botProcess) approve(sl *slackfake.Server, id string) {
 	if value == nil {
 		p.t.Fatalf("no approve button on %s's card: %s", id, cards[0].Blocks)
 	}
-	v := value[1] + value[2]
+	p.click(sl, crashApprove, id, "fo_approve", value[1]+value[2])
+}
+
+// click sends a block action of user on the live card of id.
+func (p *botProcess) click(sl *slackfake.Server, user, id, actionID, value string) {
+	p.t.Helper()
+	cards := sl.LiveCards(id)
+	if len(cards) != 1 {
+		p.t.Fatalf("%d live cards for %s, want 1", len(cards), id)
+	}
 	triggers++
 	payload, _ := json.Marshal(map[string]any{
-		"type": "block_actions", "user": map[string]any{"id": crashApprove}, "team": map[string]any{"id": slackfake.TeamID},
+		"type": "block_actions", "user": map[string]any{"id": user}, "team": map[string]any{"id": slackfake.TeamID},
 		"channel": map[string]any{"id": crashChannel}, "trigger_id": fmt.Sprintf("crash-click-%d", triggers),
 		"container": map[string]any{"type": "message", "channel_id": crashChannel, "message_ts": cards[0].TS},
-		"actions":   []map[string]any{{"action_id": "fo_approve", "block_id": "fo_actions", "value": v, "type": "button"}},
+		"actions":   []map[string]any{{"action_id": actionID, "block_id": "fo_actions", "value": value, "type": "button"}},
 	})
 	p.post("/slack/interactions", url.Values{"payload": {string(payload)}})
+}
+
+// crashEM is the EM simulator the crash tests run against, over HTTP, on a fake clock the test
+// moves failovers along with: each failover runs 10 minutes and is collected in 1.
+func crashEM(t *testing.T, inv emsim.Inventory) (*fakeclock.Clock, *emsim.Server, string) {
+	t.Helper()
+	clock := fakeclock.New(time.Now().UTC())
+	sim := emsim.New(emsim.Config{Username: "svc", Password: "pw", Now: clock.Now}, inv)
+	sim.SetDefaultScript(emsim.Script{Running: 10 * time.Minute, Collect: time.Minute})
+	srv := httptest.NewServer(sim)
+	t.Cleanup(srv.Close)
+	return clock, sim, srv.URL
 }
 
 func waitUntil(t *testing.T, what string, within time.Duration, cond func() bool, logs func() string) {
@@ -192,12 +213,8 @@ func TestKill9KeepsTheConversation(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts processes")
 	}
-	clock := fakeclock.New(time.Now().UTC()) // EM's clock: the test moves failovers along by advancing it
-	sim := emsim.New(emsim.Config{Username: "svc", Password: "pw", Now: clock.Now}, emsim.DemoInventory())
-	sim.SetDefaultScript(emsim.Script{Running: 10 * time.Minute, Collect: time.Minute})
-	emSrv := httptest.NewServer(sim)
-	defer emSrv.Close()
-	sl, path, env := crashSetup(t, emSrv.URL)
+	clock, sim, emURL := crashEM(t, emsim.DemoInventory())
+	sl, path, env := crashSetup(t, emURL)
 	crashes := 0
 	var logs strings.Builder
 	p := startBot(t, env)

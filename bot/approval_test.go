@@ -151,7 +151,7 @@ func TestApprovalConcurrentClicks(t *testing.T) {
 func TestApprovalTwoRequired(t *testing.T) {
 	h := newHarness(t, withRequired(2))
 	id := h.requestDB01()
-	mustContain(t, "card", h.cardJSON(id), "*Approvals needed*\\n2")
+	mustContain(t, "card", h.cardJSON(id), "0 of 2 approvals")
 
 	h.approve(Approver1, id)
 	h.idle()
@@ -160,7 +160,7 @@ func TestApprovalTwoRequired(t *testing.T) {
 		t.Fatalf("approvals = %+v, want Approver1's", r.Approvals)
 	}
 	h.wantEphemeral(Approver1, "needs 1 more")
-	mustContain(t, "card after one approval", h.cardJSON(id), "(1 of 2)", "fo_approve")
+	mustContain(t, "card after one approval", h.cardJSON(id), "(1 of 2; approved by <@"+Approver1+">", "fo_approve")
 	if n := h.failoverPOSTs(); n != 0 {
 		t.Fatalf("failover POSTs after one approval = %d, want 0", n)
 	}

@@ -59,6 +59,9 @@ type Options struct {
 	// no one could approve (an approver's own request when too few other approvers exist).
 	ApprovalsRequired int
 	RequestTTL        time.Duration
+	// Reminders are when a pending request's approvers are reminded in its thread (REMINDERS);
+	// none when empty.
+	Reminders []core.Reminder
 	// Teams are the Slack workspace IDs (auth.test's team_id, plus the organisation's other
 	// workspaces on Enterprise Grid) whose commands and clicks are acted on. Empty: any (only
 	// for tests and the console; cmd/bot always sets it).
@@ -70,6 +73,12 @@ type Options struct {
 	// SlackBackoff is the first wait after a Slack transport error or 5xx; it doubles per
 	// attempt up to 64 times itself (default 250ms; at most 30s). Tests shorten it.
 	SlackBackoff time.Duration
+	// HomeRefresh is the least time between two refreshes of one person's App Home tab while
+	// requests change (default 5s): a 200-VM failover's changes coalesce into one publish per
+	// viewer per interval. HomePublishRate overrides views.publish's pace (per second, across
+	// all viewers; default Slack's Tier 4, 100 per minute). Tests raise both.
+	HomeRefresh     time.Duration
+	HomePublishRate float64
 	// WorkspaceURL is the team's URL from auth.test ("https://acme.slack.com/"); it makes audit
 	// events link to the card. Empty: audit events name the channel instead.
 	WorkspaceURL string
@@ -110,6 +119,10 @@ type Options struct {
 	// Responder posts an ephemeral message to a slash command's response_url (default: an HTTP
 	// POST with a 10 s timeout). Console mode has no response_url and leaves it unused.
 	Responder func(ctx context.Context, responseURL, text string) error
+	// Names is the directory of display names the audit log records beside user IDs (give the
+	// same one to store.Options.Names); the edge fills it from payloads and users.info. Default:
+	// a new one of DefaultNamesSize, each name fresh for DefaultNamesTTL.
+	Names *Names
 }
 
 // Bot is the Slack edge over the use cases. It is safe for concurrent use.
@@ -123,6 +136,9 @@ type Bot struct {
 	met     *Metrics
 	out     *Outbox   // best-effort ephemeral answers and superseded-card notices
 	deliver *delivery // everything the store owes Slack
+	home    *home     // the App Home tabs; nil when api cannot publish views (console)
+	events  eventIDs  // Events API deliveries handled recently, to drop Slack's retries
+	names   *Names    // display names for the audit log, learned from payloads and users.info
 }
 
 // New returns a Bot. Call Close to stop background work.
@@ -136,14 +152,17 @@ func New(em EM, st Store, api SlackAPI, opt Options) (*Bot, error) {
 	if opt.Responder == nil {
 		opt.Responder = postResponseURL
 	}
-	b := &Bot{st: st, api: api}
-	c, err := core.New(em, st, edgeNotifier{b}, slackDirectory{api}, slackDialogs{api}, core.Options{
+	if opt.Names == nil {
+		opt.Names = NewNames(0, 0, opt.Now)
+	}
+	b := &Bot{st: st, api: api, names: opt.Names}
+	c, err := core.New(em, st, edgeNotifier{b}, slackDirectory{api, opt.Names}, slackDialogs{api}, core.Options{
 		Approvers: opt.Approvers, Requesters: opt.Requesters, AllowedChannels: opt.AllowedChannels,
 		ApproverGroup: opt.ApproverGroup, ApprovalsRequired: opt.ApprovalsRequired, RequestTTL: opt.RequestTTL,
 		PollConcurrency: opt.PollConcurrency, MaxConcurrentFailovers: opt.MaxConcurrentFailovers,
 		MaxTargets: opt.MaxTargets, AckBudget: opt.AckBudget, SubmitRetryFor: opt.SubmitRetryFor,
 		SubmitGrace: opt.SubmitGrace, OutcomeGrace: opt.OutcomeGrace, StopApprovals: opt.StopApprovals,
-		EMTimeout: opt.EMTimeout, Plans: opt.Plans, Now: opt.Now, Logger: opt.Logger, Metrics: opt.Metrics,
+		EMTimeout: opt.EMTimeout, Plans: opt.Plans, Reminders: opt.Reminders, Now: opt.Now, Logger: opt.Logger, Metrics: opt.Metrics,
 	})
 	if err != nil {
 		return nil, err
@@ -156,6 +175,12 @@ func New(em EM, st Store, api SlackAPI, opt Options) (*Bot, error) {
 	b.core, b.opt, b.log, b.now, b.met = c, opt, co.Logger, co.Now, co.Metrics
 	b.out = NewOutbox(api, OutboxOptions{Logger: opt.Logger, Metrics: opt.Metrics, Timeout: opt.SlackTimeout})
 	b.deliver = newDelivery(b)
+	if pub, ok := api.(homePublisher); ok {
+		b.home = newHome(pub, st, c.IsApprover, b.log, b.met, b.now, opt.WorkspaceURL,
+			homeOptions{refresh: opt.HomeRefresh, publishRate: opt.HomePublishRate, timeout: opt.SlackTimeout, backoffBase: opt.SlackBackoff})
+		b.deliver.onChange = b.home.changed
+		b.home.start()
+	}
 	b.deliver.start()
 	return b, nil
 }
@@ -195,14 +220,19 @@ func (d slackDialogs) AskStopReason(ctx context.Context, trigger string, r *stor
 	return err
 }
 
-// slackDirectory answers who a person is from users.info and usergroups.users.list.
-type slackDirectory struct{ api SlackAPI }
+// slackDirectory answers who a person is from users.info and usergroups.users.list; what
+// users.info says of a person's name goes to the audit log's directory on the way.
+type slackDirectory struct {
+	api   SlackAPI
+	names *Names
+}
 
 func (d slackDirectory) Person(ctx context.Context, id string) (core.Person, error) {
 	u, err := d.api.GetUserInfoContext(ctx, id)
 	if err != nil {
 		return core.Person{}, err
 	}
+	d.names.FromProfile(u)
 	return core.Person{ID: u.ID, Bot: u.IsBot || u.ID == "USLACKBOT", Deactivated: u.Deleted,
 		Guest: u.IsRestricted || u.IsUltraRestricted}, nil
 }
@@ -217,6 +247,9 @@ func (d slackDirectory) GroupMembers(ctx context.Context, group string) ([]strin
 func (b *Bot) Close(ctx context.Context) error {
 	err := b.core.Close(ctx)
 	b.deliver.stop(ctx)
+	if b.home != nil {
+		b.home.stop()
+	}
 	if oerr := b.out.Close(ctx); oerr != nil {
 		b.log.Warn("ephemeral answers dropped at shutdown", "error", oerr)
 	}

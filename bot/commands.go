@@ -17,6 +17,8 @@ func (b *Bot) HandleCommand(ctx context.Context, sc slack.SlashCommand) Response
 		b.log.Warn("slash command from another workspace refused", "team", sc.TeamID, "enterprise", sc.EnterpriseID, "user", sc.UserID)
 		return ephemeral(foreignTeamText)
 	}
+	// Before the use cases run: the audit event this command writes records the name.
+	b.names.FromPayload(sc.UserID, sc.UserName)
 	cmd, err := core.ParseCommand(sc.Text, b.now())
 	if err != nil {
 		var ue *core.UsageError
@@ -38,7 +40,7 @@ func (b *Bot) HandleCommand(ctx context.Context, sc slack.SlashCommand) Response
 	case core.SubStatus:
 		return b.core.Status(ctx, cmd.RequestID)
 	case core.SubList:
-		return b.core.List(ctx)
+		return b.core.List(ctx, cmd)
 	case core.SubCancel:
 		return b.core.Cancel(ctx, in, cmd)
 	case core.SubStop:

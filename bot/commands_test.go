@@ -125,7 +125,7 @@ func TestStatusAndList(t *testing.T) {
 	}
 	r := h.get(running)
 	mustContain(t, "status of the running one", h.command(Outsider, "status "+running), "*"+running+"*", "Failover running",
-		"Approved by <@"+Approver1+"> at 14:00 UTC", "EM task `"+r.Items[0].TaskID+"`")
+		"• 2026-11-23 14:00:00 — approved by <@"+Approver1+"> (1 of 1)", "EM task `"+r.Items[0].TaskID+"`")
 	mustContain(t, "status of the rejected one", h.command(Outsider, "status "+rejected), "Rejected by <@"+Approver2+">", "web is fine")
 
 	list := h.command(Outsider, "list")

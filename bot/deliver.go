@@ -74,6 +74,10 @@ type delivery struct {
 	respond      func(ctx context.Context, responseURL, text string) error
 	ephemeral    func(channel, user, text string)
 	timeout      time.Duration
+	// onChange is told of every store change delivery sees (the App Home follows them).
+	onChange func()
+	// approvers names who can still approve a request, for its card (mentions).
+	approvers func(r *store.Request) string
 
 	ctx context.Context
 	// sctx is for store calls: a write records what Slack already did, so shutdown must not
@@ -105,7 +109,8 @@ func newDelivery(b *Bot) *delivery {
 		st: b.st, api: b.api, log: b.log, met: b.met, now: b.now,
 		auditChannel: b.opt.AuditChannel, workspaceURL: b.opt.WorkspaceURL,
 		respond: b.opt.Responder, ephemeral: b.out.Ephemeral, timeout: b.opt.SlackTimeout,
-		ctx: ctx, sctx: context.WithoutCancel(ctx), cancel: cancel, kick: make(chan struct{}, 1),
+		approvers: func(r *store.Request) string { return b.core.ApproversFor(r) },
+		ctx:       ctx, sctx: context.WithoutCancel(ctx), cancel: cancel, kick: make(chan struct{}, 1),
 		postRate: rate.Limit(postsPerSecond), postBurst: 1,
 		updates:  rate.NewLimiter(rate.Limit(float64(updatesPerMinute)/60), 1),
 		limiters: map[string]*rate.Limiter{}, running: map[string]bool{}, again: map[string]bool{},
@@ -137,6 +142,9 @@ func (d *delivery) start() {
 			case <-d.ctx.Done():
 				return
 			case <-d.st.Changed():
+				if d.onChange != nil {
+					d.onChange()
+				}
 			case <-d.kick:
 			case <-safety.C:
 			}
@@ -403,7 +411,7 @@ func (d *delivery) postCard(c store.Card) {
 		}
 		version := r.Version
 		ts, err := d.call(lim, "chat.postMessage", func(ctx context.Context) (string, error) {
-			_, ts, err := d.api.PostMessageContext(ctx, r.Channel, msgOptions(core.CardText(r), cardBlocks(r), r.ID)...)
+			_, ts, err := d.api.PostMessageContext(ctx, r.Channel, msgOptions(core.CardText(r), cardBlocks(r, d.approvers(r)), r.ID)...)
 			return ts, err
 		})
 		outcome, hint := classify(err)
@@ -740,7 +748,7 @@ func (d *delivery) updateStep() bool {
 		return d.storeTrouble("reading a request", err)
 	}
 	_, err = d.call(rate.NewLimiter(rate.Inf, 1), "chat.update", func(ctx context.Context) (string, error) {
-		_, ts, _, err := d.api.UpdateMessageContext(ctx, r.Channel, r.MessageTS, msgOptions(core.CardText(r), cardBlocks(r), r.ID)...)
+		_, ts, _, err := d.api.UpdateMessageContext(ctx, r.Channel, r.MessageTS, msgOptions(core.CardText(r), cardBlocks(r, d.approvers(r)), r.ID)...)
 		return ts, err
 	})
 	outcome, hint := classify(err)
@@ -767,7 +775,7 @@ func (d *delivery) repostCard(r *store.Request) {
 	lim := d.limiter(r.Channel)
 	for attempt := 1; d.ctx.Err() == nil; attempt++ {
 		ts, err := d.call(lim, "chat.postMessage", func(ctx context.Context) (string, error) {
-			_, ts, err := d.api.PostMessageContext(ctx, r.Channel, msgOptions(core.CardText(r), cardBlocks(r), r.ID)...)
+			_, ts, err := d.api.PostMessageContext(ctx, r.Channel, msgOptions(core.CardText(r), cardBlocks(r, d.approvers(r)), r.ID)...)
 			return ts, err
 		})
 		outcome, hint := classify(err)

@@ -11,3 +11,9 @@ func ThreadLine(r *store.Request, e *store.Event) string { return core.ThreadLin
 
 // HelpText is the full usage of /failover in Slack mrkdwn.
 func HelpText() string { return helpText }
+
+// RequesterNotes is the store's projection of a change onto what its requester is told
+// (store.Options.Requester), by a mention in the thread or, with mode "dm", a direct message.
+func RequesterNotes(mode string) func(r *store.Request, e *store.Event, told bool) (mention, direct string) {
+	return core.RequesterNotes(mode)
+}

@@ -82,7 +82,7 @@ func TestUnknownOrAmbiguousNames(t *testing.T) {
 		{"unknown VM", `vm CDP-Finance fin-db99 --reason "x"`,
 			[]string{"No VM is named “fin-db99”", "`fin-db01`", "`fin-app01`", "`fin-web01`"}},
 		{"VM of another replica", `vm CDP-Finance web02 --reason "x"`,
-			[]string{"No VM is named “web02”", "`fin-db01`"}},
+			[]string{"VM “web02” is not in CDP replica *CDP-Finance*: web02 is in *CDP-Web*", "`/failover vm CDP-Web web02 --reason"}},
 		{"unknown vApp", `vapp crm-vapp --reason "x"`,
 			[]string{"No vApp is named “crm-vapp”", "`erp-vapp`"}},
 		{"ambiguous VM (names differ only in case)", `vm CDP-Web web01 --reason "x"`,

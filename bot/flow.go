@@ -23,6 +23,8 @@ func (b *Bot) HandleInteraction(ctx context.Context, cb slack.InteractionCallbac
 		b.log.Warn("interaction from another workspace refused", "team", cb.Team.ID, "user", cb.User.ID)
 		return nil
 	}
+	// Before the use cases run: the audit event this click writes records the name.
+	b.names.FromPayload(cb.User.ID, cb.User.Name)
 	switch cb.Type {
 	case slack.InteractionTypeBlockActions:
 		return b.blockAction(ctx, cb)

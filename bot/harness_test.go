@@ -55,6 +55,8 @@ type harnessConfig struct {
 	// emClientTimeout is the EM client's per-attempt timeout (default 5s); failover-timeout
 	// tests shorten it so a lost answer costs milliseconds.
 	emClientTimeout time.Duration
+	// notify is NOTIFY_REQUESTER: "thread" (default) or "dm".
+	notify string
 }
 
 type harness struct {
@@ -117,7 +119,8 @@ func newHarness(t testing.TB, mods ...func(*harnessConfig)) *harness {
 // the process does at start.
 func (h *harness) start() {
 	h.t.Helper()
-	st, err := store.Open(h.cfg.dbPath, store.Options{Now: h.clock.Now, ApprovalsRequired: h.cfg.required, LockTimeout: time.Second, Thread: bot.ThreadLine})
+	st, err := store.Open(h.cfg.dbPath, store.Options{Now: h.clock.Now, ApprovalsRequired: h.cfg.required, LockTimeout: time.Second, Thread: bot.ThreadLine,
+		Requester: bot.RequesterNotes(h.cfg.notify)})
 	if err != nil {
 		h.t.Fatalf("open store: %v", err)
 	}

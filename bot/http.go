@@ -8,7 +8,6 @@ import (
 	"net/url"
 	"time"
 
-	"github.com/failover-bot/failover-bot/bot/core"
 	"github.com/slack-go/slack"
 )
 
@@ -24,10 +23,12 @@ type HTTPHandlers struct {
 	Now           func() time.Time // signature freshness; default time.Now
 }
 
-// Register adds POST /slack/commands and POST /slack/interactions to mux.
+// Register adds POST /slack/commands, POST /slack/interactions and POST /slack/events (the
+// Events API: the App Home) to mux.
 func (h *HTTPHandlers) Register(mux *http.ServeMux) {
 	mux.HandleFunc("POST /slack/commands", h.commands)
 	mux.HandleFunc("POST /slack/interactions", h.interactions)
+	mux.HandleFunc("POST /slack/events", h.events)
 }
 
 func (h *HTTPHandlers) now() time.Time {
@@ -37,8 +38,8 @@ func (h *HTTPHandlers) now() time.Time {
 	return time.Now()
 }
 
-// verified reads and verifies the body, answering the failure itself.
-func (h *HTTPHandlers) verified(w http.ResponseWriter, r *http.Request) (url.Values, bool) {
+// signedBody reads and verifies the body, answering the failure itself.
+func (h *HTTPHandlers) signedBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
 	body, err := ReadVerified(r, h.SigningSecret, h.now(), maxSlackBody)
 	if err != nil {
 		h.Bot.met.Refusals.WithLabelValues("signature").Inc()
@@ -48,6 +49,15 @@ func (h *HTTPHandlers) verified(w http.ResponseWriter, r *http.Request) (url.Val
 		}
 		h.Bot.log.Warn("slack request refused: bad signature", "path", r.URL.Path, "remote", r.RemoteAddr, "error", err)
 		http.Error(w, "invalid signature", http.StatusUnauthorized)
+		return nil, false
+	}
+	return body, true
+}
+
+// verified reads and verifies a form body, answering the failure itself.
+func (h *HTTPHandlers) verified(w http.ResponseWriter, r *http.Request) (url.Values, bool) {
+	body, ok := h.signedBody(w, r)
+	if !ok {
 		return nil, false
 	}
 	form, err := url.ParseQuery(string(body))
@@ -64,7 +74,7 @@ func (h *HTTPHandlers) commands(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sc := slack.SlashCommand{
-		TeamID: form.Get("team_id"), ChannelID: form.Get("channel_id"), UserID: form.Get("user_id"),
+		TeamID: form.Get("team_id"), ChannelID: form.Get("channel_id"), UserID: form.Get("user_id"), UserName: form.Get("user_name"),
 		Command: form.Get("command"), Text: form.Get("text"), ResponseURL: form.Get("response_url"),
 		TriggerID: form.Get("trigger_id"), APIAppID: form.Get("api_app_id"),
 	}
@@ -98,38 +108,4 @@ const ackBudget = 2500 * time.Millisecond
 func writeJSON(w http.ResponseWriter, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(v)
-}
-
-// Health reports whether the bot can do its job. The store must be writable (else 503); EM and
-// Slack reachability are reported but do not fail the check, because a restart would not fix them.
-type Health struct {
-	Bot       *Bot
-	SlackPing func(ctx context.Context) error
-}
-
-// ServeHTTP answers GET /healthz with a small JSON document.
-func (h *Health) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
-	defer cancel()
-	res := struct {
-		Status string `json:"status"`
-		Store  string `json:"store"`
-		EM     string `json:"em"`
-		Slack  string `json:"slack"`
-	}{Status: "ok", Store: "ok", EM: "ok", Slack: "ok"}
-	code := http.StatusOK
-	if err := h.Bot.st.Writable(ctx); err != nil {
-		res.Status, res.Store, code = "unhealthy", err.Error(), http.StatusServiceUnavailable
-	}
-	if err := h.Bot.core.PingEM(ctx); err != nil {
-		res.EM = core.Describe(err)
-	}
-	if h.SlackPing != nil {
-		if err := h.SlackPing(ctx); err != nil {
-			res.Slack = err.Error()
-		}
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	_ = json.NewEncoder(w).Encode(res)
 }

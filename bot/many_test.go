@@ -75,7 +75,9 @@ func TestReplicaRequestEndToEnd(t *testing.T) {
 	thread := h.threadText("FO-1")
 	mustContain(t, "thread", thread, "Sending 50 failovers", "All 50 failovers have been sent",
 		"vm-0007", "Datastore ds-07 is full", "FO-1 finished: partly failed", "49 succeeded", "ask for a new request with just them")
-	if got := strings.Count(thread, "\n") + 1; got > 8 {
+	// Eight lines of milestones and the summary, and the mention that tells the requester.
+	mustContain(t, "thread", thread, "cc <@"+Requester+"> (requester of FO-1)")
+	if got := strings.Count(thread, "\n") + 1; got > 9 {
 		t.Fatalf("the thread got %d lines for a 50-VM run; want milestones only:\n%s", got, thread)
 	}
 	if limited := h.slack.RateLimited(); len(limited) > 0 {

@@ -25,8 +25,9 @@ const (
 )
 
 // cardBlocks renders the approval card. Approve and Reject exist only while the request is
-// pending; Stop (which opens a confirmation dialog) only while its failover runs.
-func cardBlocks(r *store.Request) []slack.Block {
+// pending; Stop (which opens a confirmation dialog) only while its failover runs. approvers
+// names who can still approve (mentions, never the requester): a pending card calls them.
+func cardBlocks(r *store.Request, approvers string) []slack.Block {
 	md := func(s string) *slack.TextBlockObject {
 		return slack.NewTextBlockObject(slack.MarkdownType, s, false, false)
 	}
@@ -40,7 +41,7 @@ func cardBlocks(r *store.Request) []slack.Block {
 			md("*Restore point*\n" + restore),
 			md(fmt.Sprintf("*Requested by*\n<@%s> at %s", r.Requester, r.CreatedAt.UTC().Format(core.DayFormat))),
 			md("*Reason*\n" + core.Esc(core.Truncate(r.Reason, 500))),
-			md(fmt.Sprintf("*Approvals needed*\n%d, from someone other than the requester", r.ApprovalsRequired)),
+			md(approvalsField(r, approvers)),
 		}, nil, slack.SectionBlockOptionBlockID(blockCard)),
 	}
 	if pv := core.PreviewText(r); pv != "" {
@@ -107,6 +108,19 @@ func cardBlocks(r *store.Request) []slack.Block {
 		blocks = append(blocks, slack.NewActionBlock(blockActions, slack.NewButtonBlockElement(actionStop, r.ID, pt(label)).WithStyle(slack.StyleDanger)))
 	}
 	return blocks
+}
+
+// approvalsField says who must decide: while pending, the approvers who can still approve
+// (mentioned, so the card calls them) and who approved so far.
+func approvalsField(r *store.Request, approvers string) string {
+	if r.State != store.Pending {
+		return fmt.Sprintf("*Approvals needed*\n%d, from someone other than the requester", r.ApprovalsRequired)
+	}
+	s := fmt.Sprintf("*Approvers*\n%s — %d of %d approvals", approvers, len(r.Approvals), r.ApprovalsRequired)
+	if len(r.Approvals) > 0 {
+		s += "; " + core.ApprovedBy(r)
+	}
+	return s
 }
 
 // rejectModal asks an approver why they reject.

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/slack-go/slack"
+	"github.com/slack-go/slack/slackevents"
 	"github.com/slack-go/slack/socketmode"
 )
 
@@ -62,8 +63,18 @@ func (b *Bot) socketEvent(ctx context.Context, client SocketClient, evt socketmo
 			b.log.Error("socket mode: ack failed", "error", err)
 		}
 	case socketmode.EventTypeEventsAPI:
+		// Ack first: an unacked envelope is redelivered. handleEvent only records the event;
+		// what it causes (a Home view) is published in the background.
 		if evt.Request != nil {
-			_ = client.Ack(*evt.Request) // not subscribed to events; ack so Slack stops resending
+			if err := client.Ack(*evt.Request); err != nil {
+				b.log.Error("socket mode: ack failed", "error", err)
+			}
+			if evt.Request.RetryAttempt > 0 {
+				b.log.Debug("slack retried an event delivery", "attempt", evt.Request.RetryAttempt, "reason", evt.Request.RetryReason)
+			}
+		}
+		if ev, ok := evt.Data.(slackevents.EventsAPIEvent); ok {
+			b.handleEvent(ev)
 		}
 	case socketmode.EventTypeConnecting, socketmode.EventTypeConnected, socketmode.EventTypeHello:
 		b.log.Info("socket mode: " + string(evt.Type))

@@ -9,7 +9,10 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -18,9 +21,14 @@ import (
 // Prev is the Hash of the event before it ("" for the first); Hash is the hex SHA-256
 // of the event's canonical encoding, which includes Prev, so the events form a chain.
 type Event struct {
-	Seq       uint64
-	Time      time.Time
-	Actor     string
+	Seq   uint64
+	Time  time.Time
+	Actor string // a Slack user ID, or the bot's own actors ("bot", "em")
+	// ActorName is the actor's display name as the bot knew it when the event was written
+	// (Options.Names), so an audit read years later names people even after their accounts
+	// are gone. "" when unknown: the bot's own actors, and events written before names were
+	// recorded. It is part of the hashed encoding: changing it breaks the chain.
+	ActorName string
 	RequestID string
 	Action    string
 	From, To  State // From is "" for the event that created the request
@@ -39,19 +47,42 @@ func (e *ChainError) Error() string {
 	return fmt.Sprintf("audit log: event %d: %s", e.Seq, e.Reason)
 }
 
-// eventFormat is the first byte of every stored event, so the encoding can evolve.
-const eventFormat = 1
+// The first byte of every stored event names its encoding, so the log can evolve while old
+// events keep verifying byte for byte under the rules they were written with:
+//
+//   - eventFormatV1: seq, time, then Actor, RequestID, Action, From, To, Details, Prev;
+//   - eventFormatV2: the same with ActorName after Actor.
+//
+// An event is written in V1 when it has no ActorName and in V2 when it has one, so every event
+// has exactly one encoding (decode rejects a V2 event with an empty name), and an old reader
+// meeting a V2 event reports an unknown format rather than misreading it.
+const (
+	eventFormatV1 = 1
+	eventFormatV2 = 2
+)
+
+// eventFields is how many length-prefixed strings follow the fixed header in each format.
+var eventFields = map[byte]int{eventFormatV1: 7, eventFormatV2: 8}
 
 // encodeEventBody is the canonical encoding the hash is computed over: a format byte,
 // seq, time (Unix seconds and nanoseconds), then each string length-prefixed in a fixed
 // order. It is written byte for byte to disk, followed by the 32-byte SHA-256.
 func encodeEventBody(ev *Event) []byte {
-	b := make([]byte, 0, 64+len(ev.Actor)+len(ev.RequestID)+len(ev.Action)+len(ev.Details)+len(ev.Prev))
-	b = append(b, eventFormat)
+	format, strs := byte(eventFormatV1), []string{ev.Actor, ev.RequestID, ev.Action, string(ev.From), string(ev.To), ev.Details, ev.Prev}
+	if ev.ActorName != "" {
+		format = eventFormatV2
+		strs = []string{ev.Actor, ev.ActorName, ev.RequestID, ev.Action, string(ev.From), string(ev.To), ev.Details, ev.Prev}
+	}
+	n := 64
+	for _, s := range strs {
+		n += len(s)
+	}
+	b := make([]byte, 0, n)
+	b = append(b, format)
 	b = binary.BigEndian.AppendUint64(b, ev.Seq)
 	b = binary.BigEndian.AppendUint64(b, uint64(ev.Time.Unix()))
 	b = binary.BigEndian.AppendUint32(b, uint32(ev.Time.Nanosecond()))
-	for _, s := range []string{ev.Actor, ev.RequestID, ev.Action, string(ev.From), string(ev.To), ev.Details, ev.Prev} {
+	for _, s := range strs {
 		b = binary.AppendUvarint(b, uint64(len(s)))
 		b = append(b, s...)
 	}
@@ -66,7 +97,8 @@ func decodeEvent(data []byte) (Event, error) {
 		return ev, errors.New("event too short")
 	}
 	body, sum := data[:len(data)-sha256.Size], data[len(data)-sha256.Size:]
-	if body[0] != eventFormat {
+	nfields, ok := eventFields[body[0]]
+	if !ok {
 		return ev, fmt.Errorf("unknown event format %d", body[0])
 	}
 	ev.Seq = binary.BigEndian.Uint64(body[1:])
@@ -80,7 +112,7 @@ func decodeEvent(data []byte) (Event, error) {
 		return ev, fmt.Errorf("event time %d out of range", sec)
 	}
 	rest := body[21:]
-	var fields [7]string
+	fields := make([]string, nfields)
 	for i := range fields {
 		n, w := binary.Uvarint(rest)
 		// Only the shortest length encoding is accepted, so every event has exactly one
@@ -94,7 +126,14 @@ func decodeEvent(data []byte) (Event, error) {
 	if len(rest) != 0 {
 		return ev, fmt.Errorf("event has %d trailing bytes", len(rest))
 	}
-	ev.Actor, ev.RequestID, ev.Action = fields[0], fields[1], fields[2]
+	ev.Actor = fields[0]
+	if body[0] == eventFormatV2 {
+		if fields[1] == "" {
+			return ev, errors.New("format 2 event without an actor name (it would be format 1)")
+		}
+		ev.ActorName, fields = fields[1], fields[1:]
+	}
+	ev.RequestID, ev.Action = fields[1], fields[2]
 	ev.From, ev.To, ev.Details, ev.Prev = State(fields[3]), State(fields[4]), fields[5], fields[6]
 	ev.Hash = hex.EncodeToString(sum)
 	return ev, nil
@@ -103,6 +142,35 @@ func decodeEvent(data []byte) (Event, error) {
 func uvarintLen(n uint64) int {
 	var b [binary.MaxVarintLen64]byte
 	return binary.PutUvarint(b[:], n)
+}
+
+// appendEvent records ev as appendEvent does, with the actor's display name from
+// Options.Names when ev has none: the name is captured when the event is written.
+func (s *Bolt) appendEvent(tx *bolt.Tx, ev *Event) error {
+	if ev.ActorName == "" && s.names != nil && ev.Actor != "" {
+		ev.ActorName = cleanName(s.names(ev.Actor))
+	}
+	return appendEvent(tx, ev)
+}
+
+// maxNameLen bounds a recorded display name, in bytes: Slack's display names are at most 80
+// characters, and the audit log must not grow by whatever a hook returns.
+const maxNameLen = 256
+
+// cleanName keeps a display name to one printable line of at most maxNameLen bytes (cut at a
+// character boundary), so an export or a terminal never shows control characters from it.
+func cleanName(name string) string {
+	name = strings.TrimSpace(strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) || r == utf8.RuneError {
+			return -1
+		}
+		return r
+	}, name))
+	for len(name) > maxNameLen {
+		_, w := utf8.DecodeLastRuneInString(name)
+		name = name[:len(name)-w]
+	}
+	return name
 }
 
 // appendEvent gives ev the next sequence number, links it to the current head of the
@@ -183,48 +251,94 @@ func (s *Bolt) Events(ctx context.Context, sinceSeq uint64, since time.Time, fn 
 }
 
 // Verify walks the whole audit log and returns a *ChainError naming the first event that
-// was altered, is missing, or does not link to the one before it; nil if the chain holds.
+// was altered, is missing, or does not link to the one before it; nil if the chain holds. It
+// reads verifyPage events per read transaction (600,000 events take a few seconds in all), so
+// a long verification never holds one transaction open: bbolt cannot grow its memory map under
+// a reader, and a write waiting for that would miss Slack's 3-second acknowledgement. Events are
+// append-only and every write holds the file lock, so the pages together see one chain; the
+// head is checked with the last page, in its transaction. When ctx ends first, Verify returns
+// ctx's error, not a verdict.
 func (s *Bolt) Verify(ctx context.Context) error {
-	return s.view(ctx, verifyChain)
+	var w chainWalk
+	for {
+		var done bool
+		err := s.view(ctx, func(tx *bolt.Tx) error {
+			var err error
+			done, err = w.walk(tx, verifyPage)
+			return err
+		})
+		if err != nil || done {
+			return err
+		}
+	}
 }
 
+// verifyPage is how many events Verify checks per read transaction: a few milliseconds' work.
+const verifyPage = 4096
+
+// verifyChain verifies the whole chain in tx.
 func verifyChain(tx *bolt.Tx) error {
-	var prevSeq uint64
-	var prevHash string
+	var w chainWalk
+	_, err := w.walk(tx, 0)
+	return err
+}
+
+// chainWalk is how far a verification got: the last event verified and its hash.
+type chainWalk struct {
+	seq  uint64
+	hash string
+}
+
+// walk verifies up to limit events after w's (all when limit <= 0) and, when it reaches the end
+// of the log, the head record; done says it did.
+func (w *chainWalk) walk(tx *bolt.Tx, limit int) (done bool, err error) {
 	c := tx.Bucket(bucketAudit).Cursor()
-	for k, v := c.First(); k != nil; k, v = c.Next() {
+	k, v := c.First()
+	if w.seq > 0 {
+		// Resume after the last event verified, which must still be where it was, so a key
+		// between two pages (a malformed one) is seen as it is in one walk.
+		if k, _ = c.Seek(seqKey(w.seq)); !bytes.Equal(k, seqKey(w.seq)) {
+			return false, &ChainError{Seq: w.seq, Reason: "missing (removed during verification)"}
+		}
+		k, v = c.Next()
+	}
+	for n := 0; k != nil; k, v = c.Next() {
+		if limit > 0 && n == limit {
+			return false, nil
+		}
+		n++
 		if len(k) != 8 {
-			return &ChainError{Seq: prevSeq + 1, Reason: fmt.Sprintf("malformed key %x after event %d", k, prevSeq)}
+			return false, &ChainError{Seq: w.seq + 1, Reason: fmt.Sprintf("malformed key %x after event %d", k, w.seq)}
 		}
 		seq := binary.BigEndian.Uint64(k)
-		if seq != prevSeq+1 {
-			return &ChainError{Seq: prevSeq + 1, Reason: fmt.Sprintf("missing (the next stored event is %d)", seq)}
+		if seq != w.seq+1 {
+			return false, &ChainError{Seq: w.seq + 1, Reason: fmt.Sprintf("missing (the next stored event is %d)", seq)}
 		}
 		ev, err := decodeEvent(v)
 		if err != nil {
-			return &ChainError{Seq: seq, Reason: "undecodable: " + err.Error()}
+			return false, &ChainError{Seq: seq, Reason: "undecodable: " + err.Error()}
 		}
 		body, sum := v[:len(v)-sha256.Size], v[len(v)-sha256.Size:]
 		if got := sha256.Sum256(body); !bytes.Equal(got[:], sum) {
-			return &ChainError{Seq: seq, Reason: "hash mismatch: the stored event was altered"}
+			return false, &ChainError{Seq: seq, Reason: "hash mismatch: the stored event was altered"}
 		}
 		if ev.Seq != seq {
-			return &ChainError{Seq: seq, Reason: fmt.Sprintf("stored under %d but records seq %d", seq, ev.Seq)}
+			return false, &ChainError{Seq: seq, Reason: fmt.Sprintf("stored under %d but records seq %d", seq, ev.Seq)}
 		}
-		if ev.Prev != prevHash {
-			return &ChainError{Seq: seq, Reason: fmt.Sprintf("broken link: prev does not match the hash of event %d", prevSeq)}
+		if ev.Prev != w.hash {
+			return false, &ChainError{Seq: seq, Reason: fmt.Sprintf("broken link: prev does not match the hash of event %d", w.seq)}
 		}
-		prevSeq, prevHash = seq, ev.Hash
+		w.seq, w.hash = seq, ev.Hash
 	}
 	headSeq, headHash, err := readHead(tx.Bucket(bucketMeta))
 	if err != nil {
-		return &ChainError{Seq: prevSeq, Reason: err.Error()}
+		return false, &ChainError{Seq: w.seq, Reason: err.Error()}
 	}
-	if headSeq != prevSeq {
-		return &ChainError{Seq: prevSeq + 1, Reason: fmt.Sprintf("log ends at %d but the head records %d: events were removed", prevSeq, headSeq)}
+	if headSeq != w.seq {
+		return false, &ChainError{Seq: w.seq + 1, Reason: fmt.Sprintf("log ends at %d but the head records %d: events were removed", w.seq, headSeq)}
 	}
-	if headHash != prevHash {
-		return &ChainError{Seq: prevSeq, Reason: "last event does not match the recorded head hash"}
+	if headHash != w.hash {
+		return false, &ChainError{Seq: w.seq, Reason: "last event does not match the recorded head hash"}
 	}
-	return nil
+	return true, nil
 }

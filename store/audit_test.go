@@ -1,11 +1,14 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -259,42 +262,63 @@ func TestAuditChainDetectsTampering(t *testing.T) {
 	}
 }
 
-// TestAuditChainDetectsEveryFlippedByte flips each byte of one stored event in turn: every
-// single change must be caught and blamed on that event.
+// TestAuditChainDetectsEveryFlippedByte flips each byte of one stored event in turn, in both
+// formats (without and with a display name): every single change must be caught and blamed on
+// that event.
 func TestAuditChainDetectsEveryFlippedByte(t *testing.T) {
-	s := mustOpenStore(t, Options{})
-	for range 2 {
-		reach(t, s, Running)
-	}
-	const victim = 5
-	errRollback := errors.New("rollback")
-	var length int
-	s.db.View(func(tx *bolt.Tx) error { length = len(tx.Bucket(bucketAudit).Get(seqKey(victim))); return nil })
-	for i := range length {
-		for _, mask := range []byte{0x01, 0x20, 0x80} {
-			err := s.db.Update(func(tx *bolt.Tx) error {
-				b := tx.Bucket(bucketAudit)
-				v := append([]byte(nil), b.Get(seqKey(victim))...)
-				v[i] ^= mask
-				if err := b.Put(seqKey(victim), v); err != nil {
-					return err
-				}
-				if err := verifyChain(tx); err != nil {
-					var ce *ChainError
-					if !errors.As(err, &ce) || ce.Seq != victim {
-						return fmt.Errorf("byte %d ^ %#x: got %v, want event %d", i, mask, err, victim)
-					}
-					return errRollback
-				}
-				return fmt.Errorf("byte %d ^ %#x: Verify passed", i, mask)
-			})
-			if !errors.Is(err, errRollback) {
-				t.Error(err)
+	for _, tc := range []struct {
+		name  string
+		names func(string) string
+	}{
+		{"format 1", nil},
+		{"format 2", names(map[string]string{"U100": "Rita Requester"})},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := mustOpenStore(t, Options{Names: tc.names})
+			for range 2 {
+				reach(t, s, Running)
 			}
-		}
-	}
-	if err := s.Verify(context.Background()); err != nil {
-		t.Errorf("Verify after rolled-back tampering: %v", err)
+			const victim = 5 // the second request's creation, by U100
+			errRollback := errors.New("rollback")
+			var stored []byte
+			s.db.View(func(tx *bolt.Tx) error {
+				stored = append(stored, tx.Bucket(bucketAudit).Get(seqKey(victim))...)
+				return nil
+			})
+			wantFormat := byte(eventFormatV1)
+			if tc.names != nil {
+				wantFormat = eventFormatV2
+			}
+			if stored[0] != wantFormat {
+				t.Fatalf("event %d is stored in format %d, want %d", victim, stored[0], wantFormat)
+			}
+			for i := range stored {
+				for _, mask := range []byte{0x01, 0x20, 0x80} {
+					err := s.db.Update(func(tx *bolt.Tx) error {
+						b := tx.Bucket(bucketAudit)
+						v := append([]byte(nil), b.Get(seqKey(victim))...)
+						v[i] ^= mask
+						if err := b.Put(seqKey(victim), v); err != nil {
+							return err
+						}
+						if err := verifyChain(tx); err != nil {
+							var ce *ChainError
+							if !errors.As(err, &ce) || ce.Seq != victim {
+								return fmt.Errorf("byte %d ^ %#x: got %v, want event %d", i, mask, err, victim)
+							}
+							return errRollback
+						}
+						return fmt.Errorf("byte %d ^ %#x: Verify passed", i, mask)
+					})
+					if !errors.Is(err, errRollback) {
+						t.Error(err)
+					}
+				}
+			}
+			if err := s.Verify(context.Background()); err != nil {
+				t.Errorf("Verify after rolled-back tampering: %v", err)
+			}
+		})
 	}
 }
 
@@ -307,4 +331,293 @@ func sumOf(body []byte) []byte {
 func putEvent(b *bolt.Bucket, ev *Event) error {
 	body := encodeEventBody(ev)
 	return b.Put(seqKey(ev.Seq), append(body, sumOf(body)...))
+}
+
+// TestEventEncodingFormats: an event without a display name keeps the first format byte for
+// byte (old chains verify unchanged), one with a name is written in the second format, and
+// both decode back to the same event.
+func TestEventEncodingFormats(t *testing.T) {
+	base := Event{Seq: 9, Time: t0.Add(123 * time.Nanosecond), Actor: "U200", RequestID: "FO-3", Action: "approved",
+		From: Pending, To: Approved, Details: "1 of 1 approvals", Prev: strings.Repeat("ab", 32)}
+	named := base
+	named.ActorName = "Bea Ops — DR lead"
+	tests := []struct {
+		name       string
+		ev         Event
+		wantFormat byte
+	}{
+		{"without a name: format 1", base, eventFormatV1},
+		{"with a name: format 2", named, eventFormatV2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			body := encodeEventBody(&tt.ev)
+			if body[0] != tt.wantFormat {
+				t.Fatalf("format byte %d, want %d", body[0], tt.wantFormat)
+			}
+			got, err := decodeEvent(append(body, sumOf(body)...))
+			if err != nil {
+				t.Fatalf("decode: %v", err)
+			}
+			want := tt.ev
+			want.Hash = hex.EncodeToString(sumOf(body))
+			if got != want {
+				t.Errorf("decoded %+v, want %+v", got, want)
+			}
+		})
+	}
+	// Format 1 is what every earlier bot wrote: the encoding of an unnamed event must not change.
+	// Format byte, seq, Unix seconds, nanoseconds, then each string after its uvarint length.
+	golden := "01" + "0000000000000009" + "0000000067d436d8" + "0000007b" +
+		"04" + hex.EncodeToString([]byte("U200")) + "04" + hex.EncodeToString([]byte("FO-3")) +
+		"08" + hex.EncodeToString([]byte("approved")) + "07" + hex.EncodeToString([]byte("pending")) +
+		"08" + hex.EncodeToString([]byte("approved")) + "10" + hex.EncodeToString([]byte("1 of 1 approvals")) +
+		"40" + strings.Repeat("6162", 32)
+	if got := hex.EncodeToString(encodeEventBody(&base)); got != golden {
+		t.Errorf("format 1 encoding changed:\n got %s\nwant %s", got, golden)
+	}
+}
+
+// TestDecodeEventRefusesAmbiguousNames: a format-2 event with an empty name would be a second
+// encoding of a format-1 event, so the hash would cover two byte strings for one meaning.
+func TestDecodeEventRefusesAmbiguousNames(t *testing.T) {
+	ev := Event{Seq: 1, Time: t0, Actor: "U200", RequestID: "FO-1", Action: "approved", ActorName: "x"}
+	body := encodeEventBody(&ev)
+	// Turn the one-byte name into an empty one: drop the name's byte, zero its length.
+	nameAt := 21 + 1 + len(ev.Actor)
+	if body[nameAt] != 1 || body[nameAt+1] != 'x' {
+		t.Fatalf("unexpected layout %x", body)
+	}
+	empty := append(append(append([]byte(nil), body[:nameAt]...), 0), body[nameAt+2:]...)
+	if _, err := decodeEvent(append(empty, sumOf(empty)...)); err == nil || !strings.Contains(err.Error(), "without an actor name") {
+		t.Errorf("decode of a format-2 event with an empty name: %v, want a refusal", err)
+	}
+	unknown := append([]byte{3}, body[1:]...)
+	if _, err := decodeEvent(append(unknown, sumOf(unknown)...)); err == nil || !strings.Contains(err.Error(), "unknown event format 3") {
+		t.Errorf("decode of format 3: %v, want unknown format", err)
+	}
+}
+
+// names is a display-name directory for Options.Names.
+func names(m map[string]string) func(string) string {
+	return func(id string) string { return m[id] }
+}
+
+// TestAuditEventsCarryNames: with Options.Names every event of a person carries the name known
+// when it was written, the bot's own events carry none, a later rename changes only later
+// events, and the chain mixing both formats verifies.
+func TestAuditEventsCarryNames(t *testing.T) {
+	dir := map[string]string{"U100": "Rita Requester", "U200": "alex"}
+	var mu sync.Mutex
+	s := mustOpenStore(t, Options{Names: func(id string) string { mu.Lock(); defer mu.Unlock(); return dir[id] }})
+	r := reach(t, s, Running) // requested by U100, approved by U200, moved by "bot"
+	mu.Lock()
+	dir["U200"] = "Alex Approver"
+	mu.Unlock()
+	if _, err := s.Note(context.Background(), r.ID, "U200", "stop-refused", "not now", ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Note(context.Background(), r.ID, "U999", "click-refused", "a stranger", ""); err != nil {
+		t.Fatal(err)
+	}
+	want := []struct{ actor, action, name string }{
+		{"U100", "requested", "Rita Requester"},
+		{"U200", "approved", "alex"},
+		{"bot", "submitting", ""},
+		{"bot", "submitted", ""},
+		{"U200", "stop-refused", "Alex Approver"},
+		{"U999", "click-refused", ""},
+	}
+	evs := allEvents(t, s)
+	if len(evs) != len(want) {
+		t.Fatalf("%d events, want %d: %+v", len(evs), len(want), evs)
+	}
+	for i, w := range want {
+		if ev := evs[i]; ev.Actor != w.actor || ev.ActorName != w.name {
+			t.Errorf("event %d (%s): actor %q named %q, want %q named %q", ev.Seq, ev.Action, ev.Actor, ev.ActorName, w.actor, w.name)
+		}
+	}
+	if err := s.Verify(context.Background()); err != nil {
+		t.Fatalf("Verify of a chain with names: %v", err)
+	}
+	s.Close()
+	reopened := mustOpenStoreAt(t, s.path, Options{})
+	if err := reopened.Verify(context.Background()); err != nil {
+		t.Fatalf("Verify after reopening without a directory: %v", err)
+	}
+	if got := allEvents(t, reopened)[0].ActorName; got != "Rita Requester" {
+		t.Errorf("after reopening, the first event is named %q, want the name it was written with", got)
+	}
+}
+
+func TestCleanName(t *testing.T) {
+	tests := []struct{ name, in, want string }{
+		{"plain", "Bea Ops", "Bea Ops"},
+		{"trimmed", "  bea \t", "bea"},
+		{"control characters dropped", "bea\n\x1b[31mred\r", "bea[31mred"},
+		{"invalid UTF-8 dropped", "be\xffa", "bea"},
+		{"unicode kept", "Zoë Ørsted 🚒", "Zoë Ørsted 🚒"},
+		{"bounded at a character boundary", strings.Repeat("é", 200), strings.Repeat("é", maxNameLen/2)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := cleanName(tt.in); got != tt.want {
+				t.Errorf("cleanName(%q) = %q, want %q", tt.in, got, tt.want)
+			}
+		})
+	}
+}
+
+// TestRound1ChainVerifiesWithNamedEvents: the committed round-1 file (events in format 1, from
+// before names) verifies after the upgrade, goes on verifying once named events follow, and its
+// old events keep no name.
+func TestRound1ChainVerifiesWithNamedEvents(t *testing.T) {
+	path := copyRound1(t, t.TempDir(), "round1.db")
+	s := mustOpenStoreAt(t, path, Options{})
+	if err := s.Verify(context.Background()); err != nil {
+		t.Fatalf("round-1 chain after the upgrade: %v", err)
+	}
+	old := len(allEvents(t, s))
+	if old == 0 {
+		t.Fatal("the round-1 file has no events; the test needs some")
+	}
+	s.Close()
+	s = mustOpenStoreAt(t, path, Options{Names: names(map[string]string{"U100": "Rita", "U200": "Alex"})})
+	reach(t, s, Succeeded)
+	if err := s.Verify(context.Background()); err != nil {
+		t.Fatalf("round-1 chain followed by named events: %v", err)
+	}
+	evs := allEvents(t, s)
+	for _, ev := range evs[:old] {
+		if ev.ActorName != "" {
+			t.Errorf("round-1 event %d gained a name %q", ev.Seq, ev.ActorName)
+		}
+	}
+	if ev := evs[old]; ev.Actor != "U100" || ev.ActorName != "Rita" {
+		t.Errorf("first new event: %q named %q, want U100 named Rita", ev.Actor, ev.ActorName)
+	}
+}
+
+// TestAuditChainDetectsNameTampering: a recorded name is covered by the chain like every other
+// field: editing it, re-hashing the edit, or stripping it are each caught and blamed.
+func TestAuditChainDetectsNameTampering(t *testing.T) {
+	const victim = 2 // the approval, by U200
+	tests := []struct {
+		name    string
+		change  func(b *bolt.Bucket) error
+		wantSeq uint64
+		reason  string
+	}{
+		{"name edited in place", func(b *bolt.Bucket) error {
+			v := append([]byte(nil), b.Get(seqKey(victim))...)
+			i := bytes.Index(v, []byte("Alex"))
+			if i < 0 {
+				return errors.New("the name is not stored")
+			}
+			copy(v[i:], "Eve!")
+			return b.Put(seqKey(victim), v)
+		}, victim, "hash mismatch"},
+		{"name rewritten with a fresh hash", func(b *bolt.Bucket) error {
+			ev, err := decodeEvent(b.Get(seqKey(victim)))
+			if err != nil {
+				return err
+			}
+			ev.ActorName = "Someone Else"
+			return putEvent(b, &ev)
+		}, victim + 1, "broken link"},
+		{"name stripped with a fresh hash", func(b *bolt.Bucket) error {
+			ev, err := decodeEvent(b.Get(seqKey(victim)))
+			if err != nil {
+				return err
+			}
+			ev.ActorName = ""
+			return putEvent(b, &ev)
+		}, victim + 1, "broken link"},
+		{"name added to an unnamed event with a fresh hash", func(b *bolt.Bucket) error {
+			ev, err := decodeEvent(b.Get(seqKey(victim + 1)))
+			if err != nil {
+				return err
+			}
+			if ev.ActorName != "" {
+				return fmt.Errorf("event %d is named %q; the test needs an unnamed one", ev.Seq, ev.ActorName)
+			}
+			ev.ActorName = "Mallory"
+			return putEvent(b, &ev)
+		}, victim + 2, "broken link"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := mustOpenStore(t, Options{Names: names(map[string]string{"U100": "Rita", "U200": "Alex Approver"})})
+			reach(t, s, Succeeded)
+			if ev := allEvents(t, s)[victim-1]; ev.ActorName != "Alex Approver" {
+				t.Fatalf("event %d is %s by %q; the test needs the named approval", ev.Seq, ev.Action, ev.ActorName)
+			}
+			s = tamper(t, s, tt.change)
+			wantChainError(t, s.Verify(context.Background()), tt.wantSeq, tt.reason)
+		})
+	}
+}
+
+// TestVerifyInPages: Verify reads the log a page at a time, and a walk across pages finds
+// exactly what a walk in one transaction finds, at a page's first and last event as anywhere.
+func TestVerifyInPages(t *testing.T) {
+	for _, victim := range []uint64{1, verifyPage, verifyPage + 1, 2*verifyPage + 3} {
+		t.Run(fmt.Sprint("event ", victim), func(t *testing.T) {
+			s := mustOpenStore(t, Options{})
+			seedFinished(t, s.Bolt, (2*verifyPage+10)/6+1) // six events each: three pages
+			if err := s.Verify(context.Background()); err != nil {
+				t.Fatalf("Verify of an intact log of three pages: %v", err)
+			}
+			s = tamper(t, s, func(b *bolt.Bucket) error {
+				v := append([]byte(nil), b.Get(seqKey(victim))...)
+				v[len(v)-40] ^= 0x01
+				return b.Put(seqKey(victim), v)
+			})
+			wantChainError(t, s.Verify(context.Background()), victim, "hash mismatch")
+			var inOne error
+			s.db.View(func(tx *bolt.Tx) error { inOne = verifyChain(tx); return nil })
+			wantChainError(t, inOne, victim, "hash mismatch")
+		})
+	}
+	t.Run("a malformed key between two pages", func(t *testing.T) {
+		s := mustOpenStore(t, Options{})
+		seedFinished(t, s.Bolt, (2*verifyPage)/6+1)
+		s = tamper(t, s, func(b *bolt.Bucket) error { return b.Put(append(seqKey(verifyPage), 'x'), []byte("junk")) })
+		wantChainError(t, s.Verify(context.Background()), verifyPage+1, "malformed key")
+	})
+}
+
+// cancelAfter is a context that reports itself cancelled from its n-th look on: Verify looks
+// once per page.
+type cancelAfter struct {
+	context.Context
+	mu    sync.Mutex
+	looks int
+	n     int
+}
+
+func (c *cancelAfter) Err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.looks++
+	if c.looks >= c.n {
+		return context.Canceled
+	}
+	return nil
+}
+
+// TestVerifyStopsWithItsContext: a long Verify ends when its context does (a bot shutting down
+// must not wait for its start-up check), with the context's error and no verdict.
+func TestVerifyStopsWithItsContext(t *testing.T) {
+	s := mustOpenStore(t, Options{})
+	seedFinished(t, s.Bolt, 2*verifyPage/6+1) // six events each: three pages
+	ctx := &cancelAfter{Context: context.Background(), n: 2}
+	err := s.Verify(ctx)
+	var ce *ChainError
+	if !errors.Is(err, context.Canceled) || errors.As(err, &ce) {
+		t.Fatalf("Verify with a context ended after the first page = %v, want context.Canceled", err)
+	}
+	if err := s.Verify(context.Background()); err != nil {
+		t.Errorf("Verify to the end: %v", err)
+	}
 }

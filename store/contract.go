@@ -37,6 +37,13 @@ type Store interface {
 	// Recent calls fn with requests from the newest back until fn returns false, at a cost of
 	// the requests visited.
 	Recent(ctx context.Context, fn func(*Request) bool) error
+	// Finished returns at most limit requests that finished (entered a terminal state) at or
+	// after since, by FinishTime newest first (ties: the higher ID first), and how many more
+	// finished since then, counted up to FinishedMoreCap (a count of FinishedMoreCap means at
+	// least that many). It reads an index of finished requests by finish time that is written
+	// in the same write as the change that finishes a request, so its cost is the requests
+	// returned plus at most FinishedMoreCap index entries, however long the history.
+	Finished(ctx context.Context, since time.Time, limit int) (reqs []*Request, more int, err error)
 	Updater
 	Note(ctx context.Context, id, actor, action, details, thread string) (*Request, error)
 	WithdrawUndeliverable(ctx context.Context, id, why string) (*Request, error)
@@ -101,6 +108,7 @@ type RuleMethods interface {
 	TransitionAll(ctx context.Context, id string, cs []Change, actor, action, details string) (*Request, int, error)
 	Continue(ctx context.Context, id, user string, group int) (*Request, error)
 	EndRun(ctx context.Context, id, user, reason string, group int) (*Request, error)
+	Remind(ctx context.Context, id string, n int, line string) (*Request, error)
 }
 
 // Rules runs the model's rules through U.Update. A backend embeds it.
@@ -145,6 +153,15 @@ func (x Rules) Reject(ctx context.Context, id, user, reason string) (*Request, e
 func (x Rules) Withdraw(ctx context.Context, id, user string) (*Request, error) {
 	return x.U.Update(ctx, id, func(r *Request, _ View, now time.Time) (failover.Effect, error) {
 		return failover.Withdraw(r, user, now)
+	})
+}
+
+// Remind records that reminder n of the pending request was posted, queueing line in its
+// thread in the same write; a reminder already recorded (or a request no longer pending) is a
+// ConflictError, so each reminder is posted once.
+func (x Rules) Remind(ctx context.Context, id string, n int, line string) (*Request, error) {
+	return x.U.Update(ctx, id, func(r *Request, _ View, now time.Time) (failover.Effect, error) {
+		return failover.Remind(r, n, line, now)
 	})
 }
 

@@ -242,6 +242,7 @@ func checkConsistent(t *testing.T, s *testStore, acked map[string]uint64) {
 			t.Errorf("%s: version %d on disk, but version %d was acknowledged", id, r.Version, v)
 		}
 	}
+	checkFinishedIndex(t, s.Bolt)
 	if _, err := s.Active(context.Background()); err != nil {
 		t.Errorf("Active after crash: %v", err)
 	}

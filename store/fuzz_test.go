@@ -62,6 +62,10 @@ func FuzzDecodeEvent(f *testing.F) {
 	body := encodeEventBody(&ev)
 	sum := sha256.Sum256(body)
 	f.Add(append(body, sum[:]...))
+	ev.ActorName = "Alex Approver" // format 2
+	named := encodeEventBody(&ev)
+	namedSum := sha256.Sum256(named)
+	f.Add(append(named, namedSum[:]...))
 	f.Add(body)
 	f.Add([]byte{})
 	f.Add(make([]byte, 53))

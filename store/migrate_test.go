@@ -117,7 +117,7 @@ func readSchema(t *testing.T, path string) uint64 {
 // TestMigrateRound1ToItems: opening a round-1 file rewrites each request as a one-item request
 // whose item carries the old target, task and EM fields; the single-target digest is kept
 // (DigestV 0), so the buttons of cards posted before the upgrade still approve; the migration
-// is not a write of the requests (no version, no audit event); the schema becomes 4; and
+// is not a write of the requests (no version, no audit event); the schema becomes current; and
 // reopening changes nothing.
 func TestMigrateRound1ToItems(t *testing.T) {
 	dir := t.TempDir()
@@ -184,8 +184,8 @@ func TestMigrateRound1ToItems(t *testing.T) {
 		t.Fatalf("audit chain after migration: %v", err)
 	}
 	s.Close()
-	if v := readSchema(t, path); v != 4 {
-		t.Fatalf("schema after migration = %d, want 4", v)
+	if v := readSchema(t, path); v != schemaVersion {
+		t.Fatalf("schema after migration = %d, want %d", v, schemaVersion)
 	}
 
 	// Reopening a migrated file is a no-op.
@@ -232,7 +232,7 @@ func TestMigrateRound1ToItems(t *testing.T) {
 		}
 	}
 	s2.Close()
-	if v := readSchema(t, path); v != 4 {
-		t.Fatalf("schema after reopen = %d, want 4", v)
+	if v := readSchema(t, path); v != schemaVersion {
+		t.Fatalf("schema after reopen = %d, want %d", v, schemaVersion)
 	}
 }

@@ -577,7 +577,12 @@ func migrate(tx *bolt.Tx, from uint64, path string) error {
 		}
 		from = 3
 	}
-	from = 4
+	// Version 5 adds the index of finished requests by finish time (Finished). It is built
+	// from the requests themselves, after the steps above put them in their current form.
+	if err := backfillFinished(tx); err != nil {
+		return fmt.Errorf("open %s: migrate: %w", path, err)
+	}
+	from = 5
 	var v [8]byte
 	binary.BigEndian.PutUint64(v[:], from)
 	return tx.Bucket(bucketMeta).Put(keySchema, v[:])

@@ -333,10 +333,10 @@ func (s *Bolt) Note(ctx context.Context, id, actor, action, details, thread stri
 			return err
 		}
 		ev := &Event{Time: now, Actor: actor, RequestID: r.ID, Action: action, From: r.State, To: r.State, Details: details}
-		if err := appendEvent(tx, ev); err != nil {
+		if err := s.appendEvent(tx, ev); err != nil {
 			return err
 		}
-		if err := s.queueLines(tx, r, ev, thread, nil); err != nil {
+		if err := s.queueLines(tx, r, ev, thread, false); err != nil {
 			return err
 		}
 		out = r
@@ -502,8 +502,12 @@ func (s *Bolt) saveRequest(tx *bolt.Tx, r *Request, from State, now time.Time, a
 	case r.State.Active() && !from.Active():
 		err = active.Put(key, []byte{})
 	case !r.State.Active() && from.Active():
+		// Finished: out of the active index, into the finished one (Finished), in this write.
 		if err = active.Delete(key); err == nil {
 			err = releaseTargets(tx, r)
+		}
+		if err == nil {
+			err = indexFinished(tx, r)
 		}
 	}
 	if err != nil {
@@ -511,7 +515,7 @@ func (s *Bolt) saveRequest(tx *bolt.Tx, r *Request, from State, now time.Time, a
 	}
 	ev := &Event{Time: now, Actor: a.actor, RequestID: r.ID, Action: a.action,
 		From: from, To: r.State, Details: a.details}
-	if err := appendEvent(tx, ev); err != nil {
+	if err := s.appendEvent(tx, ev); err != nil {
 		return err
 	}
 	if err := markCardDue(tx, r); err != nil {
@@ -523,28 +527,43 @@ func (s *Bolt) saveRequest(tx *bolt.Tx, r *Request, from State, now time.Time, a
 // queueThread queues the thread lines ev owes r's card: the change's own line, then the store's
 // projection of it (a milestone such as a request's summary can follow an item's line).
 func (s *Bolt) queueThread(tx *bolt.Tx, r *Request, ev *Event, line string) error {
-	return s.queueLines(tx, r, ev, line, s.thread)
+	return s.queueLines(tx, r, ev, line, true)
 }
 
-// queueLines queues line and what project makes of ev (nil for a note, which changes nothing and
-// so owes no milestone).
-func (s *Bolt) queueLines(tx *bolt.Tx, r *Request, ev *Event, line string, project func(*Request, *Event) string) error {
+// queueLines queues line and, for a change (not a note, which changes nothing and so owes no
+// milestone), what the thread and requester projections make of ev.
+func (s *Bolt) queueLines(tx *bolt.Tx, r *Request, ev *Event, line string, change bool) error {
 	if r.Channel == "" {
 		return nil
 	}
-	lines := []string{line}
-	if project != nil {
-		if p := project(r, ev); p != "" && p != line {
+	var lines []string
+	if line != "" {
+		lines = append(lines, line)
+	}
+	if change && s.thread != nil {
+		if p := s.thread(r, ev); p != "" && p != line {
 			lines = append(lines, p)
 		}
 	}
-	for _, l := range lines {
-		if l == "" {
-			continue
+	var direct string
+	if change && s.requester != nil {
+		var mention string
+		mention, direct = s.requester(r, ev, len(lines) > 0)
+		switch {
+		case mention == "":
+		case len(lines) == 0:
+			lines = append(lines, mention)
+		default:
+			lines[len(lines)-1] += "\n" + mention
 		}
+	}
+	for _, l := range lines {
 		if err := queueOutgoing(tx, &Outgoing{Channel: r.Channel, RequestID: r.ID, Text: l, At: ev.Time}); err != nil {
 			return err
 		}
+	}
+	if direct != "" && r.Requester != "" {
+		return queueOutgoing(tx, &Outgoing{Channel: r.Requester, Text: direct, At: ev.Time})
 	}
 	return nil
 }

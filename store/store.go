@@ -33,7 +33,7 @@ var (
 
 // schemaVersion is the on-disk format this code reads and writes. Bump it, with a
 // migration, whenever a bucket layout or an encoding changes incompatibly.
-const schemaVersion = 4
+const schemaVersion = 5
 
 // minMigratableVersion is the oldest schema Open upgrades in place (see migrate).
 const minMigratableVersion = 1
@@ -52,6 +52,7 @@ var (
 	bucketReplays  = []byte("replays")        // replay key -> expiry (Unix ns, 8 bytes BE)
 	bucketReplayBy = []byte("replay-expiry")  // expiry (8 bytes BE) || replay key -> empty
 	bucketTargets  = []byte("targets")        // failover.TargetKey -> seq of the active request holding it
+	bucketFinished = []byte("finished")       // finish time (Unix ns, 8 bytes BE) || seq -> empty; see Finished
 
 	keySchema    = []byte("schema")     // uint64 BE
 	keyAuditHead = []byte("audit-head") // last event seq (8 bytes BE) || its hash (32 bytes)
@@ -61,7 +62,7 @@ var (
 	keyAuditCursor = []byte("audit-cursor")
 
 	allBuckets = [][]byte{bucketMeta, bucketRequests, bucketActive, bucketMessages, bucketAudit, bucketHealth,
-		bucketOutbox, bucketCards, bucketUnposted, bucketStale, bucketReplays, bucketReplayBy, bucketTargets}
+		bucketOutbox, bucketCards, bucketUnposted, bucketStale, bucketReplays, bucketReplayBy, bucketTargets, bucketFinished}
 )
 
 // Options configure Open. The zero value is usable outside tests.
@@ -80,6 +81,16 @@ type Options struct {
 	// may run more than once per change, so it must be a pure function of its arguments.
 	// A change's own line (Change.Thread) is queued first, then the projection's, if different.
 	Thread func(r *Request, e *Event) string
+	// Requester, when set, is the projection of a change onto what its requester is told: a
+	// line for the thread that mentions them (appended to the last line the change queues
+	// there, which told says exists, or queued alone), and a direct message (queued to the
+	// requester's user ID, which Slack delivers in the app's DM). Either may be "". It runs
+	// inside the transaction, like Thread, and must be a pure function of its arguments.
+	Requester func(r *Request, e *Event, told bool) (mention, direct string)
+	// Names, when set, returns the display name of an actor (a Slack user ID) to record beside
+	// it in each audit event (Event.ActorName), "" when unknown. It runs inside the write
+	// transaction, so it must answer at once (a cache lookup, never a call to Slack).
+	Names func(actor string) string
 }
 
 // Bolt is a Store in one bbolt file. It is safe for concurrent use.
@@ -90,6 +101,8 @@ type Bolt struct {
 	now               func() time.Time
 	approvalsRequired int
 	thread            func(r *Request, e *Event) string
+	requester         func(r *Request, e *Event, told bool) (mention, direct string)
+	names             func(actor string) string
 	group             groupCommit   // every write to a request goes through it
 	changed           chan struct{} // signalled after each commit that may owe Slack something
 }
@@ -120,7 +133,7 @@ func Open(path string, opt Options) (*Bolt, error) {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	s := &Bolt{db: db, path: path, now: opt.Now, approvalsRequired: opt.ApprovalsRequired,
-		thread: opt.Thread, changed: make(chan struct{}, 1)}
+		thread: opt.Thread, requester: opt.Requester, names: opt.Names, changed: make(chan struct{}, 1)}
 	s.group.db = db
 	s.Rules = Rules{U: s}
 	if err := s.init(); err != nil {

@@ -224,7 +224,7 @@ func TestOpenRefusesUnknownSchema(t *testing.T) {
 	}{
 		{"newer schema version", func(tx *bolt.Tx) error {
 			return tx.Bucket(bucketMeta).Put(keySchema, u64(schemaVersion+1))
-		}, "schema version 5 is newer than this failover-bot understands (4)"},
+		}, "schema version 6 is newer than this failover-bot understands (5)"},
 		{"schema version zero", func(tx *bolt.Tx) error {
 			return tx.Bucket(bucketMeta).Put(keySchema, u64(0))
 		}, "unknown schema version 0"},

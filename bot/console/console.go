@@ -16,12 +16,13 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
-	"github.com/mattn/go-shellwords"
 	"github.com/slack-go/slack"
 
 	"github.com/failover-bot/failover-bot/bot"
+	"github.com/failover-bot/failover-bot/bot/core"
 	"github.com/failover-bot/failover-bot/store"
 )
 
@@ -59,6 +60,8 @@ type Terminal struct {
 	// the dialog its click opened, with the private_metadata the bot gave it, as Slack does.
 	views map[string]openedView
 	viewN int
+	// temporary is Run's Session.Temporary: the store goes with the console.
+	temporary bool
 }
 
 // openedView is what the console keeps of a dialog the bot opened.
@@ -405,50 +408,194 @@ type Requests interface {
 	Active(ctx context.Context) ([]*store.Request, error)
 }
 
-// Run reads commands from in until it ends or ctx is done. At end of input it waits (up to
-// settle) for active failovers to finish, so a piped script shows the whole story.
-func (t *Terminal) Run(ctx context.Context, b Bot, st Requests, in io.Reader, interactive bool, settle time.Duration) error {
-	t.printf("failover-bot console. You are @%s. Type /failover help, /as <name> (%s), approve <id>, reject <id> \"<reason>\", continue <id>, stop <id> \"<reason>\", quit.\n",
-		t.who.Name, strings.Join(t.names(), ", "))
-	sc := bufio.NewScanner(in)
+// Session says how Run reads its input and ends.
+type Session struct {
+	// Interactive is a person at a terminal: a prompt is shown and typed lines are not echoed.
+	Interactive bool
+	// Settle is how long Run waits at end of input for running failovers to reach an outcome, so
+	// a piped script shows the whole story.
+	Settle time.Duration
+	// Temporary says the store is deleted when the console ends (no DB_PATH): quitting while
+	// failovers run would lose them, so quit asks to be confirmed.
+	Temporary bool
+}
+
+// The ways to end a console: quit (asks again while failovers run on a temporary store) and
+// quit! (at once).
+const (
+	quitHelp = "quit (quit! leaves at once)"
+)
+
+// Run reads lines from in until it ends, a quit, or ctx is done (SIGINT or SIGTERM), and returns
+// ctx's error in the last case. It stops reading at once when ctx ends, even while a read waits
+// for the person: the goroutine reading in then ends with in (or the process), and nothing is
+// acted on after Run returns.
+func (t *Terminal) Run(ctx context.Context, b Bot, st Requests, in io.Reader, s Session) error {
+	t.printf("failover-bot console. You are @%s. Type /failover help, /as <name> (%s), approve <id>, reject <id> \"<reason>\", continue <id>, stop <id> \"<reason>\", %s.\n",
+		t.who.Name, strings.Join(t.names(), ", "), quitHelp)
+	rctx, stopReading := context.WithCancel(ctx)
+	defer stopReading()
+	lines, readErr := readLines(rctx, in)
+	t.mu.Lock()
+	t.temporary = s.Temporary
+	t.mu.Unlock()
 	prompt := func() {
-		if interactive {
+		if s.Interactive {
 			t.mu.Lock()
 			t.printf("@%s> ", t.who.Name)
 			t.mu.Unlock()
 		}
 	}
 	prompt()
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
+	quitAsked := false // the last line was a quit the console asked to confirm
+	for {
+		var line string
+		select {
+		case <-ctx.Done():
+			t.interrupted(st, s)
+			return ctx.Err()
+		case l, ok := <-lines:
+			if !ok {
+				if err := <-readErr; err != nil {
+					return err
+				}
+				return t.settle(ctx, b, st, s.Settle, true)
+			}
+			line = strings.TrimSpace(l)
+		}
 		if line == "" || strings.HasPrefix(line, "#") {
 			prompt()
 			continue
 		}
-		if !interactive {
+		if !s.Interactive {
 			t.mu.Lock()
 			t.printf("@%s> %s\n", t.who.Name, line)
 			t.mu.Unlock()
 		}
-		if line == "quit" || line == "exit" {
+		switch strings.ToLower(line) {
+		case "quit!", "exit!":
 			return nil
+		case "quit", "exit":
+			if quitAsked || t.mayQuit(ctx, st, s) {
+				return nil
+			}
+			quitAsked = true
+			prompt()
+			continue
 		}
+		quitAsked = false
 		t.handle(ctx, b, st, line)
-		if !interactive {
+		if !s.Interactive {
 			// Scripts read like a conversation: let each step's messages appear before the next.
 			ictx, cancel := context.WithTimeout(ctx, 30*time.Second)
 			_ = b.Idle(ictx)
 			cancel()
 		}
 		prompt()
-		if ctx.Err() != nil {
-			return ctx.Err()
+	}
+}
+
+// readLines reads in line by line on its own goroutine, so Run can stop while a read waits for
+// the person. The goroutine stops sending when ctx ends; a read in progress then ends with in.
+func readLines(ctx context.Context, in io.Reader) (<-chan string, <-chan error) {
+	lines, errc := make(chan string), make(chan error, 1)
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(in)
+		for sc.Scan() {
+			select {
+			case lines <- sc.Text():
+			case <-ctx.Done():
+				errc <- nil
+				return
+			}
+		}
+		errc <- sc.Err()
+	}()
+	return lines, errc
+}
+
+// busy counts the requests on their way through EM (not those waiting for a person: pending, or
+// a plan halted for Continue), and the requests waiting for a person.
+func busy(reqs []*store.Request) (running, waiting int) {
+	for _, r := range reqs {
+		if r.State == store.Pending || r.State == store.Halted {
+			waiting++
+		} else {
+			running++
 		}
 	}
-	if err := sc.Err(); err != nil {
-		return err
+	return running, waiting
+}
+
+// mayQuit says whether quit can end the console now. On a temporary store with failovers running
+// it warns (how many, and what quitting loses) and asks for quit again or quit!; with DB_PATH the
+// store keeps them for the next start, which is said.
+func (t *Terminal) mayQuit(ctx context.Context, st Requests, s Session) bool {
+	reqs, err := st.Active(ctx)
+	if err != nil {
+		t.say("I could not read the running failovers (%v); type quit! to quit anyway.", err)
+		return false
 	}
-	return t.settle(ctx, b, st, settle)
+	running, waiting := busy(reqs)
+	switch {
+	case running == 0:
+		return true
+	case !s.Temporary:
+		t.say("%s still running; the store (DB_PATH) keeps %s, and the next start follows %s to the end.",
+			failovers(running), them(running), them(running))
+		return true
+	}
+	also := ""
+	if waiting > 0 {
+		also = fmt.Sprintf(" (and %d waiting for a person)", waiting)
+	}
+	t.say("%s still running%s, and this console's store is temporary: quitting now deletes it, so nothing follows %s to the end or keeps %s record. "+
+		"Type quit again (or quit!) to quit anyway, or wait to let %s finish. (Set DB_PATH to keep the store next time.)",
+		failovers(running), also, them(running), their(running), them(running))
+	return false
+}
+
+// interrupted says, after SIGINT or SIGTERM, what becomes of the running failovers.
+func (t *Terminal) interrupted(st Requests, s Session) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	msg := "stopping (signal)."
+	if reqs, err := st.Active(ctx); err == nil {
+		if running, _ := busy(reqs); running > 0 && s.Temporary {
+			lost := "1 running failover is"
+			if running > 1 {
+				lost = fmt.Sprintf("%d running failovers are", running)
+			}
+			msg = fmt.Sprintf("stopping (signal): %s lost with this console's temporary store.", lost)
+		} else if running > 0 {
+			msg = fmt.Sprintf("stopping (signal): %s still running; the store (DB_PATH) keeps %s for the next start.", failovers(running), them(running))
+		}
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.printf("\n  %s\n", msg)
+}
+
+func failovers(n int) string {
+	if n == 1 {
+		return "1 failover is"
+	}
+	return fmt.Sprintf("%d failovers are", n)
+}
+
+func them(n int) string {
+	if n == 1 {
+		return "it"
+	}
+	return "them"
+}
+
+func their(n int) string {
+	if n == 1 {
+		return "its"
+	}
+	return "their"
 }
 
 func (t *Terminal) names() []string {
@@ -460,10 +607,40 @@ func (t *Terminal) names() []string {
 	return n
 }
 
+// slackEscaper is what Slack does to a slash command's text before sending it (with
+// should_escape off): the console sends typed text as Slack would, so the bot's parser sees the
+// same bytes.
+var slackEscaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;")
+
+// firstWord splits line at its first run of spaces (any Unicode space, as the bot's parser
+// treats them).
+func firstWord(line string) (word, rest string) {
+	i := strings.IndexFunc(line, unicode.IsSpace)
+	if i < 0 {
+		return line, ""
+	}
+	return line[:i], strings.TrimSpace(line[i:])
+}
+
+// handle acts on one typed line. A /failover line goes to the bot as Slack sends it (the text
+// after the command, escaped as Slack escapes it), so the bot's own parser answers it; the
+// console's own lines (typed clicks, /as) are split by the same splitter, so quoting works, and
+// fails, exactly as in a Slack command: typographic quotes “like this” count as quotes.
 func (t *Terminal) handle(ctx context.Context, b Bot, st Requests, line string) {
-	args, err := shellwords.Parse(line)
-	if err != nil || len(args) == 0 {
-		t.say("I could not read that line: %v", err)
+	if verb, rest := firstWord(line); strings.EqualFold(verb, "/failover") {
+		resp := b.HandleCommand(ctx, slack.SlashCommand{Command: "/failover", Text: slackEscaper.Replace(rest), UserID: t.who.ID,
+			UserName: t.who.Name, ChannelID: Channel, TeamID: TeamID, TriggerID: t.trigger()})
+		t.mu.Lock()
+		t.render("  (only @"+t.who.Name+" sees) ", resp.Text, "")
+		t.mu.Unlock()
+		return
+	}
+	args, err := core.SplitArgs(slackEscaper.Replace(line))
+	if err != nil {
+		t.say("%v", err)
+		return
+	}
+	if len(args) == 0 {
 		return
 	}
 	switch strings.ToLower(args[0]) {
@@ -481,22 +658,15 @@ func (t *Terminal) handle(ctx context.Context, b Bot, st Requests, line string) 
 		t.who = u
 		t.mu.Unlock()
 		t.say("you are now @%s", u.Name)
-	case "/failover":
-		text := strings.TrimSpace(strings.TrimPrefix(line, args[0]))
-		resp := b.HandleCommand(ctx, slack.SlashCommand{Command: "/failover", Text: text, UserID: t.who.ID, ChannelID: Channel,
-			TeamID: TeamID, TriggerID: t.trigger()})
-		t.mu.Lock()
-		t.render("  (only @"+t.who.Name+" sees) ", resp.Text, "")
-		t.mu.Unlock()
 	case "approve", "reject", "continue", "stop":
 		t.click(ctx, b, st, args)
 	case "wait":
 		// For scripts: let the running failovers reach an outcome (or a halt) first.
-		if err := t.settle(ctx, b, st, 2*time.Minute); err != nil {
+		if err := t.settle(ctx, b, st, 2*time.Minute, false); err != nil {
 			t.say("wait: %v", err)
 		}
 	default:
-		t.say("unknown input. Try /failover help, /as <name>, approve <id>, reject <id> \"<reason>\", continue <id>, stop <id> \"<reason>\", quit")
+		t.say("unknown input. Try /failover help, /as <name>, approve <id>, reject <id> \"<reason>\", continue <id>, stop <id> \"<reason>\", %s", quitHelp)
 	}
 }
 
@@ -645,27 +815,45 @@ func (t *Terminal) say(format string, args ...any) {
 }
 
 // settle waits for requests that are on their way through EM, so a piped demo ends with outcomes.
-func (t *Terminal) settle(ctx context.Context, b Bot, st Requests, limit time.Duration) error {
-	ctx, cancel := context.WithTimeout(ctx, limit)
+// It returns parent's error when parent ends first (a signal), and nil after limit, saying what
+// becomes of the failovers still running: at the end of input (atEnd) the console ends next.
+func (t *Terminal) settle(parent context.Context, b Bot, st Requests, limit time.Duration, atEnd bool) error {
+	ctx, cancel := context.WithTimeout(parent, limit)
 	defer cancel()
 	for {
 		reqs, err := st.Active(ctx)
 		if err != nil {
+			if perr := parent.Err(); perr != nil {
+				return perr
+			}
 			return err
 		}
-		busy := 0
-		for _, r := range reqs {
-			// Pending and halted requests wait for a person, not for EM.
-			if r.State != store.Pending && r.State != store.Halted {
-				busy++
+		// Pending and halted requests wait for a person, not for EM.
+		running, _ := busy(reqs)
+		if running == 0 {
+			err := b.Idle(ctx)
+			if perr := parent.Err(); perr != nil {
+				return perr
 			}
-		}
-		if busy == 0 {
-			return b.Idle(ctx)
+			return err
 		}
 		select {
 		case <-ctx.Done():
-			t.say("%d failovers still running after %s; the store keeps them for the next start.", busy, limit)
+			if err := parent.Err(); err != nil {
+				return err
+			}
+			t.mu.Lock()
+			temporary := t.temporary
+			t.mu.Unlock()
+			switch {
+			case !atEnd:
+				t.say("%s still running after %s; the console goes on following %s.", failovers(running), limit, them(running))
+			case temporary:
+				t.say("%s still running after %s; this console's store is temporary, so ending now loses %s (set DB_PATH to keep it).",
+					failovers(running), limit, them(running))
+			default:
+				t.say("%s still running after %s; the store (DB_PATH) keeps %s for the next start.", failovers(running), limit, them(running))
+			}
 			return nil
 		case <-time.After(200 * time.Millisecond):
 		}

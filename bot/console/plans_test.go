@@ -254,6 +254,9 @@ func TestTypedContinueAndStop(t *testing.T) {
 		{name: "stop a running failover of one VM", r: running, line: `STOP fo-7 'wrong VM'`, want: []payload{
 			{ActionID: "fo_stop", Value: "FO-7"},
 			{Callback: "fo_stop_modal", Metadata: "FO-7|task-9", Reason: "wrong VM"}}},
+		{name: "stop with typographic quotes, as Slack reads them", r: running, line: `stop FO-7 “wrong VM, don’t”`, want: []payload{
+			{ActionID: "fo_stop", Value: "FO-7"},
+			{Callback: "fo_stop_modal", Metadata: "FO-7|task-9", Reason: "wrong VM, don’t"}}},
 		{name: "stop a running failover of many", r: many, line: `stop FO-7 "wrong replica"`, want: []payload{
 			{ActionID: "fo_stop", Value: "FO-7"},
 			{Callback: "fo_stop_modal", Metadata: "FO-7|all", Reason: "wrong replica"}}},
@@ -309,7 +312,7 @@ func TestTypedContinueAndStop(t *testing.T) {
 func TestHelpNamesTypedClicks(t *testing.T) {
 	var out bytes.Buffer
 	term := New(&out, []User{{ID: "U0ALICE00", Name: "alice"}})
-	if err := term.Run(t.Context(), &recordingBot{}, fixedRequests{}, strings.NewReader("hello\n"), false, time.Second); err != nil {
+	if err := term.Run(t.Context(), &recordingBot{}, fixedRequests{}, strings.NewReader("hello\n"), Session{Settle: time.Second}); err != nil {
 		t.Fatal(err)
 	}
 	greeting, rest, _ := strings.Cut(out.String(), "\n")

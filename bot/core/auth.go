@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"golang.org/x/sync/singleflight"
+
+	"github.com/failover-bot/failover-bot/store"
 )
 
 // usergroups.users.list is Tier 2 (about 20 calls a minute), so group membership is cached; a
@@ -106,8 +108,66 @@ func (a *authoriser) canBeApproved(user string, required int) error {
 	if a.group != "" || !a.approvers[user] || len(a.approvers)-1 >= required {
 		return nil
 	}
-	return &refusal{"unapprovable", fmt.Sprintf("No one could approve this request: you are one of only %d approvers and %d approval(s) from people other than the requester are needed. Ask another approver (%s) to make the request.",
-		len(a.approvers), required, mentionAll(sorted(a.approvers), "<@%s>"))}
+	others := a.others(user)
+	var can string
+	switch {
+	case len(others) == 0 && len(a.requesters) == 0:
+		can = "You are the only approver, so ask a teammate to make the request with the same command: you can then approve it. To let others approve your own requests, your Slack admin can add approvers to APPROVERS or set APPROVER_GROUP."
+	case len(others) == 0:
+		can = "You are the only approver, so ask one of the requesters (" + mentionAll(a.sortedRequestersBut(user), "<@%s>") + ") to make the request: you can then approve it. To let others approve your own requests, your Slack admin can add approvers to APPROVERS or set APPROVER_GROUP."
+	default:
+		can = fmt.Sprintf("The other approvers (%s) are fewer than the %d needed, so ask one of them to make the request: you can then approve it, with them not counting.", mentionAll(others, "<@%s>"), required)
+	}
+	return &refusal{"unapprovable", fmt.Sprintf("Nothing was recorded: no one could approve this request, because approvers never approve their own request and %d approval(s) from people other than you are needed. %s",
+		required, can)}
+}
+
+// others are the listed approvers other than user, sorted.
+func (a *authoriser) others(user string) []string {
+	var out []string
+	for _, id := range sorted(a.approvers) {
+		if id != user {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+func (a *authoriser) sortedRequestersBut(user string) []string {
+	var out []string
+	for _, id := range sorted(a.requesters) {
+		if id != user {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// approversFor names who can still approve r: the approver group, and the listed approvers
+// who are not its requester and have not approved it yet. Mentions, so the card and the
+// reminders call them.
+func (a *authoriser) approversFor(r *store.Request) string {
+	done := map[string]bool{r.Requester: true}
+	for _, ap := range r.Approvals {
+		done[ap.User] = true
+	}
+	var ids []string
+	for _, id := range sorted(a.approvers) {
+		if !done[id] {
+			ids = append(ids, id)
+		}
+	}
+	var parts []string
+	if a.group != "" {
+		parts = append(parts, fmt.Sprintf("<!subteam^%s>", a.group))
+	}
+	if len(ids) > 0 {
+		parts = append(parts, mentionAll(ids, "<@%s>"))
+	}
+	if len(parts) == 0 {
+		return "no one else on APPROVERS"
+	}
+	return strings.Join(parts, ", ")
 }
 
 // canApprove checks, at click time, that user may approve: listed in APPROVERS or a member of

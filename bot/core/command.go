@@ -72,6 +72,9 @@ type Command struct {
 	Time      time.Time
 	Reason    string // vm, vapp: trimmed, non-blank, at most MaxReasonLen characters
 	RequestID string // status, cancel: normalised "FO-12"
+	// Recent is list's --recent period: the finished requests of that period are listed too
+	// (DefaultRecent when --recent has no value); 0 lists only pending and active ones.
+	Recent time.Duration
 }
 
 // UsageError is returned by ParseCommand for every rejection. Msg is one complete sentence
@@ -93,7 +96,7 @@ const (
 	usagePlans  = `/failover plans`
 	usageCheck  = `/failover check vm|vapp|replica|plan … (the same arguments; --reason optional)`
 	usageStatus = `/failover status <request-id>`
-	usageList   = `/failover list`
+	usageList   = `/failover list [--recent [<period>]]`
 	usageCancel = `/failover cancel <request-id>`
 	usageStop   = `/failover stop <request-id>`
 	usageHelp   = `/failover help`
@@ -134,7 +137,7 @@ var helpText = "*/failover* asks for a Veeam CDP replica failover; a second auth
 	fmt.Sprintf("%-32s (the plans and their groups)\n", usagePlans) +
 	usageCheck + "\n" +
 	fmt.Sprintf("%-32s (one request)\n", usageStatus) +
-	fmt.Sprintf("%-32s (pending and active requests)\n", usageList) +
+	fmt.Sprintf("%-32s (pending and active; --recent adds those finished in the last 24h, or 90m, 2d…)\n", usageList) +
 	fmt.Sprintf("%-32s (withdraw a pending request; nothing was sent yet)\n", usageCancel) +
 	fmt.Sprintf("%-32s (stop a running failover: asks you to confirm; no undo)\n", usageStop) +
 	usageHelp + "\n" +
@@ -172,7 +175,9 @@ func ParseCommand(text string, now time.Time) (Command, error) {
 	case SubHelp:
 		// "help vm" and the like are answered with the whole help: it is short.
 		return Command{Sub: SubHelp}, nil
-	case SubList, SubPlans:
+	case SubList:
+		return parseList(rest)
+	case SubPlans:
 		if len(rest) > 0 {
 			return Command{}, usageErr(sub, "`%s` takes no arguments, but got %s.", sub, quoteList(rest))
 		}
@@ -189,14 +194,17 @@ func ParseCommand(text string, now time.Time) (Command, error) {
 		case SubVM, SubVApp, SubReplica, SubPlan:
 			return parseFailover(what, rest[1:], now, true)
 		}
-		return Command{}, usageErr(sub, "`check` checks vm, vapp, replica or plan, not %q.", truncate(rest[0], 40))
+		return Command{}, usageErr(sub, "`check` checks vm, vapp, replica or plan, not %q.%s", truncate(rest[0], 40), didYouMean(rest[0], []string{SubVM, SubVApp, SubReplica, SubPlan}))
 	default:
 		return Command{}, &UsageError{
-			Msg:   fmt.Sprintf("Unknown subcommand %q: use one of vm, vapp, replica, plan, plans, check, status, list, cancel, stop or help.", truncate(args[0], 40)),
+			Msg:   fmt.Sprintf("Unknown subcommand %q.%s Use one of vm, vapp, replica, plan, plans, check, status, list, cancel, stop or help.", truncate(args[0], 40), didYouMean(args[0], subcommands)),
 			Usage: HelpText(),
 		}
 	}
 }
+
+// subcommands are the words /failover understands first, for "did you mean".
+var subcommands = []string{SubVM, SubVApp, SubReplica, SubPlan, SubPlans, SubCheck, SubStatus, SubList, SubCancel, SubStop, SubHelp}
 
 func usageErr(sub, format string, a ...any) *UsageError {
 	return &UsageError{Msg: fmt.Sprintf(format, a...), Usage: Usage(sub)}
@@ -246,6 +254,12 @@ func normaliseQuotes(s string) string {
 // slackUnescaper undoes the only escaping Slack applies to slash-command text (with
 // should_escape off): &, < and > arrive as HTML entities.
 var slackUnescaper = strings.NewReplacer("&amp;", "&", "&lt;", "<", "&gt;", ">")
+
+// SplitArgs splits a command's text into words exactly as ParseCommand does: typographic quotes
+// and Unicode spaces made plain, then shell-style quoting where only quotes and backslashes are
+// special, and Slack's &amp; &lt; &gt; undone in each word. Its error is the sentence a person
+// is shown. The console splits its typed clicks with it, so they read as Slack's commands do.
+func SplitArgs(text string) ([]string, error) { return splitArgs(text) }
 
 func splitArgs(text string) ([]string, error) {
 	text = normaliseQuotes(normaliseSpaces(text))

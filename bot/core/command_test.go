@@ -259,6 +259,7 @@ func TestHelpTextListsEverySubcommand(t *testing.T) {
 func FuzzParseCommand(f *testing.F) {
 	for _, s := range []string{
 		"", "help", "list", "status FO-1", "cancel 3",
+		"list --recent", "list --recent 2d", "list --recent=1.5d", "list —recent 90m", "list 2d", "list --recent 1e300d",
 		`vm rep1 web01 --reason "x"`,
 		`vm "CDP Replica 1" web01 --point-in-time 2024-05-01T13:45:00Z --reason “why”`,
 		`vapp fin --interval "2024-05-01 13:45+02:00" --reason=x`,
@@ -280,7 +281,11 @@ func FuzzParseCommand(f *testing.F) {
 			return
 		}
 		switch cmd.Sub {
-		case SubHelp, SubList:
+		case SubHelp:
+		case SubList:
+			if cmd.Recent < 0 || cmd.Recent > MaxRecent {
+				t.Fatalf("ParseCommand(%q) accepted the period %v, outside (0, %v]", text, cmd.Recent, MaxRecent)
+			}
 		case SubStatus, SubCancel:
 			if _, ok := NormaliseRequestID(cmd.RequestID); !ok || !strings.HasPrefix(cmd.RequestID, "FO-") {
 				t.Fatalf("ParseCommand(%q) RequestID %q not normalised", text, cmd.RequestID)

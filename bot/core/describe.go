@@ -81,7 +81,7 @@ func describeResolve(e *emapi.ResolveError) string {
 	if len(names) == 0 {
 		return fmt.Sprintf("No %s is named “%s”, and Enterprise Manager lists none.", e.What, esc(e.Query))
 	}
-	return fmt.Sprintf("No %s is named “%s”. Known: %s.", e.What, esc(e.Query), strings.Join(names, ", "))
+	return fmt.Sprintf("No %s is named “%s”.%s Known: %s.", e.What, esc(e.Query), didYouMean(e.Query, refNames(e.Candidates)), strings.Join(names, ", "))
 }
 
 // describeConflict answers a late or wrong click with what really happened and who did it.

@@ -2,6 +2,7 @@ package core
 
 import (
 	"context"
+	"errors"
 
 	"github.com/failover-bot/failover-bot/store"
 )
@@ -80,6 +81,7 @@ var (
 	CardText           = cardText
 	StatusLine         = statusLine
 	TargetText         = targetText
+	TargetName         = targetName
 	RestoreText        = restoreText
 	ApprovedBy         = approvedBy
 	Counts             = counts
@@ -112,5 +114,24 @@ const (
 // ReplayWindow is how long a Slack delivery's key is kept (see Remember).
 const ReplayWindow = replayWindow
 
-// PingEM checks that Enterprise Manager answers, for the health endpoint.
+// IsApprover reports whether user may approve requests at all: listed in APPROVERS or a member
+// of APPROVER_GROUP, and an active, full member of the workspace (the rule a click is checked
+// against). An error means Slack could not be asked, so the answer is unknown rather than no.
+func (b *Service) IsApprover(ctx context.Context, user string) (bool, error) {
+	err := b.auth.canApprove(ctx, user)
+	var ref *refusal
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.As(err, &ref) && ref.reason == "lookup":
+		return false, err
+	}
+	return false, nil
+}
+
+// PingEM checks that Enterprise Manager answers (GET /api/, no logon), for the readiness checks.
 func (b *Service) PingEM(ctx context.Context) error { return b.em.Ping(ctx) }
+
+// ApproversFor names who can still approve r, as mentions: the approver group and the listed
+// approvers who are not its requester and have not approved it yet.
+func (b *Service) ApproversFor(r *store.Request) string { return b.auth.approversFor(r) }

@@ -5,9 +5,13 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/failover-bot/failover-bot/store"
 )
 
-// Metrics are the bot's Prometheus series. Names carry the failover_bot_ prefix.
+// Metrics are the bot's Prometheus series. Names carry the failover_bot_ prefix. The alert rules
+// and the dashboard in cmd/bot/monitoring use them by name: a test there fails when one they use
+// is renamed or no longer registered.
 type Metrics struct {
 	Requests         *prometheus.CounterVec   // requests by outcome (requested, approved, rejected, …)
 	Approvals        prometheus.Counter       // approval clicks that were recorded
@@ -19,7 +23,26 @@ type Metrics struct {
 	SlackRateLimited prometheus.Counter       // 429 answers from Slack
 	SlackCoalesced   prometheus.Counter       // queued messages merged into another
 	Active           prometheus.Gauge         // active requests at the last poll
+
+	// The readiness checks' results (bot.Readiness), set at every check (every 15 s).
+	EMUp         prometheus.Gauge // 1 when EM answered the last check
+	SlackUp      prometheus.Gauge // 1 when Slack's auth.test succeeded at the last check
+	EMSinceOK    prometheus.Gauge // seconds since EM last answered a check
+	SlackSinceOK prometheus.Gauge // seconds since Slack last answered a check
+	// What the store holds, sampled at every readiness check.
+	OldestActive      *prometheus.GaugeVec // seconds the longest-waiting active request has been in its state, by state
+	SlackBacklog      *prometheus.GaugeVec // what Slack is owed, by kind
+	SlackOldestUnsent prometheus.Gauge     // age of the oldest message or card Slack is owed
 }
+
+// ActiveStates are the states failover_bot_oldest_active_request_seconds reports, each always
+// present (0 when no request is in it) so an alert on one never sees the series vanish.
+var ActiveStates = []store.State{store.Pending, store.Approved, store.Submitting, store.Running, store.Stopping, store.Halted}
+
+// BacklogKinds are the kinds of failover_bot_slack_backlog: thread lines and notices queued in
+// the store, cards not posted or not up to date, audit events not yet in the audit channel, and
+// ephemeral answers queued in memory.
+var BacklogKinds = []string{"messages", "cards", "audit_events", "ephemeral"}
 
 // NewMetrics creates the series and registers them with reg when reg is not nil.
 func NewMetrics(reg prometheus.Registerer) *Metrics {
@@ -57,10 +80,38 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Active: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "failover_bot_active_requests", Help: "Active (pending to stopping) requests at the last poll.",
 		}),
+		EMUp: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "failover_bot_em_up", Help: "1 when Enterprise Manager answered the last readiness check (GET /api/, every 15 s), else 0.",
+		}),
+		SlackUp: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "failover_bot_slack_up", Help: "1 when Slack's auth.test succeeded at the last readiness check (every 15 s), else 0.",
+		}),
+		EMSinceOK: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "failover_bot_em_seconds_since_ok", Help: "Seconds since Enterprise Manager last answered a readiness check (since start when it never has), as of the last check.",
+		}),
+		SlackSinceOK: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "failover_bot_slack_seconds_since_ok", Help: "Seconds since Slack last answered a readiness check (since start when it never has), as of the last check.",
+		}),
+		OldestActive: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "failover_bot_oldest_active_request_seconds", Help: "Seconds the longest-waiting active request has been in its current state, by state (0: none), as of the last readiness check.",
+		}, []string{"state"}),
+		SlackBacklog: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "failover_bot_slack_backlog", Help: "What Slack is owed, by kind (messages, cards, audit_events, ephemeral), as of the last readiness check.",
+		}, []string{"kind"}),
+		SlackOldestUnsent: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "failover_bot_slack_oldest_undelivered_seconds", Help: "Age of the oldest queued message or unposted card Slack is owed (0: none), as of the last readiness check.",
+		}),
+	}
+	for _, s := range ActiveStates {
+		m.OldestActive.WithLabelValues(string(s)).Set(0)
+	}
+	for _, k := range BacklogKinds {
+		m.SlackBacklog.WithLabelValues(k).Set(0)
 	}
 	if reg != nil {
 		reg.MustRegister(m.Requests, m.Approvals, m.Refusals, m.EMCalls, m.PollDuration, m.SlackCalls,
-			m.SlackErrors, m.SlackRateLimited, m.SlackCoalesced, m.Active)
+			m.SlackErrors, m.SlackRateLimited, m.SlackCoalesced, m.Active,
+			m.EMUp, m.SlackUp, m.EMSinceOK, m.SlackSinceOK, m.OldestActive, m.SlackBacklog, m.SlackOldestUnsent)
 	}
 	return m
 }
@@ -68,4 +119,20 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 // ObserveEM is emapi.Config.Observe.
 func (m *Metrics) ObserveEM(endpoint string, status int, d time.Duration) {
 	m.EMCalls.WithLabelValues(endpoint, strconv.Itoa(status)).Observe(d.Seconds())
+}
+
+// ObserveActive sets failover_bot_oldest_active_request_seconds from the active requests at now:
+// for each state, how long the request that entered it first has been there. A request that
+// stays approved, submitting or running far longer than its failover should is stuck, and this
+// is how an alert sees it without reading the store.
+func (m *Metrics) ObserveActive(reqs []*store.Request, now time.Time) {
+	oldest := make(map[store.State]time.Duration, len(ActiveStates))
+	for _, r := range reqs {
+		if age := now.Sub(r.StateAt); age > oldest[r.State] {
+			oldest[r.State] = age
+		}
+	}
+	for _, s := range ActiveStates {
+		m.OldestActive.WithLabelValues(string(s)).Set(oldest[s].Seconds())
+	}
 }

@@ -75,6 +75,8 @@ func (b *Service) Poll(ctx context.Context) {
 		if r.State == store.Pending {
 			if !now.Before(r.ExpiresAt) {
 				b.expire(r)
+			} else {
+				b.remind(r, now)
 			}
 			continue
 		}
@@ -586,7 +588,7 @@ func planRole(r leg) string {
 func updateLine(r leg) string {
 	switch r.Item.State {
 	case store.Succeeded, store.Warning, store.Failed, store.Stopped:
-		return itemStatusLine(r) + "."
+		return outcomeLine(r)
 	}
 	return ":arrows_counterclockwise: " + emText(r)
 }

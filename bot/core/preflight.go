@@ -66,6 +66,11 @@ func (b *Service) resolveTargets(ctx context.Context, cmd Command) (store.Kind, 
 	if cmd.Sub == SubVM {
 		for _, q := range cmd.VMs {
 			vm, err := b.inv.resolveVM(ctx, rep.ID, q)
+			if isUnknownName(err) {
+				if where := b.inv.vmElsewhere(ctx, rep.ID, q); len(where) > 0 {
+					return "", "", nil, wrongReplica(rep, q, where)
+				}
+			}
 			if err != nil {
 				return "", "", nil, err
 			}

@@ -95,7 +95,7 @@ const maxSummaryFailures = 20
 // counts, how long it took, what failed with EM's words, and what to do next.
 func summaryLine(r *store.Request) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "*%s finished: %s* — %s", r.ID, stateWords(r.State), counts(r))
+	fmt.Fprintf(&b, "*%s finished: %s* — %s (%s, to the %s)", r.ID, stateWords(r.State), counts(r), esc(targetName(r)), restoreText(r.Intent, r.RestoreTime))
 	if !r.DecidedAt.IsZero() && !r.FinishedAt.IsZero() {
 		fmt.Fprintf(&b, ", in %s (approved %s, finished %s)", r.FinishedAt.Sub(r.DecidedAt).Round(time.Second),
 			r.DecidedAt.UTC().Format(clockFormat), r.FinishedAt.UTC().Format(clockFormat))
@@ -122,7 +122,7 @@ func summaryLine(r *store.Request) string {
 		}
 		fmt.Fprintf(&b, "\nNext: check those VMs and their restore sessions in the Veeam console (a half-done failover stays as it is). To try them again, ask for a new request with just them (`/failover vm &lt;replica&gt; &lt;vm&gt; …`); it needs its own approval.")
 	} else {
-		b.WriteString("\nNext: check the failed-over VMs in the Veeam console; making the failover permanent or failing back is done there, not from Slack.")
+		b.WriteString("\n" + NextStepConsole)
 	}
 	return b.String()
 }
@@ -134,7 +134,7 @@ func showInAuditChannel(e store.Event) bool {
 		return false // an item starting to run is progress; its submission was already shown
 	}
 	switch e.Action {
-	case actionProgress, actionCardPosted:
+	case actionProgress, actionCardPosted, "reminder":
 		return false
 	}
 	return true

@@ -118,8 +118,8 @@ func (b *Service) createRequest(ctx context.Context, in Invocation, cmd Command)
 	b.met.Requests.WithLabelValues("requested").Inc()
 	b.reqLog(r.ID).Info("request recorded", "user", r.Requester, "target", targetName(r), "intent", r.Intent)
 	b.notify.Created(r.ID)
-	text := fmt.Sprintf("Recorded *%s*: fail over %s to the %s. The approval card follows in this channel; %s can approve it.",
-		r.ID, targetText(r), restoreText(r.Intent, r.RestoreTime), b.auth.describeApprovers())
+	text := fmt.Sprintf("Recorded *%s*: fail over %s to the %s. The approval card follows in this channel, calling %s to approve it (not you: a second person decides).",
+		r.ID, targetText(r), restoreText(r.Intent, r.RestoreTime), b.auth.approversFor(r))
 	if pv := previewText(r); pv != "" {
 		text += "\n" + pv
 	}
@@ -291,17 +291,12 @@ func (b *Service) Status(ctx context.Context, id string) Response {
 	if err != nil {
 		return ephemeral(describe(err))
 	}
-	return ephemeral(requestSummary(r))
+	return ephemeral(statusText(r, b.now()))
 }
 
-// List describes the pending and active requests.
-func (b *Service) List(ctx context.Context) Response {
-	reqs, err := b.st.Active(ctx)
-	if err != nil {
-		return ephemeral(describe(err))
-	}
-	return ephemeral(listText(reqs))
-}
+// List describes the pending and active requests and, with --recent (cmd.Recent), those that
+// finished in the period.
+func (b *Service) List(ctx context.Context, cmd Command) Response { return b.list(ctx, cmd) }
 
 // Plans answers /failover plans: the recovery plans with their groups and sizes.
 func (b *Service) Plans() Response { return b.plansList() }

@@ -27,11 +27,11 @@ func (b *Service) lookupPlan(name string) (*plans.Plan, error) {
 	if p, ok := f.Plan(name); ok {
 		return p, nil
 	}
-	names := make([]string, len(f.Plans))
+	names, raw := make([]string, len(f.Plans)), make([]string, len(f.Plans))
 	for i, p := range f.Plans {
-		names[i] = "`" + p.Name + "`"
+		names[i], raw[i] = "`"+p.Name+"`", p.Name
 	}
-	return nil, &refusal{reason: "unknown-plan", msg: fmt.Sprintf("There is no recovery plan “%s”. Plans: %s. `/failover plans` lists them with their groups.", esc(name), strings.Join(names, ", "))}
+	return nil, &refusal{reason: "unknown-plan", msg: fmt.Sprintf("There is no recovery plan “%s”.%s Plans: %s. `/failover plans` lists them with their groups.", esc(name), didYouMean(name, raw), strings.Join(names, ", "))}
 }
 
 // withPlanDefaults gives a plan command its plan's restore option when none was typed.

@@ -47,6 +47,7 @@ type Store interface {
 	Note(ctx context.Context, id, actor, action, details, thread string) (*store.Request, error)
 	Active(ctx context.Context) ([]*store.Request, error)
 	Recent(ctx context.Context, fn func(*store.Request) bool) error
+	Finished(ctx context.Context, since time.Time, limit int) ([]*store.Request, int, error)
 	Approve(ctx context.Context, id, user, digest string) (*store.Request, error)
 	Reject(ctx context.Context, id, user, reason string) (*store.Request, error)
 	Withdraw(ctx context.Context, id, user string) (*store.Request, error)
@@ -55,6 +56,7 @@ type Store interface {
 	TransitionAll(ctx context.Context, id string, cs []store.Change, actor, action, details string) (*store.Request, int, error)
 	Continue(ctx context.Context, id, user string, group int) (*store.Request, error)
 	EndRun(ctx context.Context, id, user, reason string, group int) (*store.Request, error)
+	Remind(ctx context.Context, id string, n int, line string) (*store.Request, error)
 }
 
 // Notifier is how the use cases speak to people outside the store's outbox: a private answer
@@ -90,6 +92,8 @@ type Options struct {
 	OutcomeGrace                           time.Duration
 	StopApprovals                          int
 	EMTimeout                              time.Duration
+	// Reminders are when a pending request's approvers are reminded (REMINDERS).
+	Reminders []Reminder
 	// Plans are the recovery plans /failover plan runs (PLANS_FILE); nil for none.
 	Plans   *plans.File
 	Now     func() time.Time

@@ -80,8 +80,12 @@ func restoreText(intent store.Intent, t time.Time) string {
 func statusLine(r *store.Request) string {
 	switch r.State {
 	case store.Pending:
-		return fmt.Sprintf(":hourglass_flowing_sand: Waiting for approval (%d of %d) — expires %s",
-			len(r.Approvals), r.ApprovalsRequired, r.ExpiresAt.UTC().Format(dayFormat))
+		so := ""
+		if len(r.Approvals) > 0 {
+			so = "; " + strings.Replace(approvedBy(r), "Approved", "approved", 1)
+		}
+		return fmt.Sprintf(":hourglass_flowing_sand: Waiting for approval (%d of %d%s) — expires %s",
+			len(r.Approvals), r.ApprovalsRequired, so, r.ExpiresAt.UTC().Format(dayFormat))
 	case store.Rejected:
 		if r.Rejection != nil {
 			return fmt.Sprintf(":no_entry: Rejected by <@%s> at %s: %s", r.Rejection.User, r.Rejection.At.UTC().Format(clockFormat), esc(r.Rejection.Reason))
@@ -239,35 +243,6 @@ func stripEmoji(s string) string {
 		}
 	}
 	return s
-}
-
-// requestSummary is the text of /failover status.
-func requestSummary(r *store.Request) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "*%s* — %s\n", r.ID, statusLine(r))
-	fmt.Fprintf(&b, "Fail over %s to the %s.\n", targetText(r), restoreText(r.Intent, r.RestoreTime))
-	fmt.Fprintf(&b, "Requested by <@%s> at %s: %s\n", r.Requester, r.CreatedAt.UTC().Format(dayFormat), esc(truncate(r.Reason, 300)))
-	if len(r.Approvals) > 0 {
-		fmt.Fprintf(&b, "%s.\n", approvedBy(r))
-	}
-	if len(r.Items) == 1 {
-		if it := r.Items[0]; it.TaskID != "" || it.RestoreSessionID != "" {
-			fmt.Fprintf(&b, "EM task `%s`, restore session `%s`.\n", orDash(it.TaskID), orDash(it.RestoreSessionID))
-		}
-	} else {
-		fmt.Fprintf(&b, "Items: %s.\n", counts(r))
-		if r.IsPlan() {
-			for gi := range r.Groups {
-				fmt.Fprintf(&b, "%s\n", groupTitle(r, gi))
-			}
-		}
-		for _, l := range legs(r) {
-			if st := l.Item.State; st == store.Failed || st == store.Unknown || st == store.Stopped {
-				fmt.Fprintf(&b, "• %s: %s — %s\n", esc(l.name()), itemWords(st), emText(l))
-			}
-		}
-	}
-	return strings.TrimSpace(b.String())
 }
 
 func orDash(s string) string {

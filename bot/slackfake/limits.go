@@ -21,6 +21,10 @@ type Limits struct {
 	// about 50 per minute), with a bucket of UpdateBurst (default 1).
 	UpdatesPerMinute float64
 	UpdateBurst      int
+	// PublishesPerMinute limits views.publish per workspace (Slack's Tier 4: 100+ per minute),
+	// with a bucket of PublishBurst (default 1).
+	PublishesPerMinute float64
+	PublishBurst       int
 }
 
 type bucket struct {
@@ -58,6 +62,7 @@ type extensions struct {
 	limits      Limits
 	posts       map[string]*bucket // by channel
 	updates     bucket
+	publishes   bucket
 	limited     map[string]int
 	after       map[string]*scripted
 	failChannel map[string]string
@@ -81,8 +86,8 @@ func (e *extensions) takeAfter(method, channel string) afterCall {
 	return afterCall{delay: sc.delay, drop: sc.drop}
 }
 
-// EnforceLimits makes the fake limit chat.postMessage per channel and chat.update per
-// workspace as Slack does, answering 429 with Retry-After when a bucket is empty.
+// EnforceLimits makes the fake limit chat.postMessage per channel, and chat.update and
+// views.publish per workspace, as Slack does, answering 429 with Retry-After when a bucket is empty.
 func (s *Server) EnforceLimits(l Limits) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -91,6 +96,9 @@ func (s *Server) EnforceLimits(l Limits) {
 	}
 	if l.UpdateBurst <= 0 {
 		l.UpdateBurst = 1
+	}
+	if l.PublishBurst <= 0 {
+		l.PublishBurst = 1
 	}
 	s.ext.limits = l
 }
@@ -245,6 +253,10 @@ func (s *Server) handleExt(method string, req request) answer {
 		}
 	case method == "chat.update" && l.UpdatesPerMinute > 0:
 		if okay, wait := s.ext.updates.take(now, l.UpdatesPerMinute/60, l.UpdateBurst); !okay {
+			return retry(wait)
+		}
+	case method == "views.publish" && l.PublishesPerMinute > 0:
+		if okay, wait := s.ext.publishes.take(now, l.PublishesPerMinute/60, l.PublishBurst); !okay {
 			return retry(wait)
 		}
 	case method == "conversations.history":

@@ -100,6 +100,7 @@ type Server struct {
 	responseUses map[string]int
 	seq          int64
 	views        int
+	homes        map[string][]HomeView // views.publish, by user
 	ext          extensions
 	changed      chan struct{}
 	notify       chan struct{} // closed and replaced after every call, for WaitFor
@@ -439,6 +440,8 @@ func (s *Server) handle(method string, req request) answer {
 		return ok(map[string]any{"channel": ch, "permalink": Permalink(ch, ts)})
 	case "views.open":
 		return s.viewsOpen(req)
+	case "views.publish":
+		return s.viewsPublish(req)
 	case "users.info":
 		u, found := s.users[req.param("user")]
 		if !found {

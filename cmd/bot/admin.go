@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -15,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/failover-bot/failover-bot/bot"
 	"github.com/failover-bot/failover-bot/store"
 )
 
@@ -79,6 +81,51 @@ func listenAdmin(dbPath string, st *store.Bolt, errs chan<- error) (*http.Server
 		}
 	}()
 	return srv, nil
+}
+
+// auditCheck is the verification of the audit log's hash chain that a starting bot runs in the
+// background: a long history takes seconds to verify (600,000 events about 4 s), and a restart
+// during an outage must resume the failovers at once, not after reading the whole log.
+type auditCheck struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// startAuditCheck verifies st's hash chain in the background and logs the verdict: one WARN line
+// naming the first bad event and how to investigate, when the chain does not hold. The bot keeps
+// running either way: the chain is evidence for people, not a precondition for failing over.
+func startAuditCheck(st *store.Bolt, log *slog.Logger) *auditCheck {
+	ctx, cancel := context.WithCancel(context.Background())
+	c := &auditCheck{cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(c.done)
+		start := time.Now()
+		err := st.Verify(ctx)
+		var ce *store.ChainError
+		switch {
+		case err == nil:
+			log.Info("audit log hash chain verified", "took", time.Since(start).Round(time.Millisecond))
+		case errors.As(err, &ce):
+			log.Warn(fmt.Sprintf("the audit log's hash chain does not verify at event %d (%s): events may have been altered or removed. "+
+				"The bot keeps running and appending. Investigate with `failover-bot audit verify` and `failover-bot audit export`, "+
+				"and compare with a backup", ce.Seq, ce.Reason), "event", ce.Seq, "reason", ce.Reason)
+		case ctx.Err() != nil:
+			// Stopped before the end: no verdict.
+		default:
+			log.Warn("could not verify the audit log's hash chain at start; run `failover-bot audit verify`", "error", err)
+		}
+	}()
+	return c
+}
+
+// stop ends the verification, if still running, and waits for it: the store must not close
+// under its read transaction.
+func (c *auditCheck) stop() {
+	if c == nil {
+		return
+	}
+	c.cancel()
+	<-c.done
 }
 
 // withStore runs direct when the store can be opened, else remote through the running bot.
@@ -234,10 +281,14 @@ func auditExport(dbPath string, opts exportOptions, w io.Writer) error {
 }
 
 // exportEvent is the export's stable shape: field names are part of the format auditors script.
+// ActorName is the actor's display name captured when the event was written ("" when the event
+// predates names or its actor is the bot itself); it is a new field, so in CSV it is the last
+// column and every earlier column keeps its position.
 type exportEvent struct {
 	Seq       uint64    `json:"seq"`
 	Time      time.Time `json:"time"`
 	Actor     string    `json:"actor"`
+	ActorName string    `json:"actor_name"`
 	RequestID string    `json:"request_id"`
 	Action    string    `json:"action"`
 	From      string    `json:"from"`
@@ -247,7 +298,7 @@ type exportEvent struct {
 	Hash      string    `json:"hash"`
 }
 
-var csvHeader = []string{"seq", "time", "actor", "request_id", "action", "from", "to", "details", "prev_hash", "hash"}
+var csvHeader = []string{"seq", "time", "actor", "request_id", "action", "from", "to", "details", "prev_hash", "hash", "actor_name"}
 
 func writeEvents(ctx context.Context, st *store.Bolt, opts exportOptions, w io.Writer) error {
 	var (
@@ -261,10 +312,11 @@ func writeEvents(ctx context.Context, st *store.Bolt, opts exportOptions, w io.W
 		}
 	}
 	err := st.Events(ctx, 0, opts.since, func(e store.Event) error {
-		x := exportEvent{e.Seq, e.Time.UTC(), e.Actor, e.RequestID, e.Action, string(e.From), string(e.To), e.Details, e.Prev, e.Hash}
+		x := exportEvent{Seq: e.Seq, Time: e.Time.UTC(), Actor: e.Actor, ActorName: e.ActorName, RequestID: e.RequestID, Action: e.Action,
+			From: string(e.From), To: string(e.To), Details: e.Details, Prev: e.Prev, Hash: e.Hash}
 		if cw != nil {
 			return cw.Write([]string{strconv.FormatUint(x.Seq, 10), x.Time.Format(time.RFC3339Nano), x.Actor, x.RequestID,
-				x.Action, x.From, x.To, x.Details, x.Prev, x.Hash})
+				x.Action, x.From, x.To, x.Details, x.Prev, x.Hash, x.ActorName})
 		}
 		return enc.Encode(x)
 	})
@@ -305,9 +357,24 @@ func auditVerify(dbPath string) (int, error) {
 	return n, err
 }
 
-// healthcheck asks the running bot's /healthz, for container HEALTHCHECKs (the runtime image has
-// no curl).
-func healthcheck(listenAddr string) error {
+// parseHealthcheckFlags reads `healthcheck [--ready]`.
+func parseHealthcheckFlags(args []string, stderr io.Writer) (ready bool, err error) {
+	fs := flag.NewFlagSet("healthcheck", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	r := fs.Bool("ready", false, "ask /readyz (Enterprise Manager and Slack answer) instead of /healthz (the process and its store)")
+	if err := fs.Parse(args); err != nil {
+		return false, err
+	}
+	if fs.NArg() > 0 {
+		return false, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	return *r, nil
+}
+
+// healthcheck asks the running bot's /healthz, or /readyz when ready is set, for container
+// HEALTHCHECKs and scripts (the runtime image has no curl). Anything but 200 is an error of one
+// line saying why.
+func healthcheck(listenAddr string, ready bool) error {
 	host, port, err := net.SplitHostPort(listenAddr)
 	if err != nil {
 		return fmt.Errorf("LISTEN_ADDR %q: %w", listenAddr, err)
@@ -315,15 +382,30 @@ func healthcheck(listenAddr string) error {
 	if host == "" || host == "0.0.0.0" || host == "::" {
 		host = "127.0.0.1"
 	}
+	path := "/healthz"
+	if ready {
+		path = "/readyz"
+	}
 	c := &http.Client{Timeout: 5 * time.Second}
-	resp, err := c.Get("http://" + net.JoinHostPort(host, port) + "/healthz")
+	resp, err := c.Get("http://" + net.JoinHostPort(host, port) + path)
 	if err != nil {
 		return err
 	}
 	defer resp.Body.Close()
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("unhealthy (%s): %s", resp.Status, oneLine(string(b)))
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 16<<10))
+	if resp.StatusCode == http.StatusOK {
+		return nil
 	}
-	return nil
+	if ready {
+		var rep bot.ReadinessReport
+		if json.Unmarshal(b, &rep) == nil && rep.Status != "" {
+			return errors.New(oneLine(rep.Summary()))
+		}
+	} else {
+		var h struct{ Status, Store string }
+		if json.Unmarshal(b, &h) == nil && h.Store != "" {
+			return fmt.Errorf("%s (%s): store: %s", h.Status, resp.Status, oneLine(h.Store))
+		}
+	}
+	return fmt.Errorf("%s answered %s: %s", path, resp.Status, oneLine(string(b)))
 }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/failover-bot/failover-bot/emapi"
 
+	"github.com/failover-bot/failover-bot/bot/core"
 	"github.com/failover-bot/failover-bot/bot/plans"
 )
 
@@ -101,12 +102,21 @@ type Config struct {
 	PollSchedule      string        `env:"POLL_SCHEDULE"`
 	RequestTTL        time.Duration `env:"REQUEST_TTL" envDefault:"1h"`
 	ApprovalsRequired int           `env:"APPROVALS_REQUIRED" envDefault:"1"`
+	// Reminders are when the approvers are reminded of a pending request: percentages of
+	// REQUEST_TTL elapsed ("50%") or durations before expiry ("10m"); "none" for none.
+	Reminders []string `env:"REMINDERS" envSeparator:"," envDefault:"50%,90%"`
+	// NotifyRequester is how the requester hears of decisions and the outcome: "thread" (a
+	// mention in the card's thread) or "dm" (a direct message from the app).
+	NotifyRequester string `env:"NOTIFY_REQUESTER" envDefault:"thread"`
 
 	// LogFormat is "json", "text" or "" (unset: text on a terminal, JSON otherwise; see
 	// EffectiveLogFormat).
 	LogFormat       string        `env:"LOG_FORMAT"`
 	LogLevel        slog.Level    `env:"LOG_LEVEL" envDefault:"info"`
 	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"30s"`
+	// ReadinessGrace is how long EM or Slack may fail every readiness check before /readyz
+	// answers 503.
+	ReadinessGrace time.Duration `env:"READINESS_GRACE" envDefault:"30s"`
 }
 
 // Defaults that depend on the mode.
@@ -416,6 +426,14 @@ func (c Config) Validate(console bool) error {
 	case c.RequestTTL > maxRequestTTL:
 		p.add("REQUEST_TTL %v is longer than 7 days (168h); an approval that old no longer reflects the situation", c.RequestTTL)
 	}
+	if _, err := core.ParseReminders(c.Reminders, c.RequestTTL); err != nil {
+		p.add("REMINDERS: %v", err)
+	}
+	switch c.NotifyRequester {
+	case core.NotifyThread, core.NotifyDM:
+	default:
+		p.add("NOTIFY_REQUESTER %q must be thread (a mention in the card's thread) or dm (a direct message)", c.NotifyRequester)
+	}
 	if c.ApprovalsRequired < 1 {
 		p.add("APPROVALS_REQUIRED must be at least 1 (the two-person rule)")
 	} else if c.ApproverGroup == "" && len(c.Approvers) > 0 {
@@ -432,6 +450,9 @@ func (c Config) Validate(console bool) error {
 	}
 	if c.ShutdownTimeout <= 0 {
 		p.add("SHUTDOWN_TIMEOUT must be a positive duration, e.g. 30s")
+	}
+	if c.ReadinessGrace <= 0 {
+		p.add("READINESS_GRACE must be a positive duration, e.g. 30s (how long EM or Slack may fail every check before /readyz answers 503)")
 	}
 	return p.err()
 }
@@ -564,9 +585,12 @@ func (c Config) attrs() []slog.Attr {
 		slog.String("POLL_SCHEDULE", c.PollSchedule),
 		slog.Duration("REQUEST_TTL", c.RequestTTL),
 		slog.Int("APPROVALS_REQUIRED", c.ApprovalsRequired),
+		slog.String("REMINDERS", list(c.Reminders)),
+		slog.String("NOTIFY_REQUESTER", c.NotifyRequester),
 		slog.String("LOG_FORMAT", c.LogFormat),
 		slog.String("LOG_LEVEL", c.LogLevel.String()),
 		slog.Duration("SHUTDOWN_TIMEOUT", c.ShutdownTimeout),
+		slog.Duration("READINESS_GRACE", c.ReadinessGrace),
 	}
 }
 

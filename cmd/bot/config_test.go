@@ -93,8 +93,11 @@ func TestLoadConfigDefaults(t *testing.T) {
 		PollSchedule:             "@every 15s",
 		RequestTTL:               time.Hour,
 		ApprovalsRequired:        1,
+		Reminders:                []string{"50%", "90%"},
+		NotifyRequester:          "thread",
 		LogLevel:                 slog.LevelInfo,
 		ShutdownTimeout:          30 * time.Second,
+		ReadinessGrace:           30 * time.Second,
 	}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("LoadConfig defaults\n got %s\nwant %s", cfg, want)

@@ -65,8 +65,14 @@ func siteText(site emsim.Inventory) string {
 
 // runConsole runs the real bot with a terminal in place of Slack and, unless EM_URL is set, the
 // EM simulator in this process.
+//
+// With DB_PATH the console keeps that store and serves its admin socket, as the bot does, so
+// backup and audit work while it runs; without it the store is temporary, and quitting while
+// failovers run asks to be confirmed. SIGINT and SIGTERM (ctx) stop reading at once and close the
+// bot as serve does; the exit code is then 0, as after quit.
 func runConsole(ctx context.Context, cfg Config, stdin io.Reader, stdout io.Writer, log *slog.Logger) error {
-	if cfg.DBPath == "" {
+	temporary := cfg.DBPath == ""
+	if temporary {
 		dir, err := os.MkdirTemp("", "failover-bot-console-")
 		if err != nil {
 			return err
@@ -141,20 +147,66 @@ func runConsole(ctx context.Context, cfg Config, stdin io.Reader, stdout io.Writ
 	if err != nil {
 		return err
 	}
+	var admin *consoleAdmin
+	if temporary {
+		fmt.Fprintln(stdout, "Store: temporary, deleted when the console ends. Set DB_PATH=<file> to keep it (failover-bot backup and audit then work while the console runs).")
+	} else if admin, err = startConsoleAdmin(cfg.DBPath, a, log); err != nil {
+		log.Warn("backup and audit while the console runs are unavailable", "error", err)
+		fmt.Fprintf(stdout, "Store: %s (DB_PATH), kept after quit. Its admin socket failed, so failover-bot backup and audit need the console stopped.\n", cfg.DBPath)
+	} else {
+		fmt.Fprintf(stdout, "Store: %s (DB_PATH), kept after quit. While the console runs, failover-bot backup <file>, failover-bot audit verify and failover-bot audit export work with DB_PATH=%s (admin socket %s).\n",
+			cfg.DBPath, cfg.DBPath, adminSocketPath(cfg.DBPath))
+	}
 	interactive := false
 	if f, ok := stdin.(*os.File); ok {
 		interactive = isTerminal(f)
 	}
-	runErr := term.Run(ctx, a.bot, a.st, stdin, interactive, consoleSettle)
+	runErr := term.Run(ctx, a.bot, a.st, stdin, console.Session{Interactive: interactive, Settle: consoleSettle, Temporary: temporary})
 	if errors.Is(runErr, context.Canceled) {
-		runErr = nil
+		runErr = nil // a signal: a clean stop, as serve's
 	}
 	sh, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
+	admin.stop(sh) // before the store closes: its handlers read the store
 	if err := a.close(sh); err != nil && runErr == nil {
 		runErr = err
 	}
 	return runErr
+}
+
+// consoleAdmin is the admin socket of a console with a DB_PATH store, and the watch of its
+// errors: a failure is logged and the console goes on (only backup and audit are lost).
+type consoleAdmin struct {
+	srv  *http.Server
+	quit chan struct{}
+	done chan struct{}
+}
+
+func startConsoleAdmin(dbPath string, a *app, log *slog.Logger) (*consoleAdmin, error) {
+	errs := make(chan error, 1)
+	srv, err := listenAdmin(dbPath, a.st, errs)
+	if err != nil {
+		return nil, err
+	}
+	c := &consoleAdmin{srv: srv, quit: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(c.done)
+		select {
+		case err := <-errs:
+			log.Error("admin socket failed: backup and audit now need the console stopped", "error", err)
+		case <-c.quit:
+		}
+	}()
+	return c, nil
+}
+
+func (c *consoleAdmin) stop(ctx context.Context) {
+	if c == nil {
+		return
+	}
+	_ = c.srv.Shutdown(ctx)
+	close(c.quit)
+	<-c.done
 }
 
 func planNames(f *plans.File) []string {

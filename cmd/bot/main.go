@@ -146,7 +146,11 @@ func subcommand(args []string, stdout, stderr io.Writer, lookup func(string) (st
 		fmt.Fprintf(stdout, "failover-bot %s\n", version)
 		return exitOK
 	case "healthcheck":
-		if err := healthcheck(cfg.ListenAddr); err != nil {
+		ready, err := parseHealthcheckFlags(args[1:], stderr)
+		if err != nil {
+			return fail(exitConfig, err)
+		}
+		if err := healthcheck(cfg.ListenAddr, ready); err != nil {
 			return fail(exitFail, err)
 		}
 		return exitOK
@@ -217,7 +221,8 @@ Usage:
                                     intervals, restore-session query, clock; one line each
   failover-bot backup <path>        write a consistent copy of the store (works while the bot runs)
   failover-bot plans check [file]   validate a recovery-plans file offline (default: $PLANS_FILE)
-  failover-bot healthcheck          GET /healthz on LISTEN_ADDR; exit 0 when healthy (for containers)
+  failover-bot healthcheck [--ready]  GET /healthz (liveness: process and store) or, with --ready,
+                                    /readyz (EM and Slack answer) on LISTEN_ADDR; exit 0 on 200
   failover-bot version
 
 Flags:
@@ -229,7 +234,7 @@ Environment (every secret also accepts NAME_FILE, read from a file):
   SLACK_SIGNING_SECRET     verifies HTTP-mode requests (required in HTTP mode)
   SLACK_APP_TOKEN          app token xapp-…; when set, Socket Mode is used
   SLACK_API_URL            Slack Web API base URL            default https://slack.com/api/
-  LISTEN_ADDR              HTTP listener (Slack endpoints, /healthz, /metrics)   default :8080
+  LISTEN_ADDR              HTTP listener (Slack endpoints, /healthz, /readyz, /metrics)   default :8080
   EM_URL                   Enterprise Manager, e.g. https://em:9398/api/ (required)
   EM_USERNAME, EM_PASSWORD EM account with the Portal Administrator role (required)
   EM_CA_FILE               PEM CA bundle for EM's certificate  default system roots
@@ -252,8 +257,11 @@ Environment (every secret also accepts NAME_FILE, read from a file):
   POLL_SCHEDULE            robfig/cron spec for the task poller  default @every 15s
   REQUEST_TTL              how long a request waits for approval default 1h
   APPROVALS_REQUIRED       approvers needed besides the requester default 1
+  REMINDERS                approver reminders: 50% of REQUEST_TTL, 10m before expiry, none   default 50%,90%
+  NOTIFY_REQUESTER         the requester hears of decisions and the outcome: thread or dm   default thread
   LOG_FORMAT, LOG_LEVEL    json|text (default: text on a terminal), debug|info|warn|error
   SHUTDOWN_TIMEOUT         graceful shutdown limit             default 30s
+  READINESS_GRACE          EM or Slack failing every check this long: /readyz 503   default 30s
 `)
 }
 

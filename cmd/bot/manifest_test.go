@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"regexp"
 	"slices"
@@ -11,6 +13,8 @@ import (
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/failover-bot/failover-bot/bot"
 )
 
 const (
@@ -130,6 +134,10 @@ func TestManifestMatchesTheBot(t *testing.T) {
 		{"org deploy off", get("settings", "org_deploy_enabled"), false},
 		{"token rotation off", get("settings", "token_rotation_enabled"), false},
 		{"one slash command", len(get("features", "slash_commands").([]any)), 1},
+		{"Home tab on", get("features", "app_home", "home_tab_enabled"), true},
+		{"events URL", get("settings", "event_subscriptions", "request_url"), "https://failover-bot.example.com/slack/events"},
+		{"one bot event", len(get("settings", "event_subscriptions", "bot_events").([]any)), 1},
+		{"the Home's event", get("settings", "event_subscriptions", "bot_events", 0), "app_home_opened"},
 	}
 	for _, c := range checks {
 		if c.got != c.want {
@@ -211,6 +219,21 @@ func TestManifestSchemaRejects(t *testing.T) {
 		{"scope not a string", func(m map[string]any) {
 			obj(m, "oauth_config", "scopes")["bot"] = []any{"commands", 7}
 		}, "/oauth_config/scopes/bot/1"},
+		{"unknown app_home key", func(m map[string]any) {
+			obj(m, "features", "app_home")["home_tab"] = true
+		}, "home_tab"},
+		{"home_tab_enabled not a boolean", func(m map[string]any) {
+			obj(m, "features", "app_home")["home_tab_enabled"] = "yes"
+		}, "/features/app_home/home_tab_enabled"},
+		{"events URL not http", func(m map[string]any) {
+			obj(m, "settings", "event_subscriptions")["request_url"] = "failover-bot.example.com/slack/events"
+		}, "/settings/event_subscriptions/request_url"},
+		{"bot event listed twice", func(m map[string]any) {
+			obj(m, "settings", "event_subscriptions")["bot_events"] = []any{"app_home_opened", "app_home_opened"}
+		}, "/settings/event_subscriptions/bot_events"},
+		{"unknown event_subscriptions key", func(m map[string]any) {
+			obj(m, "settings", "event_subscriptions")["events"] = []any{"app_home_opened"}
+		}, "events"},
 		{"bad unfurl domain (lookahead pattern)", func(m map[string]any) {
 			obj(m, "features")["unfurl_domains"] = []any{".example.com"}
 		}, "/features/unfurl_domains/0"},
@@ -234,6 +257,69 @@ func TestManifestSchemaRejects(t *testing.T) {
 	obj(m, "features")["unfurl_domains"] = []any{"failover-bot.example.com"}
 	if err := sch.Validate(toJSONShape(t, m)); err != nil {
 		t.Errorf("a good unfurl domain was rejected: %v", err)
+	}
+}
+
+// TestManifestURLsAreServed: every URL the manifest gives Slack is a route the bot's HTTP mode
+// serves (a manifest pointing events at a path nobody serves fails Slack's url_verification).
+func TestManifestURLsAreServed(t *testing.T) {
+	m := loadManifest(t)
+	mux := http.NewServeMux()
+	(&bot.HTTPHandlers{}).Register(mux)
+	for _, u := range []string{
+		command(m)["url"].(string),
+		obj(m, "settings", "interactivity")["request_url"].(string),
+		obj(m, "settings", "event_subscriptions")["request_url"].(string),
+	} {
+		req := httptest.NewRequest(http.MethodPost, u, nil)
+		if _, pattern := mux.Handler(req); pattern == "" {
+			t.Errorf("the manifest sends Slack to %s, which the bot does not serve", u)
+		}
+	}
+}
+
+// TestManifestSocketModeVariant: the manifest edited for Socket Mode as its header says (the
+// three URLs deleted, socket_mode_enabled on) is still one Slack accepts, and still subscribes
+// to the Home's event: Socket Mode receives events without a request URL.
+func TestManifestSocketModeVariant(t *testing.T) {
+	raw, err := os.ReadFile(manifestPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(raw), "delete the three url/request_url lines") {
+		t.Fatal("manifest.yaml no longer says how to switch to Socket Mode; update this test with it")
+	}
+	m := loadManifest(t)
+	delete(command(m), "url")
+	delete(obj(m, "settings", "interactivity"), "request_url")
+	delete(obj(m, "settings", "event_subscriptions"), "request_url")
+	obj(m, "settings")["socket_mode_enabled"] = true
+	if err := manifestSchema(t).Validate(toJSONShape(t, m)); err != nil {
+		t.Fatalf("the Socket Mode manifest does not satisfy Slack's schema:\n%v", err)
+	}
+	urls := 0
+	var walk func(v any)
+	walk = func(v any) {
+		switch x := v.(type) {
+		case map[string]any:
+			for k, e := range x {
+				if k == "url" || k == "request_url" {
+					urls++
+				}
+				walk(e)
+			}
+		case []any:
+			for _, e := range x {
+				walk(e)
+			}
+		}
+	}
+	walk(m)
+	if urls != 0 {
+		t.Errorf("the Socket Mode manifest still has %d URLs; the header's instructions miss some", urls)
+	}
+	if ev := obj(m, "settings", "event_subscriptions")["bot_events"].([]any); len(ev) != 1 || ev[0] != "app_home_opened" {
+		t.Errorf("Socket Mode bot_events = %v, want [app_home_opened]", ev)
 	}
 }
 

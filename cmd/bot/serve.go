@@ -16,6 +16,7 @@ import (
 	"github.com/slack-go/slack/socketmode"
 
 	"github.com/failover-bot/failover-bot/bot"
+	"github.com/failover-bot/failover-bot/bot/core"
 	"github.com/failover-bot/failover-bot/bot/plans"
 	"github.com/failover-bot/failover-bot/emapi"
 	"github.com/failover-bot/failover-bot/store"
@@ -31,6 +32,7 @@ type app struct {
 	em       *emapi.Client
 	bot      *bot.Bot
 	stopPoll func(context.Context) error
+	audit    *auditCheck // the start-up verification of the audit log's hash chain
 }
 
 // newMetrics creates the process's registry and the bot's series; the EM client reports into them
@@ -48,12 +50,17 @@ func open(cfg Config, log *slog.Logger, reg *prometheus.Registry, met *bot.Metri
 		log.Warn(w)
 	}
 	a := &app{log: log, reg: reg, met: met, em: em}
-	st, err := store.Open(cfg.DBPath, store.Options{LockTimeout: 2 * time.Second, ApprovalsRequired: cfg.ApprovalsRequired, Thread: bot.ThreadLine})
+	// The audit log records display names beside user IDs: the edge learns them, the store
+	// reads them when it writes an event.
+	names := bot.NewNames(0, 0, nil)
+	st, err := store.Open(cfg.DBPath, store.Options{LockTimeout: 2 * time.Second, ApprovalsRequired: cfg.ApprovalsRequired, Thread: bot.ThreadLine,
+		Requester: bot.RequesterNotes(cfg.NotifyRequester), Names: names.Name})
 	if err != nil {
 		return nil, fmt.Errorf("DB_PATH %s: %w", cfg.DBPath, err)
 	}
 	a.st = st
 	opt := extra
+	opt.Names = names
 	opt.Approvers, opt.ApproverGroup = cfg.Approvers, cfg.ApproverGroup
 	opt.Requesters, opt.AllowedChannels = cfg.Requesters, cfg.AllowedChannels
 	if opt.AuditChannel == "" {
@@ -79,6 +86,10 @@ func open(cfg Config, log *slog.Logger, reg *prometheus.Registry, met *bot.Metri
 	}
 	opt.OutcomeGrace, opt.StopApprovals = cfg.OutcomeGrace, cfg.StopApprovals
 	opt.ApprovalsRequired = cfg.ApprovalsRequired
+	if opt.Reminders, err = core.ParseReminders(cfg.Reminders, cfg.RequestTTL); err != nil {
+		st.Close()
+		return nil, fmt.Errorf("REMINDERS: %w", err)
+	}
 	opt.Logger, opt.Metrics = log, a.met
 	b, err := bot.New(em, st, api, opt)
 	if err != nil {
@@ -91,6 +102,7 @@ func open(cfg Config, log *slog.Logger, reg *prometheus.Registry, met *bot.Metri
 		return nil, err
 	}
 	b.PollSoon() // resume at once after a restart instead of waiting for the first tick
+	a.audit = startAuditCheck(st, log)
 	return a, nil
 }
 
@@ -104,6 +116,7 @@ func (a *app) close(ctx context.Context) error {
 	if a.bot != nil {
 		errs = append(errs, a.bot.Close(ctx))
 	}
+	a.audit.stop()
 	if a.em != nil {
 		if err := a.em.Close(ctx); err != nil {
 			a.log.Warn("EM logout failed", "error", err)
@@ -163,10 +176,14 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 
 	errs := make(chan error, 4)
 	mux := http.NewServeMux()
-	mux.Handle("GET /healthz", &bot.Health{Bot: a.bot, SlackPing: func(ctx context.Context) error {
-		_, err := api.AuthTestContext(ctx)
+	// /healthz (liveness) and /readyz (EM and Slack, from background checks) never call out.
+	ready, err := bot.NewReadiness(a.bot, api, bot.ReadinessOptions{Grace: cfg.ReadinessGrace})
+	if err != nil {
+		a.close(context.Background())
 		return err
-	}})
+	}
+	mux.Handle("GET /healthz", &bot.Health{Store: a.st})
+	mux.Handle("GET /readyz", ready)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(a.reg, promhttp.HandlerOpts{}))
 	if !socketMode {
 		(&bot.HTTPHandlers{Bot: a.bot, SigningSecret: cfg.SlackSigningSecret.Value()}).Register(mux)
@@ -183,6 +200,9 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 			errs <- fmt.Errorf("HTTP listener: %w", err)
 		}
 	}()
+	rctx, stopReady := context.WithCancel(context.Background())
+	readyDone := make(chan struct{})
+	go func() { defer close(readyDone); ready.Run(rctx) }()
 	admin, err := listenAdmin(cfg.DBPath, a.st, errs)
 	if err != nil {
 		log.Warn("backup and audit export while running are unavailable", "error", err)
@@ -226,6 +246,8 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	stopSocket()
 	<-socketDone
+	stopReady() // before the store closes: the checks read it
+	<-readyDone
 	if admin != nil {
 		_ = admin.Shutdown(sh)
 	}

@@ -199,7 +199,10 @@ type Request struct {
 
 	ApprovalsRequired int        `json:"approvals_required"`
 	Approvals         []Approval `json:"approvals,omitempty"`
-	Rejection         *Rejection `json:"rejection,omitempty"`
+	// Reminded is how many of the approval reminders were posted (see Remind), so a restart
+	// neither repeats one nor skips one.
+	Reminded  int        `json:"reminded,omitempty"`
+	Rejection *Rejection `json:"rejection,omitempty"`
 
 	State   State     `json:"state"`
 	StateBy string    `json:"state_by"` // who put the request in State

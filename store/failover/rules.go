@@ -109,6 +109,25 @@ func Expire(r *Request, actor string, now time.Time) (Effect, error) {
 		Details: fmt.Sprintf("%d of %d approvals by %s", len(r.Approvals), r.ApprovalsRequired, r.ExpiresAt.Format(time.RFC3339))}, nil
 }
 
+// Remind records that reminder n (1 for the first) of a pending request was posted, with the
+// line it owes the thread. Each reminder is posted once: a reminder not after the last one
+// recorded is refused (ReasonState), so a poll cycle racing a restart cannot post it twice.
+func Remind(r *Request, n int, line string, now time.Time) (Effect, error) {
+	const op = "remind"
+	if n < 1 || line == "" {
+		return Effect{}, fmt.Errorf("%w: remind %s: a reminder number and a line are required", ErrInvalid, r.ID)
+	}
+	if r.State != Pending || n <= r.Reminded || !now.Before(r.ExpiresAt) {
+		return Effect{}, Conflict(r, op, ReasonState)
+	}
+	r.Reminded = n
+	return Effect{Actor: ReminderActor, Action: "reminder", Thread: line,
+		Details: fmt.Sprintf("reminder %d: %d of %d approvals, expires %s", n, len(r.Approvals), r.ApprovalsRequired, r.ExpiresAt.Format(time.RFC3339))}, nil
+}
+
+// ReminderActor is the audit actor of a reminder.
+const ReminderActor = "bot"
+
 // Change is a guarded write for everything after approval, made with Transition. It changes one
 // item of the request (Item); the request's state follows from its items (Derive).
 type Change struct {

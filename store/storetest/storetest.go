@@ -8,7 +8,8 @@
 // The suite uses only the store.Store interface, so a backend passes it exactly when it keeps
 // the contract: sequential IDs, one compare-and-swap write per change, the two-person and
 // one-active-request-per-target rules inside that write, a hash-chained audit log, an outbox
-// that loses nothing across a reopen, and contexts honoured before anything is written.
+// that loses nothing across a reopen, finished requests listed by finish time from an index
+// kept in the write that finishes them, and contexts honoured before anything is written.
 package storetest
 
 import (
@@ -146,6 +147,7 @@ func Run(t *testing.T, open Opener) {
 		{"FailedMutationWritesNothing", testFailedMutation},
 		{"OneActiveRequestPerTarget", testOneActivePerTarget},
 		{"ActiveIndexFollowsState", testActive},
+		{"FinishedIndexByFinishTime", testFinished},
 		{"StateMachine", testStateMachine},
 		{"ManyItems", testManyItems},
 		{"ReplayKeys", testReplay},

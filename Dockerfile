@@ -1,6 +1,9 @@
 # failover-bot container: a static binary on distroless, running as a non-root user.
 #   docker build --build-arg VERSION=$(git describe --tags --always) -t failover-bot .
-#   docker run -v failover-data:/data --env-file failover-bot.env -p 8080:8080 failover-bot
+#   docker run -v failover-data:/data --env-file failover-bot.env -p 8080:8080 --stop-timeout 40 failover-bot
+# podman and buildah build OCI images by default, and an OCI image has no HEALTHCHECK: build
+# with --format docker. --stop-timeout exceeds SHUTDOWN_TIMEOUT (30s by default; docker stop
+# waits only 10s before SIGKILL). CI builds this file and runs the image: .ci/image.
 
 FROM golang:1.26 AS build
 WORKDIR /src

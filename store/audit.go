@@ -252,7 +252,7 @@ func (s *Bolt) Events(ctx context.Context, sinceSeq uint64, since time.Time, fn 
 
 // Verify walks the whole audit log and returns a *ChainError naming the first event that
 // was altered, is missing, or does not link to the one before it; nil if the chain holds. It
-// reads verifyPage events per read transaction (600,000 events take a few seconds in all), so
+// reads verifyPage events per read transaction (600,000 events take about a second in all), so
 // a long verification never holds one transaction open: bbolt cannot grow its memory map under
 // a reader, and a write waiting for that would miss Slack's 3-second acknowledgement. Events are
 // append-only and every write holds the file lock, so the pages together see one chain; the

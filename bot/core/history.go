@@ -34,24 +34,33 @@ const answerLimit = 4000
 // optRecent is list's only option.
 const optRecent = "--recent"
 
-// ParsePeriod reads a period as the bot's durations are written everywhere (REQUEST_TTL too): a
-// Go duration (90m, 24h, 1h30m) or a whole or decimal number of days (2d, 1.5d). It must be
-// positive and at most MaxRecent.
-func ParsePeriod(s string) (time.Duration, error) {
+// maxDays bounds a number of days before it becomes nanoseconds (time.Duration overflows at
+// about 106,751 days).
+const maxDays = 100_000
+
+// ParseDuration reads a duration as the bot's durations are written everywhere (REQUEST_TTL,
+// list --recent): a Go duration (90m, 24h, 1h30m) or a whole or decimal number of days (2d,
+// 1.5d), which Go's own syntax lacks. Days beyond maxDays are clamped, so a huge value is
+// refused by the caller's bound rather than wrapping round.
+func ParseDuration(s string) (time.Duration, bool) {
 	v := strings.ToLower(strings.TrimSpace(s))
-	var d time.Duration
 	if n, ok := strings.CutSuffix(v, "d"); ok {
 		days, err := strconv.ParseFloat(n, 64)
 		if err != nil || math.IsNaN(days) || math.IsInf(days, 0) || strings.ContainsAny(n, "xp_") {
-			return 0, periodErr(s)
+			return 0, false
 		}
-		// Compared as days, before the conversion could overflow.
-		d = time.Duration(min(days, MaxRecent.Hours()/24+1) * float64(24*time.Hour))
-	} else {
-		var err error
-		if d, err = time.ParseDuration(v); err != nil {
-			return 0, periodErr(s)
-		}
+		return time.Duration(max(-maxDays, min(days, maxDays)) * float64(24*time.Hour)), true
+	}
+	d, err := time.ParseDuration(v)
+	return d, err == nil
+}
+
+// ParsePeriod reads a period of list --recent (see ParseDuration). It must be positive and at
+// most MaxRecent.
+func ParsePeriod(s string) (time.Duration, error) {
+	d, ok := ParseDuration(s)
+	if !ok {
+		return 0, periodErr(s)
 	}
 	switch {
 	case d <= 0:

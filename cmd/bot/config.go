@@ -10,7 +10,6 @@ import (
 	"reflect"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -594,18 +593,12 @@ func (c Config) attrs() []slog.Attr {
 	}
 }
 
-// parseDuration reads a duration variable: a Go duration (90s, 15m, 1h30m) or a whole or
-// decimal number of days (2d, 1.5d), which Go's own syntax lacks.
+// parseDuration reads a duration variable the way the bot writes durations everywhere: a Go
+// duration (90s, 15m, 1h30m) or a number of days (2d, 1.5d) (core.ParseDuration).
 func parseDuration(v string) (any, error) {
-	v = strings.TrimSpace(v)
-	if n, ok := strings.CutSuffix(v, "d"); ok {
-		if days, err := strconv.ParseFloat(n, 64); err == nil && days >= 0 {
-			return time.Duration(days * float64(24*time.Hour)), nil
-		}
-	}
-	d, err := time.ParseDuration(v)
-	if err != nil {
-		return nil, fmt.Errorf("%q is not a duration: write e.g. 90s, 15m, 1h30m or 2d", v)
+	d, ok := core.ParseDuration(v)
+	if !ok {
+		return nil, fmt.Errorf("%q is not a duration: write e.g. 90s, 15m, 1h30m or 2d", strings.TrimSpace(v))
 	}
 	return d, nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/slack-go/slack"
 
@@ -114,6 +115,12 @@ func (b *Bot) blockAction(ctx context.Context, cb slack.InteractionCallback) any
 func (b *Bot) clickOnItsCard(ctx context.Context, id, channel, ts, user string) bool {
 	log := b.log.With("request", id).With("user", user, "channel", channel, "ts", ts)
 	owner, err := b.st.ByMessage(ctx, channel, ts)
+	if errors.Is(err, store.ErrNotFound) {
+		// A click can arrive between Slack showing the card and the bot recording its ts (on
+		// this instance or another): wait for the record rather than call the live card out
+		// of date.
+		owner, err = b.awaitCard(ctx, id, channel, ts)
+	}
 	switch {
 	case err == nil && strings.EqualFold(owner.ID, id):
 		return true
@@ -127,9 +134,17 @@ func (b *Bot) clickOnItsCard(ctx context.Context, id, channel, ts, user string) 
 		b.out.Ephemeral(channel, user, "I could not check which request this card belongs to ("+core.Describe(err)+"). Nothing was changed; click again.")
 		return false
 	}
+	r, gerr := b.st.Get(ctx, id)
+	if gerr == nil && r.MessageTS == "" {
+		// The request's card is not recorded yet, so this may well be it: never mark it.
+		b.met.Refusals.WithLabelValues("card-unrecorded").Inc()
+		log.Warn("click on a card not recorded yet: nothing changed")
+		b.out.Ephemeral(channel, user, "I have not finished recording this card of "+r.ID+" yet, so nothing was changed. Click again in a few seconds.")
+		return false
+	}
 	b.met.Refusals.WithLabelValues("superseded").Inc()
 	where := "the current card"
-	if r, gerr := b.st.Get(ctx, id); gerr == nil {
+	if gerr == nil {
 		if link := core.Permalink(b.opt.WorkspaceURL, r.Channel, r.MessageTS); link != "" {
 			where = "<" + link + "|the current card of " + r.ID + ">"
 		} else if r.Channel != "" {
@@ -142,6 +157,33 @@ func (b *Bot) clickOnItsCard(ctx context.Context, id, channel, ts, user string) 
 		slack.NewTextBlockObject(slack.MarkdownType, ":no_entry_sign: This card is out of date. "+text, false, false))})
 	b.out.Ephemeral(channel, user, "That card was out of date and nothing was changed. "+text)
 	return false
+}
+
+// cardWait bounds how long a click waits for its card's ts to be recorded; cardPoll is how
+// often it looks. The store is read rather than an in-process signal awaited, because the
+// instance that posted the card need not be the one that took the click.
+var cardWait, cardPoll = 5 * time.Second, 50 * time.Millisecond
+
+// awaitCard waits, while request id's card is not recorded yet, for (channel, ts) to be
+// recorded, and returns its owner. It returns ErrNotFound at once when the request already
+// has another card (the clicked one is out of date), and when cardWait passes.
+func (b *Bot) awaitCard(ctx context.Context, id, channel, ts string) (*store.Request, error) {
+	ctx, cancel := context.WithTimeout(ctx, cardWait)
+	defer cancel()
+	tick := time.NewTicker(cardPoll)
+	defer tick.Stop()
+	for {
+		r, err := b.st.Get(ctx, id)
+		if err != nil || r.MessageTS != "" {
+			// Recorded meanwhile (as this card or another), or nothing to wait for.
+			return b.st.ByMessage(ctx, channel, ts)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, store.ErrNotFound
+		case <-tick.C:
+		}
+	}
 }
 
 func (b *Bot) viewSubmission(ctx context.Context, cb slack.InteractionCallback) any {

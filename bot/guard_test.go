@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/slack-go/slack"
 
@@ -225,4 +226,101 @@ func FuzzInteractionPayload(f *testing.F) {
 			t.Fatalf("%d failover POSTs after %q, want at most 1", n, payload)
 		}
 	})
+}
+
+// postedCard waits until Slack holds the card of the request the command recorded, whether or
+// not the bot has had Slack's answer yet, and returns it with the request's ID.
+func (h *harness) postedCard(ack string) (string, slackfake.Message) {
+	h.t.Helper()
+	m := recordedID.FindStringSubmatch(ack)
+	if m == nil {
+		h.t.Fatalf("not recorded; answer:\n%s", ack)
+	}
+	var card slackfake.Message
+	h.slack.WaitFor(h.t, 10*time.Second, func(s *slackfake.Server) bool {
+		for _, msg := range s.Messages(Channel) {
+			if msg.ThreadTS == "" && strings.Contains(string(msg.Blocks), m[1]) && strings.Contains(string(msg.Blocks), "fo_approve") {
+				card = msg
+				return true
+			}
+		}
+		return false
+	})
+	return m[1], card
+}
+
+// approveValue is the value of the card's approve button.
+func approveValue(t *testing.T, card slackfake.Message) string {
+	t.Helper()
+	var blocks []struct {
+		Elements []struct {
+			ActionID string `json:"action_id"`
+			Value    string `json:"value"`
+		} `json:"elements"`
+	}
+	if err := json.Unmarshal(card.Blocks, &blocks); err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range blocks {
+		for _, e := range b.Elements {
+			if e.ActionID == "fo_approve" {
+				return e.Value
+			}
+		}
+	}
+	t.Fatal("the card has no approve button")
+	return ""
+}
+
+// TestClickBeforeCardRecorded: an approval clicked on the live card before the bot has
+// recorded its ts (Slack's answer to the post is late) waits for the record and lands; the
+// card is never called out of date.
+func TestClickBeforeCardRecorded(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		late     time.Duration // how late Slack's answer to the card post is
+		wait     time.Duration // how long the click waits for the card's record
+		approved bool
+	}{
+		{"recorded while the click waits", 300 * time.Millisecond, 10 * time.Second, true},
+		{"not recorded in time", 3 * time.Second, 100 * time.Millisecond, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			bot.SetCardWait(t, tc.wait)
+			h := newHarness(t)
+			h.slack.DelayAnswer("chat.postMessage:"+Channel, 1, tc.late)
+			id, card := h.postedCard(h.command(Requester, `vm CDP-Finance fin-db01 --reason "primary DC down"`))
+			if ts := h.get(id).MessageTS; ts != "" {
+				t.Fatalf("the card's ts %s is recorded already: the test needs the click first", ts)
+			}
+			if code, _ := h.post("/slack/interactions", url.Values{"payload": {h.clickJSON(Approver1, "fo_approve", approveValue(t, card), card.TS)}}); code != http.StatusOK {
+				t.Fatalf("status %d", code)
+			}
+			h.idle()
+			if got := h.get(id).MessageTS; got != card.TS {
+				t.Fatalf("card ts %q, want %q (no second card)", got, card.TS)
+			}
+			for _, m := range h.slack.Messages(Channel) {
+				if m.TS == card.TS {
+					mustNotContain(t, "the live card", m.Text+string(m.Blocks), "Superseded", "out of date")
+				}
+			}
+			if tc.approved {
+				h.wantState(id, store.Running)
+				if n := h.failoverPOSTs(); n != 1 {
+					t.Fatalf("failover POSTs = %d, want 1", n)
+				}
+				return
+			}
+			h.wantState(id, store.Pending)
+			h.wantEphemeral(Approver1, "not finished recording this card of "+id, "nothing was changed", "Click again")
+			if n := h.failoverPOSTs(); n != 0 {
+				t.Fatalf("failover POSTs = %d, want 0", n)
+			}
+			// Once recorded, the same card approves.
+			h.approve(Approver1, id)
+			h.idle()
+			h.wantState(id, store.Running)
+		})
+	}
 }

@@ -369,21 +369,8 @@ func TestAuditExportNamesPeople(t *testing.T) {
 		"user_id": {crashUser}, "user_name": {"rita.ops"}, "command": {"/failover"}, "text": {`vm CDP-Finance fin-db01 --reason "site A down"`},
 		"response_url": {sl.ResponseURL("cmd")}, "trigger_id": {fmt.Sprintf("names-cmd-%d", triggers)}}), "Recorded *FO-1*")
 	waitUntil(t, "FO-1's card", 20*time.Second, func() bool { return len(sl.LiveCards("FO-1")) == 1 }, p.stderr.String)
-	// The card can be live in Slack a moment before the bot has stored its ts; a click in that
-	// moment is refused as a click on an orphan card, so click again until the approval lands
-	// (a second click on an approved card changes nothing).
 	p.approve(sl, "FO-1")
-	last := time.Now()
-	waitUntil(t, "the approval in the audit channel", 20*time.Second, func() bool {
-		if strings.Contains(auditText(sl), "FO-1 approved") {
-			return true
-		}
-		if time.Since(last) > time.Second {
-			p.approve(sl, "FO-1")
-			last = time.Now()
-		}
-		return false
-	}, p.stderr.String)
+	waitUntil(t, "the approval in the audit channel", 20*time.Second, func() bool { return strings.Contains(auditText(sl), "FO-1 approved") }, p.stderr.String)
 
 	code, out, errs := runCLI(t, envOf("DB_PATH", path), "", "audit", "export", "--format", "csv")
 	if code != 0 {

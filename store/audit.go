@@ -13,8 +13,6 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
-
-	bolt "go.etcd.io/bbolt"
 )
 
 // Event is one entry of the audit log: who did what to which request, and when.
@@ -146,7 +144,7 @@ func uvarintLen(n uint64) int {
 
 // appendEvent records ev as appendEvent does, with the actor's display name from
 // Options.Names when ev has none: the name is captured when the event is written.
-func (s *Bolt) appendEvent(tx *bolt.Tx, ev *Event) error {
+func (s *kvStore) appendEvent(tx kvTx, ev *Event) error {
 	if ev.ActorName == "" && s.names != nil && ev.Actor != "" {
 		ev.ActorName = cleanName(s.names(ev.Actor))
 	}
@@ -175,7 +173,7 @@ func cleanName(name string) string {
 
 // appendEvent gives ev the next sequence number, links it to the current head of the
 // chain, stores it and moves the head, all in tx.
-func appendEvent(tx *bolt.Tx, ev *Event) error {
+func appendEvent(tx kvTx, ev *Event) error {
 	meta := tx.Bucket(bucketMeta)
 	headSeq, headHash, err := readHead(meta)
 	if err != nil {
@@ -187,7 +185,7 @@ func appendEvent(tx *bolt.Tx, ev *Event) error {
 	sum := sha256.Sum256(body)
 	ev.Hash = hex.EncodeToString(sum[:])
 	events := tx.Bucket(bucketAudit)
-	events.FillPercent = 1 // append-only: a split page is never written again
+	fill(events, 1) // append-only: a split page is never written again
 	if err := events.Put(seqKey(ev.Seq), append(body, sum[:]...)); err != nil {
 		return err
 	}
@@ -196,7 +194,7 @@ func appendEvent(tx *bolt.Tx, ev *Event) error {
 }
 
 // readHead returns the last event's seq and hex hash, or 0 and "" for an empty log.
-func readHead(meta *bolt.Bucket) (uint64, string, error) {
+func readHead(meta kvBucket) (uint64, string, error) {
 	v := meta.Get(keyAuditHead)
 	if v == nil {
 		return 0, "", nil
@@ -214,14 +212,14 @@ const eventPage = 256
 
 // Events calls fn for each event with Seq > sinceSeq and, when since is not zero, Time at
 // or after since, in sequence order. It stops at the first error from fn and returns it.
-func (s *Bolt) Events(ctx context.Context, sinceSeq uint64, since time.Time, fn func(Event) error) error {
+func (s *kvStore) Events(ctx context.Context, sinceSeq uint64, since time.Time, fn func(Event) error) error {
 	if sinceSeq == math.MaxUint64 {
 		return nil
 	}
 	after := sinceSeq
 	for {
 		var page []Event
-		err := s.view(ctx, func(tx *bolt.Tx) error {
+		err := s.view(ctx, func(tx kvTx) error {
 			c := tx.Bucket(bucketAudit).Cursor()
 			for k, v := c.Seek(seqKey(after + 1)); k != nil && len(page) < eventPage; k, v = c.Next() {
 				ev, err := decodeEvent(v)
@@ -258,11 +256,11 @@ func (s *Bolt) Events(ctx context.Context, sinceSeq uint64, since time.Time, fn 
 // append-only and every write holds the file lock, so the pages together see one chain; the
 // head is checked with the last page, in its transaction. When ctx ends first, Verify returns
 // ctx's error, not a verdict.
-func (s *Bolt) Verify(ctx context.Context) error {
+func (s *kvStore) Verify(ctx context.Context) error {
 	var w chainWalk
 	for {
 		var done bool
-		err := s.view(ctx, func(tx *bolt.Tx) error {
+		err := s.view(ctx, func(tx kvTx) error {
 			var err error
 			done, err = w.walk(tx, verifyPage)
 			return err
@@ -277,7 +275,7 @@ func (s *Bolt) Verify(ctx context.Context) error {
 const verifyPage = 4096
 
 // verifyChain verifies the whole chain in tx.
-func verifyChain(tx *bolt.Tx) error {
+func verifyChain(tx kvTx) error {
 	var w chainWalk
 	_, err := w.walk(tx, 0)
 	return err
@@ -291,7 +289,7 @@ type chainWalk struct {
 
 // walk verifies up to limit events after w's (all when limit <= 0) and, when it reaches the end
 // of the log, the head record; done says it did.
-func (w *chainWalk) walk(tx *bolt.Tx, limit int) (done bool, err error) {
+func (w *chainWalk) walk(tx kvTx, limit int) (done bool, err error) {
 	c := tx.Bucket(bucketAudit).Cursor()
 	k, v := c.First()
 	if w.seq > 0 {

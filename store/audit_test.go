@@ -51,7 +51,7 @@ func seedFinished(tb testing.TB, s *Bolt, n int) {
 					Requester: nr.Requester, Channel: nr.Channel, ApprovalsRequired: 1, State: Pending,
 					StateBy: nr.Requester, StateAt: now, CreatedAt: now, ExpiresAt: now.Add(nr.TTL)}
 				r.Digest = r.ComputeDigest()
-				if err := s.createRequest(tx, &r, now); err != nil {
+				if err := s.createRequest(boltTx{tx}, &r, now); err != nil {
 					return err
 				}
 				steps := []struct {
@@ -74,7 +74,7 @@ func seedFinished(tb testing.TB, s *Bolt, n int) {
 						r.State, r.StateBy, r.StateAt = st.to, st.actor, now
 						r.Items[0].State, r.Items[0].StateAt = st.to, now
 					}
-					if err := s.saveRequest(tx, &r, from, now, audit{actor: st.actor, action: st.action}); err != nil {
+					if err := s.saveRequest(boltTx{tx}, &r, from, now, audit{actor: st.actor, action: st.action}); err != nil {
 						return err
 					}
 				}
@@ -301,7 +301,7 @@ func TestAuditChainDetectsEveryFlippedByte(t *testing.T) {
 						if err := b.Put(seqKey(victim), v); err != nil {
 							return err
 						}
-						if err := verifyChain(tx); err != nil {
+						if err := verifyChain(boltTx{tx}); err != nil {
 							var ce *ChainError
 							if !errors.As(err, &ce) || ce.Seq != victim {
 								return fmt.Errorf("byte %d ^ %#x: got %v, want event %d", i, mask, err, victim)
@@ -575,7 +575,7 @@ func TestVerifyInPages(t *testing.T) {
 			})
 			wantChainError(t, s.Verify(context.Background()), victim, "hash mismatch")
 			var inOne error
-			s.db.View(func(tx *bolt.Tx) error { inOne = verifyChain(tx); return nil })
+			s.db.View(func(tx *bolt.Tx) error { inOne = verifyChain(boltTx{tx}); return nil })
 			wantChainError(t, inOne, victim, "hash mismatch")
 		})
 	}

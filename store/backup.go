@@ -17,7 +17,10 @@ import (
 // of bytes written.
 func (s *Bolt) Backup(ctx context.Context, w io.Writer) (int64, error) {
 	var n int64
-	err := s.view(ctx, func(tx *bolt.Tx) (err error) {
+	if err := ctx.Err(); err != nil {
+		return 0, fmt.Errorf("backup: %w", err)
+	}
+	err := s.db.View(func(tx *bolt.Tx) (err error) {
 		n, err = tx.WriteTo(w)
 		return err
 	})
@@ -89,8 +92,8 @@ func samePath(a, b string) (bool, error) {
 
 // Writable checks that the database accepts writes (disk not full, file not read-only)
 // by committing a tiny record, for the /healthz endpoint.
-func (s *Bolt) Writable(ctx context.Context) error {
-	err := s.update(ctx, func(tx *bolt.Tx) error {
+func (s *kvStore) Writable(ctx context.Context) error {
+	err := s.update(ctx, func(tx kvTx) error {
 		v := binary.BigEndian.AppendUint64(nil, uint64(s.now().UnixNano()))
 		return tx.Bucket(bucketHealth).Put([]byte("probe"), v)
 	})

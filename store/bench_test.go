@@ -29,7 +29,7 @@ func seedPending(tb testing.TB, s *Bolt, n int) []*Request {
 				Requester: nr.Requester, Channel: nr.Channel, ApprovalsRequired: 1, State: Pending,
 				StateBy: nr.Requester, StateAt: now, CreatedAt: now, ExpiresAt: now.Add(nr.TTL)}
 			r.Digest = r.ComputeDigest()
-			if err := s.createRequest(tx, r, now); err != nil {
+			if err := s.createRequest(boltTx{tx}, r, now); err != nil {
 				return err
 			}
 			out = append(out, r)

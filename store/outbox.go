@@ -60,7 +60,7 @@ func outboxKey(channel string, seq uint64) []byte {
 }
 
 // queueOutgoing appends a message to the outbox in tx.
-func queueOutgoing(tx *bolt.Tx, m *Outgoing) error {
+func queueOutgoing(tx kvTx, m *Outgoing) error {
 	if m.Channel == "" || m.Text == "" {
 		return nil
 	}
@@ -79,12 +79,12 @@ func queueOutgoing(tx *bolt.Tx, m *Outgoing) error {
 
 // Enqueue queues a message for channel that belongs to no request change (a notice of the
 // bot's own). Most messages are queued by the change that causes them instead.
-func (s *Bolt) Enqueue(ctx context.Context, channel, text string) error {
+func (s *kvStore) Enqueue(ctx context.Context, channel, text string) error {
 	if channel == "" || text == "" {
 		return fmt.Errorf("%w: enqueue: channel and text are required", ErrInvalid)
 	}
 	now := s.now().UTC()
-	err := s.update(ctx, func(tx *bolt.Tx) error {
+	err := s.update(ctx, func(tx kvTx) error {
 		return queueOutgoing(tx, &Outgoing{Channel: channel, Text: text, At: now})
 	})
 	if err == nil {
@@ -94,9 +94,9 @@ func (s *Bolt) Enqueue(ctx context.Context, channel, text string) error {
 }
 
 // OutboxChannels lists the channels that have queued messages, in key order.
-func (s *Bolt) OutboxChannels(ctx context.Context) ([]string, error) {
+func (s *kvStore) OutboxChannels(ctx context.Context) ([]string, error) {
 	var out []string
-	err := s.view(ctx, func(tx *bolt.Tx) error {
+	err := s.view(ctx, func(tx kvTx) error {
 		var err error
 		out, err = prefixes(tx.Bucket(bucketOutbox))
 		if err != nil {
@@ -108,10 +108,10 @@ func (s *Bolt) OutboxChannels(ctx context.Context) ([]string, error) {
 }
 
 // Outbox returns up to limit queued messages for channel, oldest first.
-func (s *Bolt) Outbox(ctx context.Context, channel string, limit int) ([]Outgoing, error) {
+func (s *kvStore) Outbox(ctx context.Context, channel string, limit int) ([]Outgoing, error) {
 	var out []Outgoing
 	prefix := []byte(channel + "\x00")
-	err := s.view(ctx, func(tx *bolt.Tx) error {
+	err := s.view(ctx, func(tx kvTx) error {
 		c := tx.Bucket(bucketOutbox).Cursor()
 		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && len(out) < limit; k, v = c.Next() {
 			var m Outgoing
@@ -127,11 +127,11 @@ func (s *Bolt) Outbox(ctx context.Context, channel string, limit int) ([]Outgoin
 
 // Delivered removes messages Slack has accepted (or that Slack refused for good; the caller
 // logs those). Removing a message twice is harmless.
-func (s *Bolt) Delivered(ctx context.Context, channel string, seqs ...uint64) error {
+func (s *kvStore) Delivered(ctx context.Context, channel string, seqs ...uint64) error {
 	if len(seqs) == 0 {
 		return nil
 	}
-	return s.update(ctx, func(tx *bolt.Tx) error {
+	return s.update(ctx, func(tx kvTx) error {
 		b := tx.Bucket(bucketOutbox)
 		for _, seq := range seqs {
 			if err := b.Delete(outboxKey(channel, seq)); err != nil {
@@ -145,11 +145,22 @@ func (s *Bolt) Delivered(ctx context.Context, channel string, seqs ...uint64) er
 // Backlog counts what is still owed to Slack: queued messages, stale cards and, when
 // auditChannel is set, audit events after its cursor that the audit channel will show
 // (as counted by show; nil counts every event).
-func (s *Bolt) Backlog(ctx context.Context, auditChannel string, show func(Event) bool) (messages, cards, events int, err error) {
+func (s *kvStore) Backlog(ctx context.Context, auditChannel string, show func(Event) bool) (messages, cards, events int, err error) {
 	var cursor uint64
-	err = s.view(ctx, func(tx *bolt.Tx) error {
-		messages = tx.Bucket(bucketOutbox).Stats().KeyN
-		cards = tx.Bucket(bucketUnposted).Stats().KeyN + tx.Bucket(bucketStale).Stats().KeyN
+	err = s.view(ctx, func(tx kvTx) error {
+		var err error
+		if messages, err = tx.Bucket(bucketOutbox).Count(); err != nil {
+			return err
+		}
+		unposted, err := tx.Bucket(bucketUnposted).Count()
+		if err != nil {
+			return err
+		}
+		stale, err := tx.Bucket(bucketStale).Count()
+		if err != nil {
+			return err
+		}
+		cards = unposted + stale
 		if auditChannel != "" {
 			c, ch := readCursor(tx.Bucket(bucketMeta))
 			if ch != auditChannel {
@@ -174,7 +185,7 @@ func (s *Bolt) Backlog(ctx context.Context, auditChannel string, show func(Event
 }
 
 // markCardDue records, in tx, that the card of r no longer shows r.
-func markCardDue(tx *bolt.Tx, r *Request) error {
+func markCardDue(tx kvTx, r *Request) error {
 	if r.Channel == "" {
 		return nil
 	}
@@ -187,7 +198,7 @@ func markCardDue(tx *bolt.Tx, r *Request) error {
 
 // setCardDue files r's card in the index of unposted cards (by channel, so each channel's
 // worker finds its own at once) or of stale posted ones, or in neither.
-func setCardDue(tx *bolt.Tx, r *Request, due bool) error {
+func setCardDue(tx kvTx, r *Request, due bool) error {
 	un, stale := tx.Bucket(bucketUnposted), tx.Bucket(bucketStale)
 	uk := outboxKey(r.Channel, r.Seq)
 	if err := un.Delete(uk); err != nil {
@@ -206,7 +217,7 @@ func setCardDue(tx *bolt.Tx, r *Request, due bool) error {
 	}
 }
 
-func readCardState(tx *bolt.Tx, seq uint64) (cardState, error) {
+func readCardState(tx kvTx, seq uint64) (cardState, error) {
 	var st cardState
 	v := tx.Bucket(bucketCards).Get(seqKey(seq))
 	if v == nil {
@@ -218,7 +229,7 @@ func readCardState(tx *bolt.Tx, seq uint64) (cardState, error) {
 	return st, nil
 }
 
-func writeCardState(tx *bolt.Tx, seq uint64, st cardState) error {
+func writeCardState(tx kvTx, seq uint64, st cardState) error {
 	data, err := json.Marshal(st)
 	if err != nil {
 		return err
@@ -228,7 +239,7 @@ func writeCardState(tx *bolt.Tx, seq uint64, st cardState) error {
 
 // DueCards returns every card that Slack does not show at its request's current version:
 // the unposted ones (by channel), then the stale posted ones (oldest request first).
-func (s *Bolt) DueCards(ctx context.Context) ([]Card, error) {
+func (s *kvStore) DueCards(ctx context.Context) ([]Card, error) {
 	chans, err := s.UnpostedChannels(ctx)
 	if err != nil {
 		return nil, err
@@ -246,9 +257,9 @@ func (s *Bolt) DueCards(ctx context.Context) ([]Card, error) {
 }
 
 // UnpostedChannels lists the channels with cards Slack does not have yet.
-func (s *Bolt) UnpostedChannels(ctx context.Context) ([]string, error) {
+func (s *kvStore) UnpostedChannels(ctx context.Context) ([]string, error) {
 	var out []string
-	err := s.view(ctx, func(tx *bolt.Tx) error {
+	err := s.view(ctx, func(tx kvTx) error {
 		var err error
 		out, err = prefixes(tx.Bucket(bucketUnposted))
 		return err
@@ -257,7 +268,7 @@ func (s *Bolt) UnpostedChannels(ctx context.Context) ([]string, error) {
 }
 
 // prefixes lists the distinct channel parts of channel NUL seq keys.
-func prefixes(b *bolt.Bucket) ([]string, error) {
+func prefixes(b kvBucket) ([]string, error) {
 	var out []string
 	c := b.Cursor()
 	for k, _ := c.First(); k != nil; {
@@ -274,10 +285,10 @@ func prefixes(b *bolt.Bucket) ([]string, error) {
 
 // UnpostedCards returns up to limit (all if negative) cards of channel that Slack does not
 // have yet, oldest request first.
-func (s *Bolt) UnpostedCards(ctx context.Context, channel string, limit int) ([]Card, error) {
+func (s *kvStore) UnpostedCards(ctx context.Context, channel string, limit int) ([]Card, error) {
 	prefix := []byte(channel + "\x00")
 	var out []Card
-	err := s.view(ctx, func(tx *bolt.Tx) error {
+	err := s.view(ctx, func(tx kvTx) error {
 		c := tx.Bucket(bucketUnposted).Cursor()
 		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && (limit < 0 || len(out) < limit); k, _ = c.Next() {
 			card, err := loadCard(tx, k[len(prefix):])
@@ -293,9 +304,9 @@ func (s *Bolt) UnpostedCards(ctx context.Context, channel string, limit int) ([]
 
 // StaleCards returns up to limit (all if negative) posted cards older than their request,
 // oldest request first.
-func (s *Bolt) StaleCards(ctx context.Context, limit int) ([]Card, error) {
+func (s *kvStore) StaleCards(ctx context.Context, limit int) ([]Card, error) {
 	var out []Card
-	err := s.view(ctx, func(tx *bolt.Tx) error {
+	err := s.view(ctx, func(tx kvTx) error {
 		c := tx.Bucket(bucketStale).Cursor()
 		for k, _ := c.First(); k != nil && (limit < 0 || len(out) < limit); k, _ = c.Next() {
 			card, err := loadCard(tx, k)
@@ -309,7 +320,7 @@ func (s *Bolt) StaleCards(ctx context.Context, limit int) ([]Card, error) {
 	return out, err
 }
 
-func loadCard(tx *bolt.Tx, seqBytes []byte) (Card, error) {
+func loadCard(tx kvTx, seqBytes []byte) (Card, error) {
 	if len(seqBytes) != 8 {
 		return Card{}, fmt.Errorf("malformed key %x", seqBytes)
 	}
@@ -328,8 +339,8 @@ func loadCard(tx *bolt.Tx, seqBytes []byte) (Card, error) {
 // CardRendered records that Slack now shows version of request id. The card stays due if
 // the request changed since that render. It is bookkeeping, not a change of the request:
 // no version, no audit event.
-func (s *Bolt) CardRendered(ctx context.Context, id string, version uint64) error {
-	return s.cardWrite(ctx, id, func(tx *bolt.Tx, r *Request, st *cardState) error {
+func (s *kvStore) CardRendered(ctx context.Context, id string, version uint64) error {
+	return s.cardWrite(ctx, id, func(tx kvTx, r *Request, st *cardState) error {
 		if version > st.Rendered {
 			st.Rendered = version
 		}
@@ -339,8 +350,8 @@ func (s *Bolt) CardRendered(ctx context.Context, id string, version uint64) erro
 
 // CardDelayNotified records that the requester has been told the card is delayed, so a
 // restart does not tell them again.
-func (s *Bolt) CardDelayNotified(ctx context.Context, id string) error {
-	return s.cardWrite(ctx, id, func(tx *bolt.Tx, r *Request, st *cardState) error {
+func (s *kvStore) CardDelayNotified(ctx context.Context, id string) error {
+	return s.cardWrite(ctx, id, func(tx kvTx, r *Request, st *cardState) error {
 		st.DelayNotified = true
 		return nil
 	})
@@ -350,13 +361,13 @@ func (s *Bolt) CardDelayNotified(ctx context.Context, id string) error {
 // pending (its channel is gone, say), with an audit event saying why, so the worker stops
 // trying. A pending request whose card cannot be posted is withdrawn instead
 // (WithdrawUndeliverable): nobody could approve it.
-func (s *Bolt) AbandonCard(ctx context.Context, id, why string) (*Request, error) {
+func (s *kvStore) AbandonCard(ctx context.Context, id, why string) (*Request, error) {
 	if why == "" {
 		return nil, fmt.Errorf("%w: abandon card of %s: a reason is required", ErrInvalid, id)
 	}
 	var out *Request
 	now := s.now().UTC()
-	err := s.update(ctx, func(tx *bolt.Tx) error {
+	err := s.update(ctx, func(tx kvTx) error {
 		r, err := findRequest(tx, id)
 		if err != nil {
 			return err
@@ -383,8 +394,8 @@ func (s *Bolt) AbandonCard(ctx context.Context, id, why string) (*Request, error
 	return out, nil
 }
 
-func (s *Bolt) cardWrite(ctx context.Context, id string, fn func(tx *bolt.Tx, r *Request, st *cardState) error) error {
-	err := s.update(ctx, func(tx *bolt.Tx) error {
+func (s *kvStore) cardWrite(ctx context.Context, id string, fn func(tx kvTx, r *Request, st *cardState) error) error {
+	err := s.update(ctx, func(tx kvTx) error {
 		r, err := findRequest(tx, id)
 		if err != nil {
 			return err
@@ -405,7 +416,7 @@ func (s *Bolt) cardWrite(ctx context.Context, id string, fn func(tx *bolt.Tx, r 
 }
 
 // readCursor returns the audit channel's cursor and the channel it belongs to.
-func readCursor(meta *bolt.Bucket) (uint64, string) {
+func readCursor(meta kvBucket) (uint64, string) {
 	v := meta.Get(keyAuditCursor)
 	if len(v) < 8 {
 		return 0, ""
@@ -413,19 +424,19 @@ func readCursor(meta *bolt.Bucket) (uint64, string) {
 	return binary.BigEndian.Uint64(v), string(v[8:])
 }
 
-func writeCursor(meta *bolt.Bucket, seq uint64, channel string) error {
+func writeCursor(meta kvBucket, seq uint64, channel string) error {
 	return meta.Put(keyAuditCursor, append(seqKey(seq), channel...))
 }
 
 // AuditCursor returns the last audit event delivered to channel. A channel the cursor does
 // not belong to (the first start, or AUDIT_CHANNEL changed) starts at the head of the log:
 // a new audit channel gets what happens from now on, not years of history.
-func (s *Bolt) AuditCursor(ctx context.Context, channel string) (uint64, error) {
+func (s *kvStore) AuditCursor(ctx context.Context, channel string) (uint64, error) {
 	if channel == "" {
 		return 0, fmt.Errorf("%w: audit cursor: channel is required", ErrInvalid)
 	}
 	var seq uint64
-	err := s.update(ctx, func(tx *bolt.Tx) error {
+	err := s.update(ctx, func(tx kvTx) error {
 		meta := tx.Bucket(bucketMeta)
 		c, ch := readCursor(meta)
 		if ch == channel {
@@ -444,8 +455,8 @@ func (s *Bolt) AuditCursor(ctx context.Context, channel string) (uint64, error) 
 
 // SetAuditCursor records that the audit channel has every event up to seq. It never moves
 // the cursor back.
-func (s *Bolt) SetAuditCursor(ctx context.Context, channel string, seq uint64) error {
-	return s.update(ctx, func(tx *bolt.Tx) error {
+func (s *kvStore) SetAuditCursor(ctx context.Context, channel string, seq uint64) error {
+	return s.update(ctx, func(tx kvTx) error {
 		meta := tx.Bucket(bucketMeta)
 		c, ch := readCursor(meta)
 		if ch == channel && c >= seq {
@@ -464,10 +475,10 @@ const replayKeyMax = 256
 // Seen reports whether key is recorded and not yet expired, without recording it: a cheap
 // early answer to a replayed delivery. Remember (or Create's ReplayKey) remains the check that
 // counts, atomic with what the delivery does.
-func (s *Bolt) Seen(ctx context.Context, key string) (bool, error) {
+func (s *kvStore) Seen(ctx context.Context, key string) (bool, error) {
 	now := s.now().UTC()
 	var seen bool
-	err := s.view(ctx, func(tx *bolt.Tx) error {
+	err := s.view(ctx, func(tx kvTx) error {
 		v := tx.Bucket(bucketReplays).Get([]byte(key))
 		seen = len(v) == 8 && int64(binary.BigEndian.Uint64(v)) > now.UnixNano()
 		return nil
@@ -478,17 +489,17 @@ func (s *Bolt) Seen(ctx context.Context, key string) (bool, error) {
 // Remember records a Slack delivery's key until now+ttl and reports ErrReplay if it is
 // already recorded and not yet expired. Slack signatures are valid for 5 minutes, so a
 // replay window of that length (plus clock skew) makes a replayed request harmless.
-func (s *Bolt) Remember(ctx context.Context, key string, ttl time.Duration) error {
+func (s *kvStore) Remember(ctx context.Context, key string, ttl time.Duration) error {
 	if key == "" || len(key) > replayKeyMax || ttl <= 0 {
 		return fmt.Errorf("%w: remember: key of 1-%d bytes and a positive TTL are required", ErrInvalid, replayKeyMax)
 	}
 	now := s.now().UTC()
-	return s.update(ctx, func(tx *bolt.Tx) error { return remember(tx, key, now, ttl) })
+	return s.update(ctx, func(tx kvTx) error { return remember(tx, key, now, ttl) })
 }
 
 // remember is Remember inside tx; it also forgets a few expired keys, so the window's
 // buckets stay the size of five minutes of traffic.
-func remember(tx *bolt.Tx, key string, now time.Time, ttl time.Duration) error {
+func remember(tx kvTx, key string, now time.Time, ttl time.Duration) error {
 	seen, byExp := tx.Bucket(bucketReplays), tx.Bucket(bucketReplayBy)
 	if v := seen.Get([]byte(key)); len(v) == 8 && int64(binary.BigEndian.Uint64(v)) > now.UnixNano() {
 		return ErrReplay
@@ -514,7 +525,7 @@ func remember(tx *bolt.Tx, key string, now time.Time, ttl time.Duration) error {
 }
 
 // forEachActive runs fn on every active request, oldest first, during a migration.
-func forEachActive(tx *bolt.Tx, path string, fn func(*Request) error) error {
+func forEachActive(tx kvTx, path string, fn func(*Request) error) error {
 	c := tx.Bucket(bucketActive).Cursor()
 	for k, _ := c.First(); k != nil; k, _ = c.Next() {
 		r, err := requestBySeq(tx, binary.BigEndian.Uint64(k))
@@ -530,6 +541,7 @@ func forEachActive(tx *bolt.Tx, path string, fn func(*Request) error) error {
 
 // migrate upgrades a file of an older schema inside Open's transaction.
 func migrate(tx *bolt.Tx, from uint64, path string) error {
+	kt := boltTx{tx}
 	if from < 4 {
 		// Version 4 gives every request items. Each older request becomes a one-item request:
 		// its target, task, sessions and EM fields move into the item, and it keeps the
@@ -549,7 +561,7 @@ func migrate(tx *bolt.Tx, from uint64, path string) error {
 				return fmt.Errorf("open %s: migrate: %w", path, err)
 			}
 		}
-		if err := forEachActive(tx, path, func(r *Request) error { return setCardDue(tx, r, true) }); err != nil {
+		if err := forEachActive(kt, path, func(r *Request) error { return setCardDue(kt, r, true) }); err != nil {
 			return err
 		}
 		from = 2
@@ -562,7 +574,7 @@ func migrate(tx *bolt.Tx, from uint64, path string) error {
 			return fmt.Errorf("open %s: migrate: %w", path, err)
 		}
 		b := tx.Bucket(bucketTargets)
-		err := forEachActive(tx, path, func(r *Request) error {
+		err := forEachActive(kt, path, func(r *Request) error {
 			for _, it := range r.Items {
 				if key := []byte(failover.TargetKey(r.KindOf(&it), it.Target)); b.Get(key) == nil {
 					if err := b.Put(key, seqKey(r.Seq)); err != nil {

@@ -52,10 +52,10 @@ func finishStamp(t time.Time) uint64 {
 
 // indexFinished adds r, which has just entered a terminal state, to the finished index. Terminal
 // states are final, so an entry is never moved or removed.
-func indexFinished(tx *bolt.Tx, r *Request) error {
+func indexFinished(tx kvTx, r *Request) error {
 	b := tx.Bucket(bucketFinished)
 	// Finish times mostly grow, so pages fill from the right; see the same choice for requests.
-	b.FillPercent = 0.9
+	fill(b, 0.9)
 	return b.Put(finishedKey(r), []byte{})
 }
 
@@ -63,7 +63,7 @@ func indexFinished(tx *bolt.Tx, r *Request) error {
 // many more did, counted up to FinishedMoreCap (see Store.Finished). It walks the finished index
 // back from its end: the requests returned are read by sequence, the rest are only counted by
 // key, so neither the cost nor the memory grows with history.
-func (s *Bolt) Finished(ctx context.Context, since time.Time, limit int) ([]*Request, int, error) {
+func (s *kvStore) Finished(ctx context.Context, since time.Time, limit int) ([]*Request, int, error) {
 	if limit < 0 {
 		return nil, 0, fmt.Errorf("%w: finished: limit %d is negative", ErrInvalid, limit)
 	}
@@ -73,7 +73,7 @@ func (s *Bolt) Finished(ctx context.Context, since time.Time, limit int) ([]*Req
 		out  []*Request
 		more int
 	)
-	err := s.view(ctx, func(tx *bolt.Tx) error {
+	err := s.view(ctx, func(tx kvTx) error {
 		c := tx.Bucket(bucketFinished).Cursor()
 		for k, _ := c.Last(); k != nil; k, _ = c.Prev() {
 			if len(k) != 16 {

@@ -8,15 +8,13 @@ import (
 	"strings"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
-
 	"github.com/failover-bot/failover-bot/store/failover"
 )
 
 // Create records a new pending request, gives it the next ID and appends a "requested"
 // event. Slash commands arriving together share one commit (see groupCommit) instead of
 // queueing behind each other's fsyncs.
-func (s *Bolt) Create(ctx context.Context, nr NewRequest) (*Request, error) {
+func (s *kvStore) Create(ctx context.Context, nr NewRequest) (*Request, error) {
 	if err := nr.validate(); err != nil {
 		return nil, err
 	}
@@ -64,7 +62,7 @@ func (s *Bolt) Create(ctx context.Context, nr NewRequest) (*Request, error) {
 	// from the same base copy and only overwrites out, and NextSequence and the audit
 	// append are undone with the rolled-back transaction, so a retry never skips an ID
 	// or appends twice.
-	err := s.update(ctx, func(tx *bolt.Tx) error {
+	err := s.update(ctx, func(tx kvTx) error {
 		if nr.ReplayKey != "" {
 			// The replay check and the request share one commit: a replayed command can
 			// never create a second request, and a first one is never refused as a replay
@@ -90,7 +88,7 @@ func (s *Bolt) Create(ctx context.Context, nr NewRequest) (*Request, error) {
 	return out, nil
 }
 
-func (s *Bolt) createRequest(tx *bolt.Tx, r *Request, now time.Time) error {
+func (s *kvStore) createRequest(tx kvTx, r *Request, now time.Time) error {
 	for _, it := range r.Items {
 		if holder, err := holderOf(tx, failover.TargetKey(r.KindOf(&it), it.Target)); err != nil {
 			return err
@@ -173,9 +171,9 @@ func describeName(name, id string) string {
 }
 
 // Get returns the request with the given ID ("FO-42", any case), or ErrNotFound.
-func (s *Bolt) Get(ctx context.Context, id string) (*Request, error) {
+func (s *kvStore) Get(ctx context.Context, id string) (*Request, error) {
 	var r *Request
-	err := s.view(ctx, func(tx *bolt.Tx) (err error) {
+	err := s.view(ctx, func(tx kvTx) (err error) {
 		r, err = findRequest(tx, id)
 		return err
 	})
@@ -184,9 +182,9 @@ func (s *Bolt) Get(ctx context.Context, id string) (*Request, error) {
 
 // ByMessage returns the request whose Slack card is the message channel+ts, so a button
 // click can be tied to its request without trusting the button's payload alone.
-func (s *Bolt) ByMessage(ctx context.Context, channel, ts string) (*Request, error) {
+func (s *kvStore) ByMessage(ctx context.Context, channel, ts string) (*Request, error) {
 	var r *Request
-	err := s.view(ctx, func(tx *bolt.Tx) error {
+	err := s.view(ctx, func(tx kvTx) error {
 		v := tx.Bucket(bucketMessages).Get(messageKey(channel, ts))
 		if len(v) != 8 {
 			return fmt.Errorf("message %s/%s: %w", channel, ts, ErrNotFound)
@@ -203,11 +201,11 @@ func (s *Bolt) ByMessage(ctx context.Context, channel, ts string) (*Request, err
 // before this write, the card stays current (recording its position changes nothing on it).
 // Setting the same message again is a no-op; a message already recorded for another request
 // is refused.
-func (s *Bolt) SetMessage(ctx context.Context, id, channel, ts string, rendered uint64) (*Request, error) {
+func (s *kvStore) SetMessage(ctx context.Context, id, channel, ts string, rendered uint64) (*Request, error) {
 	if channel == "" || ts == "" {
 		return nil, fmt.Errorf("%w: set message of %s: channel and ts are required", ErrInvalid, id)
 	}
-	return s.modify(ctx, id, func(tx *bolt.Tx, r *Request, _ time.Time) (audit, error) {
+	return s.modify(ctx, id, func(tx kvTx, r *Request, _ time.Time) (audit, error) {
 		if r.Channel == channel && r.MessageTS == ts {
 			return audit{}, nil
 		}
@@ -245,8 +243,8 @@ func (s *Bolt) SetMessage(ctx context.Context, id, channel, ts string, rendered 
 // Recent calls fn with requests from the newest back, until fn returns false or none is left.
 // It reads one request at a time by sequence, so walking the last hour costs the last hour's
 // requests, however long the history.
-func (s *Bolt) Recent(ctx context.Context, fn func(*Request) bool) error {
-	return s.view(ctx, func(tx *bolt.Tx) error {
+func (s *kvStore) Recent(ctx context.Context, fn func(*Request) bool) error {
+	return s.view(ctx, func(tx kvTx) error {
 		c := tx.Bucket(bucketRequests).Cursor()
 		for k, v := c.Last(); k != nil; k, v = c.Prev() {
 			r, err := decodeRequest(v)
@@ -266,9 +264,9 @@ func messageKey(channel, ts string) []byte { return []byte(channel + "\x00" + ts
 
 // Active returns the requests in an active state, oldest first. It reads only the active
 // index, so its cost depends on how many requests are active, not on history.
-func (s *Bolt) Active(ctx context.Context) ([]*Request, error) {
+func (s *kvStore) Active(ctx context.Context) ([]*Request, error) {
 	var out []*Request
-	err := s.view(ctx, func(tx *bolt.Tx) error {
+	err := s.view(ctx, func(tx kvTx) error {
 		c := tx.Bucket(bucketActive).Cursor()
 		for k, _ := c.First(); k != nil; k, _ = c.Next() {
 			if len(k) != 8 {
@@ -295,11 +293,11 @@ const UndeliverableActor = "bot"
 // WithdrawUndeliverable withdraws a pending request whose approval card Slack refused with
 // a permanent answer (the channel is gone, the bot is not in it, the token is revoked):
 // nobody could ever approve it. why names Slack's answer and lands in the audit log.
-func (s *Bolt) WithdrawUndeliverable(ctx context.Context, id, why string) (*Request, error) {
+func (s *kvStore) WithdrawUndeliverable(ctx context.Context, id, why string) (*Request, error) {
 	if strings.TrimSpace(why) == "" {
 		return nil, fmt.Errorf("%w: withdraw %s: a reason is required", ErrInvalid, id)
 	}
-	return s.modify(ctx, id, func(tx *bolt.Tx, r *Request, now time.Time) (audit, error) {
+	return s.modify(ctx, id, func(tx kvTx, r *Request, now time.Time) (audit, error) {
 		if r.State != Pending {
 			return audit{}, failover.Conflict(r, "withdraw", ReasonState)
 		}
@@ -321,13 +319,13 @@ func (s *Bolt) WithdrawUndeliverable(ctx context.Context, id, why string) (*Requ
 // Note appends an audit event about a request without changing it (EM unreachable, EM
 // reachable again, a click refused), with thread as the line it owes the card's thread
 // ("" for none). The request's version does not change, so its card is not re-rendered.
-func (s *Bolt) Note(ctx context.Context, id, actor, action, details, thread string) (*Request, error) {
+func (s *kvStore) Note(ctx context.Context, id, actor, action, details, thread string) (*Request, error) {
 	if actor == "" || action == "" {
 		return nil, fmt.Errorf("%w: note on %s: actor and action are required", ErrInvalid, id)
 	}
 	now := s.now().UTC()
 	var out *Request
-	err := s.update(ctx, func(tx *bolt.Tx) error {
+	err := s.update(ctx, func(tx kvTx) error {
 		r, err := findRequest(tx, id)
 		if err != nil {
 			return err
@@ -351,21 +349,21 @@ func (s *Bolt) Note(ctx context.Context, id, actor, action, details, thread stri
 
 // Update is the compare-and-swap write of one request (see Updater). In bbolt every write
 // transaction runs alone, so the request m sees is the stored one and the swap always holds.
-func (s *Bolt) Update(ctx context.Context, id string, m Mutation) (*Request, error) {
-	return s.modify(ctx, id, func(tx *bolt.Tx, r *Request, now time.Time) (audit, error) {
+func (s *kvStore) Update(ctx context.Context, id string, m Mutation) (*Request, error) {
+	return s.modify(ctx, id, func(tx kvTx, r *Request, now time.Time) (audit, error) {
 		return effect(m(r, boltView{tx}, now))
 	})
 }
 
 // boltView is a mutation's View of the transaction it runs in.
-type boltView struct{ tx *bolt.Tx }
+type boltView struct{ tx kvTx }
 
 func (v boltView) Holder(key string) (*Request, error) { return holderOf(v.tx, key) }
 
 // holderOf returns the active request holding a target key, or nil when it is free. An entry
 // whose request is no longer active (it cannot happen through the store, but a damaged or
 // hand-edited file must not block a target forever) counts as free.
-func holderOf(tx *bolt.Tx, key string) (*Request, error) {
+func holderOf(tx kvTx, key string) (*Request, error) {
 	v := tx.Bucket(bucketTargets).Get([]byte(key))
 	if len(v) != 8 {
 		return nil, nil
@@ -378,7 +376,7 @@ func holderOf(tx *bolt.Tx, key string) (*Request, error) {
 }
 
 // releaseTargets frees the targets r holds.
-func releaseTargets(tx *bolt.Tx, r *Request) error {
+func releaseTargets(tx kvTx, r *Request) error {
 	b := tx.Bucket(bucketTargets)
 	for _, it := range r.Items {
 		k := []byte(failover.TargetKey(r.KindOf(&it), it.Target))
@@ -427,10 +425,10 @@ func effect(e failover.Effect, err error) (audit, error) {
 // that loads the request, lets fn check and change it, then saves it with its audit event.
 // Concurrent writes share commits (groupCommit), so fn may run more than once: it must
 // derive everything from the r it is given.
-func (s *Bolt) modify(ctx context.Context, id string, fn func(tx *bolt.Tx, r *Request, now time.Time) (audit, error)) (*Request, error) {
+func (s *kvStore) modify(ctx context.Context, id string, fn func(tx kvTx, r *Request, now time.Time) (audit, error)) (*Request, error) {
 	now := s.now().UTC()
 	var out *Request
-	err := s.update(ctx, func(tx *bolt.Tx) error {
+	err := s.update(ctx, func(tx kvTx) error {
 		r, err := findRequest(tx, id)
 		if err != nil {
 			return err
@@ -455,7 +453,7 @@ func (s *Bolt) modify(ctx context.Context, id string, fn func(tx *bolt.Tx, r *Re
 	return out, nil
 }
 
-func findRequest(tx *bolt.Tx, id string) (*Request, error) {
+func findRequest(tx kvTx, id string) (*Request, error) {
 	seq, ok := parseID(id)
 	if !ok {
 		return nil, fmt.Errorf("request %q: %w", id, ErrNotFound)
@@ -463,7 +461,7 @@ func findRequest(tx *bolt.Tx, id string) (*Request, error) {
 	return requestBySeq(tx, seq)
 }
 
-func requestBySeq(tx *bolt.Tx, seq uint64) (*Request, error) {
+func requestBySeq(tx kvTx, seq uint64) (*Request, error) {
 	v := tx.Bucket(bucketRequests).Get(seqKey(seq))
 	if v == nil {
 		return nil, fmt.Errorf("request %s: %w", formatID(seq), ErrNotFound)
@@ -481,7 +479,7 @@ func requestBySeq(tx *bolt.Tx, seq uint64) (*Request, error) {
 // saveRequest writes r with a new version, keeps the active index in step with its state,
 // appends the audit event and queues what the change owes Slack (the thread line, a fresh
 // render of the card), all in tx. from is the state before the change ("" for new).
-func (s *Bolt) saveRequest(tx *bolt.Tx, r *Request, from State, now time.Time, a audit) error {
+func (s *kvStore) saveRequest(tx kvTx, r *Request, from State, now time.Time, a audit) error {
 	r.Version++
 	r.UpdatedAt = now
 	data, err := encodeRequest(r)
@@ -493,7 +491,7 @@ func (s *Bolt) saveRequest(tx *bolt.Tx, r *Request, from State, now time.Time, a
 	// Keys only grow, so pages left half full by bbolt's default 50% split never fill
 	// up again; packing them keeps the file about half the size. Updates happen mostly to
 	// the newest requests, whose pages split again as values grow.
-	requests.FillPercent = 0.9
+	fill(requests, 0.9)
 	if err := requests.Put(key, data); err != nil {
 		return err
 	}
@@ -526,13 +524,13 @@ func (s *Bolt) saveRequest(tx *bolt.Tx, r *Request, from State, now time.Time, a
 
 // queueThread queues the thread lines ev owes r's card: the change's own line, then the store's
 // projection of it (a milestone such as a request's summary can follow an item's line).
-func (s *Bolt) queueThread(tx *bolt.Tx, r *Request, ev *Event, line string) error {
+func (s *kvStore) queueThread(tx kvTx, r *Request, ev *Event, line string) error {
 	return s.queueLines(tx, r, ev, line, true)
 }
 
 // queueLines queues line and, for a change (not a note, which changes nothing and so owes no
 // milestone), what the thread and requester projections make of ev.
-func (s *Bolt) queueLines(tx *bolt.Tx, r *Request, ev *Event, line string, change bool) error {
+func (s *kvStore) queueLines(tx kvTx, r *Request, ev *Event, line string, change bool) error {
 	if r.Channel == "" {
 		return nil
 	}

@@ -509,7 +509,7 @@ func TestApproveRefusesTamperedRecord(t *testing.T) {
 	r := mustCreate(t, s)
 	// Someone with the file changes the target but keeps the digest the approver saw.
 	err := s.db.Update(func(tx *bolt.Tx) error {
-		stored, err := findRequest(tx, r.ID)
+		stored, err := findRequest(boltTx{tx}, r.ID)
 		if err != nil {
 			return err
 		}

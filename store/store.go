@@ -93,18 +93,32 @@ type Options struct {
 	Names func(actor string) string
 }
 
-// Bolt is a Store in one bbolt file. It is safe for concurrent use.
-type Bolt struct {
+// kvStore is the store's logic over a kvEngine: every backend embeds it. It is safe for
+// concurrent use.
+type kvStore struct {
 	Rules             // the model's rules, over Update
-	db                *bolt.DB
-	path              string
+	eng               kvEngine
 	now               func() time.Time
 	approvalsRequired int
 	thread            func(r *Request, e *Event) string
 	requester         func(r *Request, e *Event, told bool) (mention, direct string)
 	names             func(actor string) string
-	group             groupCommit   // every write to a request goes through it
 	changed           chan struct{} // signalled after each commit that may owe Slack something
+}
+
+func newKVStore(eng kvEngine, opt Options) *kvStore {
+	s := &kvStore{eng: eng, now: opt.Now, approvalsRequired: opt.ApprovalsRequired,
+		thread: opt.Thread, requester: opt.Requester, names: opt.Names, changed: make(chan struct{}, 1)}
+	s.Rules = Rules{U: s}
+	return s
+}
+
+// Bolt is a Store in one bbolt file. It is safe for concurrent use.
+type Bolt struct {
+	*kvStore
+	db    *bolt.DB
+	path  string
+	group groupCommit // every write goes through it
 }
 
 // Open opens or creates the database at path with mode 0600, checks its schema version
@@ -132,10 +146,9 @@ func Open(path string, opt Options) (*Bolt, error) {
 	case err != nil:
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	s := &Bolt{db: db, path: path, now: opt.Now, approvalsRequired: opt.ApprovalsRequired,
-		thread: opt.Thread, requester: opt.Requester, names: opt.Names, changed: make(chan struct{}, 1)}
+	s := &Bolt{db: db, path: path}
 	s.group.db = db
-	s.Rules = Rules{U: s}
+	s.kvStore = newKVStore(boltEngine{db: db, group: &s.group}, opt)
 	if err := s.init(); err != nil {
 		db.Close()
 		return nil, err
@@ -202,9 +215,9 @@ func initSchema(tx *bolt.Tx, path string) error {
 // Changed is signalled (without blocking; one pending signal at most) after every commit
 // that may have queued a Slack message or made a card stale, so a delivery worker can wait
 // on it instead of polling the file.
-func (s *Bolt) Changed() <-chan struct{} { return s.changed }
+func (s *kvStore) Changed() <-chan struct{} { return s.changed }
 
-func (s *Bolt) signal() {
+func (s *kvStore) signal() {
 	select {
 	case s.changed <- struct{}{}:
 	default:
@@ -215,20 +228,20 @@ func (s *Bolt) signal() {
 func (s *Bolt) Close() error { return s.db.Close() }
 
 // view runs fn in a read-only transaction, unless ctx is already done.
-func (s *Bolt) view(ctx context.Context, fn func(*bolt.Tx) error) error {
+func (s *kvStore) view(ctx context.Context, fn func(kvTx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return s.db.View(fn)
+	return s.eng.view(ctx, fn)
 }
 
-// update runs fn in a read-write transaction shared with concurrent writers (groupCommit),
-// unless ctx is already done. A write that has started is finished whatever ctx does then:
-// bbolt cannot abandon a commit half way, and a caller recording what EM or Slack already did
-// must not lose it to a shutdown.
-func (s *Bolt) update(ctx context.Context, fn func(*bolt.Tx) error) error {
+// update runs fn in a read-write transaction, unless ctx is already done. A write that has
+// started is finished whatever ctx does then: bbolt cannot abandon a commit half way, and a
+// caller recording what EM or Slack already did must not lose it to a shutdown. On bbolt the
+// transaction is shared with concurrent writers (groupCommit).
+func (s *kvStore) update(ctx context.Context, fn func(kvTx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return s.group.update(fn)
+	return s.eng.update(ctx, fn)
 }

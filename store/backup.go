@@ -38,6 +38,12 @@ func (s *Bolt) BackupFile(ctx context.Context, path string) error {
 	} else if same {
 		return fmt.Errorf("%w: backup %s: that is the live database", ErrInvalid, path)
 	}
+	return writeFileAtomic(path, func(w io.Writer) error { _, err := s.Backup(ctx, w); return err })
+}
+
+// writeFileAtomic writes path (mode 0600) through a temporary file in the same directory
+// renamed into place, so path never holds a partial copy.
+func writeFileAtomic(path string, write func(io.Writer) error) error {
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*") // CreateTemp uses mode 0600
 	if err != nil {
@@ -51,7 +57,7 @@ func (s *Bolt) BackupFile(ctx context.Context, path string) error {
 			os.Remove(tmp)
 		}
 	}()
-	if _, err := s.Backup(ctx, f); err != nil {
+	if err := write(f); err != nil {
 		return fmt.Errorf("backup %s: %w", path, err)
 	}
 	if err := f.Sync(); err != nil {

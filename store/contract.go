@@ -112,7 +112,19 @@ type RuleMethods interface {
 }
 
 // Rules runs the model's rules through U.Update. A backend embeds it.
-type Rules struct{ U Updater }
+type Rules struct {
+	U Updater
+	// Lead, when set, admits a write only the leader may make (see Etcd.Lead): it returns the
+	// context to write with (carrying the leadership's fence) or ErrFenced.
+	Lead func(ctx context.Context) (context.Context, error)
+}
+
+func (x Rules) lead(ctx context.Context) (context.Context, error) {
+	if x.Lead == nil {
+		return ctx, nil
+	}
+	return x.Lead(ctx)
+}
 
 // Approve records user's approval of the request, which must still be pending and must carry
 // digest. The requester cannot approve, nor can anyone approve twice, and the request must
@@ -160,6 +172,10 @@ func (x Rules) Withdraw(ctx context.Context, id, user string) (*Request, error) 
 // thread in the same write; a reminder already recorded (or a request no longer pending) is a
 // ConflictError, so each reminder is posted once.
 func (x Rules) Remind(ctx context.Context, id string, n int, line string) (*Request, error) {
+	ctx, err := x.lead(ctx)
+	if err != nil {
+		return nil, err
+	}
 	return x.U.Update(ctx, id, func(r *Request, _ View, now time.Time) (failover.Effect, error) {
 		return failover.Remind(r, n, line, now)
 	})
@@ -170,6 +186,10 @@ const ExpiryActor = "bot"
 
 // Expire ends a pending request whose approval window has passed (now >= ExpiresAt).
 func (x Rules) Expire(ctx context.Context, id string) (*Request, error) {
+	ctx, err := x.lead(ctx)
+	if err != nil {
+		return nil, err
+	}
 	return x.U.Update(ctx, id, func(r *Request, _ View, now time.Time) (failover.Effect, error) {
 		return failover.Expire(r, ExpiryActor, now)
 	})
@@ -179,6 +199,10 @@ func (x Rules) Expire(ctx context.Context, id string) (*Request, error) {
 // stopping, outcomes, unknown, and same-state EM progress updates (To == current state,
 // allowed for running and stopping). It checks Version and From, then the state machine.
 func (x Rules) Transition(ctx context.Context, c Change) (*Request, error) {
+	ctx, err := x.lead(ctx)
+	if err != nil {
+		return nil, err
+	}
 	if !c.To.Known() {
 		return nil, fmt.Errorf("%w: transition %s: unknown target state %q", ErrInvalid, c.ID, c.To)
 	}
@@ -212,6 +236,10 @@ var _ Store = (*Bolt)(nil)
 // per poll cycle, not 200. A change its item refuses (stale, or not allowed from the item's
 // state) is skipped; n says how many were applied. Nothing is written when none was.
 func (x Rules) TransitionAll(ctx context.Context, id string, cs []Change, actor, action, details string) (*Request, int, error) {
+	ctx, err := x.lead(ctx)
+	if err != nil {
+		return nil, 0, err
+	}
 	if actor == "" || action == "" {
 		return nil, 0, fmt.Errorf("%w: transition all %s: actor and action are required", ErrInvalid, id)
 	}

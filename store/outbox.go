@@ -128,6 +128,10 @@ func (s *kvStore) Outbox(ctx context.Context, channel string, limit int) ([]Outg
 // Delivered removes messages Slack has accepted (or that Slack refused for good; the caller
 // logs those). Removing a message twice is harmless.
 func (s *kvStore) Delivered(ctx context.Context, channel string, seqs ...uint64) error {
+	ctx, err := s.leaderWrite(ctx)
+	if err != nil {
+		return err
+	}
 	if len(seqs) == 0 {
 		return nil
 	}
@@ -340,6 +344,10 @@ func loadCard(tx kvTx, seqBytes []byte) (Card, error) {
 // the request changed since that render. It is bookkeeping, not a change of the request:
 // no version, no audit event.
 func (s *kvStore) CardRendered(ctx context.Context, id string, version uint64) error {
+	ctx, err := s.leaderWrite(ctx)
+	if err != nil {
+		return err
+	}
 	return s.cardWrite(ctx, id, func(tx kvTx, r *Request, st *cardState) error {
 		if version > st.Rendered {
 			st.Rendered = version
@@ -351,6 +359,10 @@ func (s *kvStore) CardRendered(ctx context.Context, id string, version uint64) e
 // CardDelayNotified records that the requester has been told the card is delayed, so a
 // restart does not tell them again.
 func (s *kvStore) CardDelayNotified(ctx context.Context, id string) error {
+	ctx, err := s.leaderWrite(ctx)
+	if err != nil {
+		return err
+	}
 	return s.cardWrite(ctx, id, func(tx kvTx, r *Request, st *cardState) error {
 		st.DelayNotified = true
 		return nil
@@ -362,12 +374,16 @@ func (s *kvStore) CardDelayNotified(ctx context.Context, id string) error {
 // trying. A pending request whose card cannot be posted is withdrawn instead
 // (WithdrawUndeliverable): nobody could approve it.
 func (s *kvStore) AbandonCard(ctx context.Context, id, why string) (*Request, error) {
+	ctx, err := s.leaderWrite(ctx)
+	if err != nil {
+		return nil, err
+	}
 	if why == "" {
 		return nil, fmt.Errorf("%w: abandon card of %s: a reason is required", ErrInvalid, id)
 	}
 	var out *Request
 	now := s.now().UTC()
-	err := s.update(ctx, func(tx kvTx) error {
+	err = s.update(ctx, func(tx kvTx) error {
 		r, err := findRequest(tx, id)
 		if err != nil {
 			return err
@@ -456,6 +472,10 @@ func (s *kvStore) AuditCursor(ctx context.Context, channel string) (uint64, erro
 // SetAuditCursor records that the audit channel has every event up to seq. It never moves
 // the cursor back.
 func (s *kvStore) SetAuditCursor(ctx context.Context, channel string, seq uint64) error {
+	ctx, err := s.leaderWrite(ctx)
+	if err != nil {
+		return err
+	}
 	return s.update(ctx, func(tx kvTx) error {
 		meta := tx.Bucket(bucketMeta)
 		c, ch := readCursor(meta)

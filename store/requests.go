@@ -202,6 +202,10 @@ func (s *kvStore) ByMessage(ctx context.Context, channel, ts string) (*Request, 
 // Setting the same message again is a no-op; a message already recorded for another request
 // is refused.
 func (s *kvStore) SetMessage(ctx context.Context, id, channel, ts string, rendered uint64) (*Request, error) {
+	ctx, err := s.leaderWrite(ctx)
+	if err != nil {
+		return nil, err
+	}
 	if channel == "" || ts == "" {
 		return nil, fmt.Errorf("%w: set message of %s: channel and ts are required", ErrInvalid, id)
 	}
@@ -294,6 +298,10 @@ const UndeliverableActor = "bot"
 // a permanent answer (the channel is gone, the bot is not in it, the token is revoked):
 // nobody could ever approve it. why names Slack's answer and lands in the audit log.
 func (s *kvStore) WithdrawUndeliverable(ctx context.Context, id, why string) (*Request, error) {
+	ctx, err := s.leaderWrite(ctx)
+	if err != nil {
+		return nil, err
+	}
 	if strings.TrimSpace(why) == "" {
 		return nil, fmt.Errorf("%w: withdraw %s: a reason is required", ErrInvalid, id)
 	}
@@ -320,12 +328,16 @@ func (s *kvStore) WithdrawUndeliverable(ctx context.Context, id, why string) (*R
 // reachable again, a click refused), with thread as the line it owes the card's thread
 // ("" for none). The request's version does not change, so its card is not re-rendered.
 func (s *kvStore) Note(ctx context.Context, id, actor, action, details, thread string) (*Request, error) {
+	ctx, err := s.leaderWrite(ctx)
+	if err != nil {
+		return nil, err
+	}
 	if actor == "" || action == "" {
 		return nil, fmt.Errorf("%w: note on %s: actor and action are required", ErrInvalid, id)
 	}
 	now := s.now().UTC()
 	var out *Request
-	err := s.update(ctx, func(tx kvTx) error {
+	err = s.update(ctx, func(tx kvTx) error {
 		r, err := findRequest(tx, id)
 		if err != nil {
 			return err

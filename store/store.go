@@ -104,12 +104,13 @@ type kvStore struct {
 	requester         func(r *Request, e *Event, told bool) (mention, direct string)
 	names             func(actor string) string
 	changed           chan struct{} // signalled after each commit that may owe Slack something
+	gate              *leaderGate   // etcd: which writes this instance may make (lead.go)
 }
 
 func newKVStore(eng kvEngine, opt Options) *kvStore {
 	s := &kvStore{eng: eng, now: opt.Now, approvalsRequired: opt.ApprovalsRequired,
 		thread: opt.Thread, requester: opt.Requester, names: opt.Names, changed: make(chan struct{}, 1)}
-	s.Rules = Rules{U: s}
+	s.Rules = Rules{U: s, Lead: s.leaderWrite}
 	return s
 }
 

@@ -1,0 +1,196 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"fmt"
+	"hash"
+	"io"
+	"os"
+	"path/filepath"
+)
+
+// kvBacked is a store whose records are kvStore buckets: both backends.
+type kvBacked interface{ kv() *kvStore }
+
+func (s *kvStore) kv() *kvStore { return s }
+
+// CopyReport says what Copy copied and checked.
+type CopyReport struct {
+	Keys     int    // bucket entries copied
+	Requests int    // of them, requests
+	Events   uint64 // audit events; the chain verified and ends at the same head
+}
+
+// copyBatch bounds one destination transaction: etcd refuses transactions of more than
+// --max-txn-ops operations (128 by default) or --max-request-bytes (1.5 MiB by default).
+const (
+	copyBatchKeys  = 100
+	copyBatchBytes = 512 << 10
+)
+
+// Copy copies every record of src into dst, which must be empty (just opened), from one
+// consistent read of src, then checks that dst holds the same: the same entries and sequence
+// in every bucket, and an audit chain that verifies and ends at src's head. Nothing may write
+// to src meanwhile (stop the bot). It is how `failover-bot migrate` moves a store between
+// backends and how an etcd store is backed up into a bbolt file.
+func Copy(ctx context.Context, dst, src Store) (CopyReport, error) {
+	var rep CopyReport
+	d, ok1 := dst.(kvBacked)
+	s, ok2 := src.(kvBacked)
+	if !ok1 || !ok2 {
+		return rep, fmt.Errorf("%w: copy: both stores must be failover-bot stores", ErrInvalid)
+	}
+	if err := d.kv().view(ctx, func(tx kvTx) error {
+		for _, name := range []([]byte){bucketRequests, bucketAudit, bucketOutbox} {
+			if n, err := tx.Bucket(name).Count(); err != nil {
+				return err
+			} else if n > 0 {
+				return fmt.Errorf("%w: copy: the destination is not empty (%d %s); copy only into a new store", ErrInvalid, n, name)
+			}
+		}
+		return nil
+	}); err != nil {
+		return rep, err
+	}
+	err := s.kv().view(ctx, func(stx kvTx) error {
+		for _, name := range allBuckets {
+			if bytes.Equal(name, bucketHealth) {
+				continue
+			}
+			var batch [][2][]byte
+			size := 0
+			flush := func() error {
+				if len(batch) == 0 {
+					return nil
+				}
+				err := d.kv().update(ctx, func(dtx kvTx) error {
+					b := dtx.Bucket(name)
+					for _, kv := range batch {
+						if err := b.Put(kv[0], kv[1]); err != nil {
+							return err
+						}
+					}
+					return nil
+				})
+				batch, size = batch[:0], 0
+				return err
+			}
+			sb := stx.Bucket(name)
+			err := sb.ForEach(func(k, v []byte) error {
+				batch = append(batch, [2][]byte{bytes.Clone(k), bytes.Clone(v)})
+				size += len(k) + len(v)
+				rep.Keys++
+				if bytes.Equal(name, bucketRequests) {
+					rep.Requests++
+				}
+				if len(batch) >= copyBatchKeys || size >= copyBatchBytes {
+					return flush()
+				}
+				return nil
+			})
+			if err == nil {
+				err = flush()
+			}
+			if err == nil {
+				seq := sb.Sequence()
+				err = d.kv().update(ctx, func(dtx kvTx) error { return dtx.Bucket(name).SetSequence(seq) })
+			}
+			if err != nil {
+				return fmt.Errorf("copy %s: %w", name, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return rep, err
+	}
+	if err := sameBuckets(ctx, d.kv(), s.kv()); err != nil {
+		return rep, err
+	}
+	if err := dst.Verify(ctx); err != nil {
+		return rep, fmt.Errorf("copy: the copied audit chain does not verify: %w", err)
+	}
+	err = d.kv().view(ctx, func(tx kvTx) error {
+		seq, _, err := readHead(tx.Bucket(bucketMeta))
+		rep.Events = seq
+		return err
+	})
+	return rep, err
+}
+
+// sameBuckets checks that a and b hold the same entries and sequences in every bucket but the
+// health probe's.
+func sameBuckets(ctx context.Context, a, b *kvStore) error {
+	for _, name := range allBuckets {
+		if bytes.Equal(name, bucketHealth) {
+			continue
+		}
+		var sa, sb uint64
+		var na, nb int
+		var ha, hb []byte
+		digest := func(s *kvStore, seq *uint64, n *int, h *[]byte) error {
+			return s.view(ctx, func(tx kvTx) error {
+				bk := tx.Bucket(name)
+				*seq = bk.Sequence()
+				sum := newDigest()
+				err := bk.ForEach(func(k, v []byte) error { *n++; sum.add(k, v); return nil })
+				*h = sum.sum()
+				return err
+			})
+		}
+		if err := digest(a, &sa, &na, &ha); err != nil {
+			return fmt.Errorf("copy: check %s: %w", name, err)
+		}
+		if err := digest(b, &sb, &nb, &hb); err != nil {
+			return fmt.Errorf("copy: check %s: %w", name, err)
+		}
+		if na != nb || sa != sb || !bytes.Equal(ha, hb) {
+			return fmt.Errorf("copy: bucket %s differs after the copy (%d entries, sequence %d; the source has %d, sequence %d)", name, na, sa, nb, sb)
+		}
+	}
+	return nil
+}
+
+// Backup writes a consistent copy of the store, read at one etcd revision, to w as a bbolt
+// file: the same file `failover-bot backup` writes from a bbolt store, which opens as a bbolt
+// store or moves back into etcd with `failover-bot migrate`.
+func (s *Etcd) Backup(ctx context.Context, w io.Writer) (int64, error) {
+	dir, err := os.MkdirTemp("", "failover-bot-backup-*") // mode 0700
+	if err != nil {
+		return 0, fmt.Errorf("backup: %w", err)
+	}
+	defer os.RemoveAll(dir)
+	b, err := Open(filepath.Join(dir, "backup.db"), Options{Now: s.now})
+	if err != nil {
+		return 0, fmt.Errorf("backup: %w", err)
+	}
+	defer b.Close()
+	if _, err := Copy(ctx, b, s); err != nil {
+		return 0, fmt.Errorf("backup: %w", err)
+	}
+	return b.Backup(ctx, w)
+}
+
+// BackupFile writes Backup to path (mode 0600) through a temporary file renamed into place.
+func (s *Etcd) BackupFile(ctx context.Context, path string) error {
+	return writeFileAtomic(path, func(w io.Writer) error { _, err := s.Backup(ctx, w); return err })
+}
+
+// digest hashes a bucket's entries in order, each length-prefixed.
+type digest struct{ h hash.Hash }
+
+func newDigest() *digest { return &digest{sha256.New()} }
+
+func (d *digest) add(k, v []byte) {
+	var n [16]byte
+	binary.BigEndian.PutUint64(n[:8], uint64(len(k)))
+	binary.BigEndian.PutUint64(n[8:], uint64(len(v)))
+	d.h.Write(n[:])
+	d.h.Write(k)
+	d.h.Write(v)
+}
+
+func (d *digest) sum() []byte { return d.h.Sum(nil) }

@@ -119,6 +119,12 @@ type Options struct {
 	// Responder posts an ephemeral message to a slash command's response_url (default: an HTTP
 	// POST with a 10 s timeout). Console mode has no response_url and leaves it unused.
 	Responder func(ctx context.Context, responseURL, text string) error
+	// Leader, when set (several instances on one etcd store), reports whether this instance
+	// leads and its term's context: only the leader submits, polls, expires and delivers to
+	// Slack; every instance answers Slack and records what people ask. Forward hands what a
+	// standby cannot do to the leader, which runs it with RunJob. Nil: this instance always leads.
+	Leader  func() (context.Context, bool)
+	Forward func(ctx context.Context, j core.Job) error
 	// Names is the directory of display names the audit log records beside user IDs (give the
 	// same one to store.Options.Names); the edge fills it from payloads and users.info. Default:
 	// a new one of DefaultNamesSize, each name fresh for DefaultNamesTTL.
@@ -163,6 +169,7 @@ func New(em EM, st Store, api SlackAPI, opt Options) (*Bot, error) {
 		MaxTargets: opt.MaxTargets, AckBudget: opt.AckBudget, SubmitRetryFor: opt.SubmitRetryFor,
 		SubmitGrace: opt.SubmitGrace, OutcomeGrace: opt.OutcomeGrace, StopApprovals: opt.StopApprovals,
 		EMTimeout: opt.EMTimeout, Plans: opt.Plans, Reminders: opt.Reminders, Now: opt.Now, Logger: opt.Logger, Metrics: opt.Metrics,
+		Leader: opt.Leader, Forward: opt.Forward,
 	})
 	if err != nil {
 		return nil, err
@@ -267,6 +274,12 @@ func (b *Bot) Idle(ctx context.Context) error {
 	}
 	return b.out.Flush(ctx)
 }
+
+// RunJob runs work another instance handed to this one, the leader (see Options.Forward).
+func (b *Bot) RunJob(ctx context.Context, j core.Job) { b.core.RunJob(ctx, j) }
+
+// Kick wakes delivery at once (a new term: what the last leader left undelivered).
+func (b *Bot) Kick() { b.deliver.nudge() }
 
 // Poll runs one poll cycle (see core.Service.Poll).
 func (b *Bot) Poll(ctx context.Context) { b.core.Poll(ctx) }

@@ -78,6 +78,8 @@ type delivery struct {
 	onChange func()
 	// approvers names who can still approve a request, for its card (mentions).
 	approvers func(r *store.Request) string
+	// leads reports whether this instance delivers: only the leader does (Options.Leader).
+	leads func() bool
 
 	ctx context.Context
 	// sctx is for store calls: a write records what Slack already did, so shutdown must not
@@ -110,6 +112,13 @@ func newDelivery(b *Bot) *delivery {
 		auditChannel: b.opt.AuditChannel, workspaceURL: b.opt.WorkspaceURL,
 		respond: b.opt.Responder, ephemeral: b.out.Ephemeral, timeout: b.opt.SlackTimeout,
 		approvers: func(r *store.Request) string { return b.core.ApproversFor(r) },
+		leads: func() bool {
+			if b.opt.Leader == nil {
+				return true
+			}
+			_, ok := b.opt.Leader()
+			return ok
+		},
 		ctx:       ctx, sctx: context.WithoutCancel(ctx), cancel: cancel, kick: make(chan struct{}, 1),
 		postRate: rate.Limit(postsPerSecond), postBurst: 1,
 		updates:  rate.NewLimiter(rate.Limit(float64(updatesPerMinute)/60), 1),
@@ -137,7 +146,9 @@ func (d *delivery) start() {
 		safety := time.NewTicker(2 * time.Second) // a missed signal costs at most this
 		defer safety.Stop()
 		for {
-			d.dispatch()
+			if d.leads() {
+				d.dispatch()
+			}
 			select {
 			case <-d.ctx.Done():
 				return
@@ -801,6 +812,9 @@ func (d *delivery) backlog() (int, error) {
 
 // flush waits until Slack has everything the store holds for it, or ctx ends.
 func (d *delivery) flush(ctx context.Context) error {
+	if !d.leads() {
+		return nil // a standby delivers nothing, so it has nothing to wait for
+	}
 	for {
 		d.mu.Lock()
 		busy := len(d.running) > 0
@@ -829,6 +843,12 @@ func (d *delivery) flush(ctx context.Context) error {
 // stop delivers what it can until ctx ends, then stops the workers. What remains stays in
 // the store for the next start; stopping never withdraws or fails anything.
 func (d *delivery) stop(ctx context.Context) {
+	if !d.leads() {
+		// A standby delivers nothing: what Slack is owed is the leader's.
+		d.cancel()
+		d.wg.Wait()
+		return
+	}
 	err := d.flush(ctx)
 	d.cancel()
 	d.wg.Wait()

@@ -38,6 +38,9 @@ type StoreProbe interface {
 // Set the fields before the first request; a Health must not be copied after that.
 type Health struct {
 	Store StoreProbe
+	// Leader, when set (several instances on etcd), says whether this instance leads; /healthz
+	// reports it as "role" (leader or standby) without changing the status: a standby is live.
+	Leader func() bool
 	// Now is the clock probe ages are measured with (default time.Now).
 	Now func() time.Time
 	// ProbeEvery is how long a probe's result is reused (default DefaultProbeEvery).
@@ -65,6 +68,7 @@ type probeResult struct {
 type healthBody struct {
 	Status    string    `json:"status"` // ok or unhealthy
 	Store     string    `json:"store"`  // ok or why not
+	Role      string    `json:"role"`   // leader (submits, polls, delivers) or standby
 	CheckedAt time.Time `json:"checked_at,omitzero"`
 }
 
@@ -85,7 +89,10 @@ func orDefault(d, def time.Duration) time.Duration {
 // ServeHTTP answers GET /healthz with 200 or 503 and a small JSON document.
 func (h *Health) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	res := h.check(r.Context())
-	body := healthBody{Status: "ok", Store: "ok", CheckedAt: res.at}
+	body := healthBody{Status: "ok", Store: "ok", Role: "leader", CheckedAt: res.at}
+	if h.Leader != nil && !h.Leader() {
+		body.Role = "standby"
+	}
 	code := http.StatusOK
 	if res.err != nil {
 		body.Status, body.Store, code = "unhealthy", res.err.Error(), http.StatusServiceUnavailable

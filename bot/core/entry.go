@@ -28,11 +28,24 @@ func (b *Service) Reject(ctx context.Context, id, user, reason string) {
 
 // OpenStop opens the stop confirmation of a running request, or tells user why not.
 func (b *Service) OpenStop(ctx context.Context, id, user, channel, trigger string) {
+	if !b.leads() {
+		b.handOver(ctx, Job{Kind: JobOpenStop, ID: id, User: user, Channel: channel, Trigger: trigger},
+			func(text string) { b.notify.Ephemeral(channel, user, text) })
+		return
+	}
 	b.openStop(ctx, id, user, channel, trigger)
 }
 
 // RequestStop records a confirmed stop dialog (task is what the dialog was opened for).
 func (b *Service) RequestStop(ctx context.Context, id, task, user, reason string) {
+	if !b.leads() {
+		var tell func(string)
+		if r, err := b.st.Get(ctx, id); err == nil && r.Channel != "" {
+			tell = func(text string) { b.notify.Ephemeral(r.Channel, user, text) }
+		}
+		b.handOver(ctx, Job{Kind: JobStop, ID: id, Task: task, User: user, Reason: reason}, tell)
+		return
+	}
 	b.requestStop(ctx, id, task, user, reason)
 }
 
@@ -55,6 +68,11 @@ func (b *Service) Stop(ctx context.Context, in Invocation, cmd Command) Response
 	r, err := b.st.Get(ctx, cmd.RequestID)
 	if err != nil {
 		return ephemeral(describe(err))
+	}
+	if !b.leads() {
+		// Which tasks can be stopped is the leader's to say: its EM logon session owns them.
+		b.Go(func(ctx context.Context) { b.OpenStop(ctx, r.ID, in.User, in.Channel, in.TriggerID) })
+		return ephemeral("Opening the stop dialog of " + r.ID + ". Nothing is stopped until you submit it.")
 	}
 	if why := b.stopRefusal(ctx, r, in.User); why != "" {
 		b.met.Refusals.WithLabelValues("stop").Inc()

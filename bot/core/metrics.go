@@ -33,6 +33,10 @@ type Metrics struct {
 	OldestActive      *prometheus.GaugeVec // seconds the longest-waiting active request has been in its state, by state
 	SlackBacklog      *prometheus.GaugeVec // what Slack is owed, by kind
 	SlackOldestUnsent prometheus.Gauge     // age of the oldest message or card Slack is owed
+	// High availability (STORE=etcd).
+	Leader    prometheus.Gauge       // 1 while this instance leads (always 1 with bbolt)
+	Terms     prometheus.Counter     // leadership terms this instance has won
+	Forwarded *prometheus.CounterVec // work handed to the leader, by job kind
 }
 
 // ActiveStates are the states failover_bot_oldest_active_request_seconds reports, each always
@@ -102,6 +106,15 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "failover_bot_slack_oldest_undelivered_seconds", Help: "Age of the oldest queued message or unposted card Slack is owed (0: none), as of the last readiness check.",
 		}),
 	}
+	m.Leader = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "failover_bot_leader", Help: "1 while this instance is the leader that submits, polls and delivers (always 1 with one instance on bbolt), else 0.",
+	})
+	m.Terms = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "failover_bot_leader_terms_total", Help: "Leadership terms this instance has won (STORE=etcd).",
+	})
+	m.Forwarded = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "failover_bot_forwarded_jobs_total", Help: "Work a standby handed to the leader, by kind (poll, open-stop, stop).",
+	}, []string{"kind"})
 	for _, s := range ActiveStates {
 		m.OldestActive.WithLabelValues(string(s)).Set(0)
 	}
@@ -111,7 +124,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	if reg != nil {
 		reg.MustRegister(m.Requests, m.Approvals, m.Refusals, m.EMCalls, m.PollDuration, m.SlackCalls,
 			m.SlackErrors, m.SlackRateLimited, m.SlackCoalesced, m.Active,
-			m.EMUp, m.SlackUp, m.EMSinceOK, m.SlackSinceOK, m.OldestActive, m.SlackBacklog, m.SlackOldestUnsent)
+			m.EMUp, m.SlackUp, m.EMSinceOK, m.SlackSinceOK, m.OldestActive, m.SlackBacklog, m.SlackOldestUnsent,
+			m.Leader, m.Terms, m.Forwarded)
 	}
 	return m
 }

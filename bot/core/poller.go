@@ -53,6 +53,20 @@ func (b *Service) Poll(ctx context.Context) {
 		return
 	}
 	defer b.pollMu.Unlock()
+	ctx, endTerm, leads := b.termCtx(ctx)
+	defer endTerm()
+	if !leads {
+		return // a standby follows nothing: the leader does
+	}
+	if b.opt.Leader != nil {
+		term, _ := b.opt.Leader()
+		if term != b.lastTerm {
+			// A new leader first settles every submission the last one may have left half
+			// way, through EM, before it sends or follows anything.
+			b.lastTerm = term
+			b.reconcileAll(ctx)
+		}
+	}
 	start := time.Now()
 	defer func() { b.met.PollDuration.Observe(time.Since(start).Seconds()) }()
 	reqs, err := b.st.Active(ctx)
@@ -109,6 +123,28 @@ func (b *Service) Poll(ctx context.Context) {
 	}
 	_ = g.Wait()
 	b.flushProgress(ctx)
+}
+
+// reconcileAll reconciles every submitting item, and waits.
+func (b *Service) reconcileAll(ctx context.Context) {
+	reqs, err := b.st.Active(ctx)
+	if err != nil {
+		b.log.Error("taking over: listing active requests failed", "error", err)
+		return
+	}
+	g, ctx := errgroup.WithContext(ctx)
+	g.SetLimit(b.opt.PollConcurrency)
+	n := 0
+	for _, r := range reqs {
+		for _, l := range legs(r) {
+			if l.Item.State == store.Submitting && !b.claimed(l.key()) {
+				n++
+				g.Go(func() error { b.reconcile(ctx, l); return nil })
+			}
+		}
+	}
+	_ = g.Wait()
+	b.log.Info("taking over: submissions left half way reconciled through EM", "items", n)
 }
 
 // PollSoon runs one poll cycle now in the background, owned by the Bot (Close waits for it): after

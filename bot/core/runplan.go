@@ -461,6 +461,10 @@ func (b *Service) dispatch(r *store.Request) {
 	if r == nil || !r.IsPlan() {
 		return
 	}
+	if !b.leads() {
+		b.handOver(b.sctx, Job{Kind: JobPoll, ID: r.ID}, nil) // the leader runs the plan
+		return
+	}
 	now := b.now()
 	if at, later := failover.NextStart(r, now); later {
 		b.wakeAt(r.ID, at)

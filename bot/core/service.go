@@ -95,7 +95,12 @@ type Options struct {
 	// Reminders are when a pending request's approvers are reminded (REMINDERS).
 	Reminders []Reminder
 	// Plans are the recovery plans /failover plan runs (PLANS_FILE); nil for none.
-	Plans   *plans.File
+	Plans *plans.File
+	// Leader, when set (instances sharing an etcd store), reports whether this instance leads
+	// and the context of its term, which ends with the leadership; leader-only work runs only
+	// then. Forward hands what a standby cannot do to the leader (see Job).
+	Leader  func() (context.Context, bool)
+	Forward func(ctx context.Context, j Job) error
 	Now     func() time.Time
 	Logger  *slog.Logger
 	Metrics *Metrics
@@ -130,7 +135,10 @@ type Service struct {
 	// WaitGroup forbids.
 	work workCount
 
-	pollMu   sync.Mutex // held by the running poll cycle
+	pollMu sync.Mutex // held by the running poll cycle
+	// lastTerm is the leadership term of the last poll cycle (under pollMu): a new term's first
+	// cycle reconciles every submitting item before anything else.
+	lastTerm context.Context
 	mu       sync.Mutex
 	inflight map[string]bool // requests and items with a submission or stop under way in this process
 	posts    chan struct{}   // one token per failover POST in flight (MaxConcurrentFailovers)

@@ -16,6 +16,10 @@ import (
 // "submitting" is stored before the POST, so a crash between the two leaves evidence that the
 // POST may have gone out, and the request is reconciled instead of sent again.
 func (b *Service) submit(ctx context.Context, id string) {
+	if !b.leads() {
+		b.handOver(ctx, Job{Kind: JobPoll, ID: id}, nil) // the leader sends it
+		return
+	}
 	r, err := b.st.Get(ctx, id)
 	if err != nil || r.State != store.Approved {
 		return

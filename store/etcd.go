@@ -160,10 +160,12 @@ func (s *Etcd) watch(ctx context.Context) {
 type etcdEngine struct {
 	cli *clientv3.Client
 	pfx string
-	// mu makes this instance's writes take turns: every write appends to the audit chain, so
-	// two local writes at once would only make one of them retry. Other instances' writes are
-	// caught by the compares.
-	mu sync.Mutex
+	// This instance's writes are committed in groups by one goroutine (loop): every write
+	// appends to the audit chain, so two local transactions at once would only make one of
+	// them retry. Other instances' writes are caught by the compares.
+	gmu     sync.Mutex
+	queue   []*etcdCall
+	running bool
 	// onFenced is told of a write refused under a fence: that term is over.
 	onFenced func(Fence)
 }
@@ -177,41 +179,141 @@ func (e *etcdEngine) view(ctx context.Context, fn func(kvTx) error) error {
 	return err
 }
 
+// update queues fn for the next group commit: writes that arrive while one commits share the
+// next etcd transaction (a Raft round trip and an fsync on a majority of members each), as
+// bbolt's groupCommit shares a file commit. The semantics are groupCommit's: fn may run more
+// than once; a failing or panicking fn is taken out and run alone for its own outcome.
 func (e *etcdEngine) update(ctx context.Context, fn func(kvTx) error) error {
-	fence, fenced := FenceOf(ctx)
-	e.mu.Lock()
-	defer e.mu.Unlock()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	c := &etcdCall{ctx: ctx, fn: fn, done: make(chan error, 1)}
+	e.gmu.Lock()
+	e.queue = append(e.queue, c)
+	if !e.running {
+		e.running = true
+		go e.loop()
+	}
+	e.gmu.Unlock()
+	return <-c.done
+}
+
+type etcdCall struct {
+	ctx  context.Context
+	fn   func(kvTx) error
+	done chan error
+}
+
+// etcdMaxGroup bounds the writes one transaction carries (etcd's --max-txn-ops bounds its
+// operations; a group etcd refuses as too large is split).
+const etcdMaxGroup = 64
+
+// loop commits what is queued, group after group; a group shares one fence.
+func (e *etcdEngine) loop() {
+	for {
+		e.gmu.Lock()
+		if len(e.queue) == 0 {
+			e.running = false
+			e.gmu.Unlock()
+			return
+		}
+		f, fenced := FenceOf(e.queue[0].ctx)
+		var group, rest []*etcdCall
+		for _, c := range e.queue {
+			g, ok := FenceOf(c.ctx)
+			if len(group) < etcdMaxGroup && ok == fenced && g == f {
+				group = append(group, c)
+			} else {
+				rest = append(rest, c)
+			}
+		}
+		e.queue = rest
+		e.gmu.Unlock()
+		e.commitGroup(group, f, fenced)
+	}
+}
+
+func (e *etcdEngine) commitGroup(calls []*etcdCall, f Fence, fenced bool) {
+	for len(calls) > 0 {
+		failed, err := e.runTx(calls, f, fenced)
+		switch {
+		case failed >= 0 && len(calls) > 1:
+			// Its own outcome, alone; the others are committed without it.
+			c := calls[failed]
+			_, aerr := e.runTx(calls[failed:failed+1], f, fenced)
+			c.done <- aerr
+			calls = append(calls[:failed:failed], calls[failed+1:]...)
+			continue
+		case err != nil && len(calls) > 1 && strings.Contains(err.Error(), "--max-txn-ops"):
+			for _, c := range calls {
+				_, err := e.runTx([]*etcdCall{c}, f, fenced)
+				c.done <- err
+			}
+			return
+		}
+		for _, c := range calls {
+			c.done <- err
+		}
+		return
+	}
+}
+
+// runTx runs the calls' fns in one transaction and commits it, reading again and rerunning
+// them when another instance wrote what they read. failed is the index of the fn that failed
+// (err is its error), or -1.
+func (e *etcdEngine) runTx(calls []*etcdCall, f Fence, fenced bool) (failed int, err error) {
+	ctx := calls[0].ctx
+	if len(calls) > 1 {
+		// Shared: one caller giving up must not fail the others' reads.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), etcdCommitTimeout)
+		defer cancel()
+	}
 	for attempt := 1; ; attempt++ {
 		tx := e.newTx(ctx, true)
-		err := fn(tx)
-		if tx.err != nil {
-			return tx.err
+		for i, c := range calls {
+			if err := safeRun(c.fn, tx); err != nil {
+				if tx.err != nil {
+					return -1, tx.err
+				}
+				return i, err
+			}
 		}
-		if err != nil {
-			return err
+		if tx.err != nil {
+			return -1, tx.err
 		}
 		if len(tx.writes) == 0 {
-			return nil
+			return -1, nil
 		}
-		ok, err := tx.commit(fence, fenced)
+		ok, err := tx.commit(f, fenced)
 		if errors.Is(err, ErrFenced) && e.onFenced != nil {
-			e.onFenced(fence)
+			e.onFenced(f)
 		}
 		if err != nil || ok {
-			return err
+			return -1, err
 		}
 		if attempt == etcdMaxAttempts {
-			return fmt.Errorf("etcd: the write kept losing to other instances' writes (%d attempts)", attempt)
+			return -1, fmt.Errorf("etcd: the write kept losing to other instances' writes (%d attempts)", attempt)
 		}
 		// Another instance wrote what this one read: read again after a short, random pause.
 		t := time.NewTimer(time.Duration(rand.IntN(attempt*2+1)) * time.Millisecond)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return ctx.Err()
+			return -1, ctx.Err()
 		case <-t.C:
 		}
 	}
+}
+
+// safeRun turns a panic in fn into an error, so one bad write cannot take its group down.
+func safeRun(fn func(kvTx) error, tx kvTx) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("store: write panicked: %v", p)
+		}
+	}()
+	return fn(tx)
 }
 
 func (e *etcdEngine) newTx(ctx context.Context, write bool) *etcdTx {

@@ -515,3 +515,53 @@ func TestEtcdLead(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestEtcdGroupCommit: concurrent writes of one instance share etcd transactions (each
+// transaction is one revision), and a write that fails inside a group fails alone.
+func TestEtcdGroupCommit(t *testing.T) {
+	s := openSharedEtcd(t, Options{})
+	ctx := context.Background()
+	rev := func() int64 {
+		resp, err := s.Client().Get(ctx, "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.Header.Revision
+	}
+	const n = 200
+	before := rev()
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := range n {
+		wg.Go(func() {
+			if i%50 == 7 {
+				// Fails inside whatever group it lands in: a replay.
+				if err := s.Remember(ctx, "dup", time.Hour); err != nil && !errors.Is(err, ErrReplay) {
+					errs <- err
+				}
+				return
+			}
+			if err := s.Remember(ctx, fmt.Sprintf("key-%d", i), time.Hour); err != nil {
+				errs <- fmt.Errorf("write %d: %w", i, err)
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	txns := rev() - before
+	for i := range n {
+		if i%50 == 7 {
+			continue
+		}
+		if seen, err := s.Seen(ctx, fmt.Sprintf("key-%d", i)); err != nil || !seen {
+			t.Fatalf("key-%d not remembered (%v)", i, err)
+		}
+	}
+	t.Logf("%d writes in %d etcd transactions", n, txns)
+	if txns >= n-3 {
+		t.Fatalf("%d writes took %d etcd transactions: they were not grouped", n, txns)
+	}
+}

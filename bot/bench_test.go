@@ -33,6 +33,7 @@ import (
 	"github.com/failover-bot/failover-bot/emapi"
 	"github.com/failover-bot/failover-bot/emapi/emsim"
 	"github.com/failover-bot/failover-bot/store"
+	"github.com/failover-bot/failover-bot/store/etcdtest"
 	"github.com/failover-bot/failover-bot/store/failover/fakeclock"
 )
 
@@ -201,7 +202,20 @@ func BenchmarkAck(b *testing.B) {
 		b.ResetTimer()
 		reportLatency(b, runSenders(b, hc, b.N, cmd, wantAnswer("/failover vm")))
 	})
-	b.Run("vm", benchAckVM)
+	b.Run("vm", func(b *testing.B) { benchAckVM(b) })
+	// The same stored request on a three-member etcd cluster on loopback (STORE=etcd): the
+	// acknowledgement waits for a Raft commit of the request instead of an fsync of the file.
+	b.Run("vm-etcd3", func(b *testing.B) { benchAckVM(b, onEtcd3(b)) })
+}
+
+// onEtcd3 starts a three-member etcd cluster on loopback and puts the harness's store in it,
+// under a prefix of its own.
+func onEtcd3(b *testing.B) func(*harnessConfig) {
+	b.Helper()
+	c := etcdtest.Start(b, etcdtest.Members(3))
+	return func(hc *harnessConfig) {
+		hc.etcd, hc.etcdPrefix = c.Endpoints(), fmt.Sprintf("/bench-%d/", time.Now().UnixNano())
+	}
 }
 
 // benchAckVM measures valid vm requests: each is resolved through the (cached) inventory and
@@ -209,11 +223,11 @@ func BenchmarkAck(b *testing.B) {
 // answer. Delivery paces itself at Slack's real limits (one message per second per channel),
 // so during the burst it posts a card a second, as it would against Slack; the benchmark then
 // checks that every request was stored and owes its card.
-func benchAckVM(b *testing.B) {
+func benchAckVM(b *testing.B, mods ...func(*harnessConfig)) {
 	// A VM per request: one active request per target.
 	inv := bigInventory(b.N + benchSenders)
-	h := newHarness(b, withOptions(func(o *bot.Options) { o.PostRate, o.UpdateRate = 1, 50.0/60 }),
-		func(c *harnessConfig) { c.inventory = &inv })
+	h := newHarness(b, append([]func(*harnessConfig){withOptions(func(o *bot.Options) { o.PostRate, o.UpdateRate = 1, 50.0/60 }),
+		func(c *harnessConfig) { c.inventory = &inv }}, mods...)...)
 	hc := benchHTTPClient(b)
 	cmdOf := func(offset int) func(int) signedCommand {
 		return func(i int) signedCommand {
@@ -343,8 +357,16 @@ func BenchmarkPollCycle(b *testing.B) {
 	b.Run("steady", func(b *testing.B) { benchPoll(b, tasks, latency, false) })
 	b.Run("progress", func(b *testing.B) { benchPoll(b, tasks, latency, true) })
 	b.Run("after-relogon", func(b *testing.B) { benchPollAfterRelogon(b, tasks, latency) })
-	b.Run("finish", func(b *testing.B) {
-		h := newHarness(b, keepEMSession)
+	b.Run("finish", func(b *testing.B) { benchPollFinish(b, tasks, latency) })
+	// The same cycles with the store on a three-member etcd cluster on loopback.
+	b.Run("steady-etcd3", func(b *testing.B) { benchPoll(b, tasks, latency, false, onEtcd3(b)) })
+	b.Run("progress-etcd3", func(b *testing.B) { benchPoll(b, tasks, latency, true, onEtcd3(b)) })
+	b.Run("finish-etcd3", func(b *testing.B) { benchPollFinish(b, tasks, latency, onEtcd3(b)) })
+}
+
+func benchPollFinish(b *testing.B, tasks int, latency time.Duration, mods ...func(*harnessConfig)) {
+	{
+		h := newHarness(b, append([]func(*harnessConfig){keepEMSession}, mods...)...)
 		h.em.SetDefaultScript(emsim.Script{Running: time.Hour, Collect: time.Minute})
 		b.ResetTimer()
 		for range b.N {
@@ -363,7 +385,7 @@ func BenchmarkPollCycle(b *testing.B) {
 			b.StartTimer()
 		}
 		b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/cycle")
-	})
+	}
 }
 
 // benchPollAfterRelogon measures the recovery cycle after a restart: EM's tasks belong to the old
@@ -403,8 +425,8 @@ func benchPollAfterRelogon(b *testing.B, tasks int, latency time.Duration) {
 	b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/cycle")
 }
 
-func benchPoll(b *testing.B, tasks int, latency time.Duration, progress bool) {
-	h := newHarness(b, keepEMSession)
+func benchPoll(b *testing.B, tasks int, latency time.Duration, progress bool, mods ...func(*harnessConfig)) {
+	h := newHarness(b, append([]func(*harnessConfig){keepEMSession}, mods...)...)
 	// 1,000 hours of running: each 10-hour step moves every restore session's progress by one.
 	h.em.SetDefaultScript(emsim.Script{Running: 1000 * time.Hour, Collect: time.Minute})
 	ids := seedRunning(b, h, tasks)

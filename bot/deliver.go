@@ -119,7 +119,7 @@ func newDelivery(b *Bot) *delivery {
 			_, ok := b.opt.Leader()
 			return ok
 		},
-		ctx:       ctx, sctx: context.WithoutCancel(ctx), cancel: cancel, kick: make(chan struct{}, 1),
+		ctx: ctx, sctx: context.WithoutCancel(ctx), cancel: cancel, kick: make(chan struct{}, 1),
 		postRate: rate.Limit(postsPerSecond), postBurst: 1,
 		updates:  rate.NewLimiter(rate.Limit(float64(updatesPerMinute)/60), 1),
 		limiters: map[string]*rate.Limiter{}, running: map[string]bool{}, again: map[string]bool{},

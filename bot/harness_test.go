@@ -17,12 +17,14 @@ import (
 	"time"
 
 	"github.com/slack-go/slack"
+	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/failover-bot/failover-bot/bot"
 	"github.com/failover-bot/failover-bot/bot/slackfake"
 	"github.com/failover-bot/failover-bot/emapi"
 	"github.com/failover-bot/failover-bot/emapi/emsim"
 	"github.com/failover-bot/failover-bot/store"
+	"github.com/failover-bot/failover-bot/store/etcdtest"
 	"github.com/failover-bot/failover-bot/store/failover/fakeclock"
 )
 
@@ -57,6 +59,10 @@ type harnessConfig struct {
 	emClientTimeout time.Duration
 	// notify is NOTIFY_REQUESTER: "thread" (default) or "dm".
 	notify string
+	// etcd, when set, holds the store in etcd at these endpoints (under etcdPrefix) instead of
+	// the dbPath file.
+	etcd       []string
+	etcdPrefix string
 }
 
 type harness struct {
@@ -66,7 +72,7 @@ type harness struct {
 	em     *emsim.Server
 	emSrv  *httptest.Server
 	client *emapi.Client
-	st     *store.Bolt
+	st     store.Store
 	slack  *slackfake.Server
 	bot    *bot.Bot
 	srv    *httptest.Server
@@ -119,12 +125,25 @@ func newHarness(t testing.TB, mods ...func(*harnessConfig)) *harness {
 // the process does at start.
 func (h *harness) start() {
 	h.t.Helper()
-	st, err := store.Open(h.cfg.dbPath, store.Options{Now: h.clock.Now, ApprovalsRequired: h.cfg.required, LockTimeout: time.Second, Thread: bot.ThreadLine,
-		Requester: bot.RequesterNotes(h.cfg.notify)})
-	if err != nil {
-		h.t.Fatalf("open store: %v", err)
+	sopt := store.Options{Now: h.clock.Now, ApprovalsRequired: h.cfg.required, LockTimeout: time.Second, Thread: bot.ThreadLine,
+		Requester: bot.RequesterNotes(h.cfg.notify)}
+	if h.cfg.etcd != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		st, err := store.OpenEtcd(ctx, clientv3.Config{Endpoints: h.cfg.etcd, DialTimeout: etcdtest.DialTimeout,
+			MaxCallSendMsgSize: etcdtest.MaxCallSendMsgSize}, h.cfg.etcdPrefix, sopt)
+		cancel()
+		if err != nil {
+			h.t.Fatalf("open etcd store: %v", err)
+		}
+		h.st = st
+	} else {
+		st, err := store.Open(h.cfg.dbPath, sopt)
+		if err != nil {
+			h.t.Fatalf("open store: %v", err)
+		}
+		h.st = st
 	}
-	h.st = st
+	var err error
 	emTimeout := 5 * time.Second
 	if h.cfg.emClientTimeout > 0 {
 		emTimeout = h.cfg.emClientTimeout

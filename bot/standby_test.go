@@ -2,12 +2,15 @@ package bot_test
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/failover-bot/failover-bot/bot/core"
+	"github.com/failover-bot/failover-bot/bot/slackfake"
 	"github.com/failover-bot/failover-bot/store"
+	"github.com/failover-bot/failover-bot/store/etcdtest"
 )
 
 // leaderSwitch plays the election for one bot: the test decides when it leads, and sees what it
@@ -111,4 +114,29 @@ func TestStandbyRecordsTheLeaderActs(t *testing.T) {
 	ls.lead()
 	h.bot.Poll(context.Background())
 	h.wantState(expiring, store.Expired)
+}
+
+// TestEdgeWhenEtcdIsDown: with the etcd store out of reach, a /failover command is answered at
+// once saying nothing could be recorded, and nothing is; when etcd returns, the next command is
+// recorded as the first request.
+func TestEdgeWhenEtcdIsDown(t *testing.T) {
+	c := etcdtest.Start(t)
+	h := newHarness(t, func(hc *harnessConfig) {
+		hc.etcd, hc.etcdPrefix = c.Endpoints(), "/failover-bot/"
+		hc.opt.AckBudget = 2 * time.Second
+	})
+	c.StopAll()
+	start := time.Now()
+	ack := h.command(Requester, `vm CDP-Finance fin-db01 --reason "primary DC down"`)
+	took := time.Since(start)
+	answer := func() string { return ack + strings.Join(h.responseURLTexts(), "\n") }
+	h.slack.WaitFor(t, 30*time.Second, func(*slackfake.Server) bool { return strings.Contains(answer(), "cannot record") })
+	mustContain(t, "answer with etcd down", answer(), "cannot record the request right now", "Nothing was recorded")
+	if took > 3*time.Second {
+		t.Fatalf("the answer took %v; Slack gives up after 3 s", took)
+	}
+	c.StartAll()
+	if id := h.request(Requester, `vm CDP-Finance fin-db01 --reason "primary DC down"`); id != "FO-1" {
+		t.Fatalf("first request after etcd returned is %s, want FO-1 (nothing recorded before)", id)
+	}
 }

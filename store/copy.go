@@ -32,9 +32,10 @@ const (
 )
 
 // Copy copies every record of src into dst, which must be empty (just opened), from one
-// consistent read of src, then checks that dst holds the same: the same entries and sequence
-// in every bucket, and an audit chain that verifies and ends at src's head. Nothing may write
-// to src meanwhile (stop the bot). It is how `failover-bot migrate` moves a store between
+// consistent read of src, then checks that dst holds what that read saw: the same entries and
+// sequence in every bucket, and an audit chain that verifies and ends at src's head. Writes
+// to src after the read do not disturb the check (an etcd backup is taken while the bots
+// run), but they are not in the copy: stop the bot to migrate. It is how `failover-bot migrate` moves a store between
 // backends and how an etcd store is backed up into a bbolt file.
 func Copy(ctx context.Context, dst, src Store) (CopyReport, error) {
 	var rep CopyReport
@@ -55,6 +56,7 @@ func Copy(ctx context.Context, dst, src Store) (CopyReport, error) {
 	}); err != nil {
 		return rep, err
 	}
+	var read []bucketSum // what the copy read of src, to check dst against
 	err := s.kv().view(ctx, func(stx kvTx) error {
 		for _, name := range allBuckets {
 			if bytes.Equal(name, bucketHealth) {
@@ -79,7 +81,11 @@ func Copy(ctx context.Context, dst, src Store) (CopyReport, error) {
 				return err
 			}
 			sb := stx.Bucket(name)
+			sum := bucketSum{name: name}
+			h := newDigest()
 			err := sb.ForEach(func(k, v []byte) error {
+				h.add(k, v)
+				sum.n++
 				batch = append(batch, [2][]byte{bytes.Clone(k), bytes.Clone(v)})
 				size += len(k) + len(v)
 				rep.Keys++
@@ -96,6 +102,8 @@ func Copy(ctx context.Context, dst, src Store) (CopyReport, error) {
 			}
 			if err == nil {
 				seq := sb.Sequence()
+				sum.seq, sum.sum = seq, h.sum()
+				read = append(read, sum)
 				err = d.kv().update(ctx, func(dtx kvTx) error { return dtx.Bucket(name).SetSequence(seq) })
 			}
 			if err != nil {
@@ -107,7 +115,7 @@ func Copy(ctx context.Context, dst, src Store) (CopyReport, error) {
 	if err != nil {
 		return rep, err
 	}
-	if err := sameBuckets(ctx, d.kv(), s.kv()); err != nil {
+	if err := holdsAsRead(ctx, d.kv(), read); err != nil {
 		return rep, err
 	}
 	if err := dst.Verify(ctx); err != nil {
@@ -119,6 +127,37 @@ func Copy(ctx context.Context, dst, src Store) (CopyReport, error) {
 		return err
 	})
 	return rep, err
+}
+
+// bucketSum is a bucket's content as one read saw it: entries, sequence and digest.
+type bucketSum struct {
+	name []byte
+	n    int
+	seq  uint64
+	sum  []byte
+}
+
+// holdsAsRead checks that s holds, in each bucket, what want says a read of the source saw. The
+// source is not read again: it may have changed since (a live etcd store being backed up).
+func holdsAsRead(ctx context.Context, s *kvStore, want []bucketSum) error {
+	for _, w := range want {
+		var got bucketSum
+		err := s.view(ctx, func(tx kvTx) error {
+			bk := tx.Bucket(w.name)
+			got.seq = bk.Sequence()
+			h := newDigest()
+			err := bk.ForEach(func(k, v []byte) error { got.n++; h.add(k, v); return nil })
+			got.sum = h.sum()
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("copy: check %s: %w", w.name, err)
+		}
+		if got.n != w.n || got.seq != w.seq || !bytes.Equal(got.sum, w.sum) {
+			return fmt.Errorf("copy: bucket %s differs after the copy (%d entries, sequence %d; the source had %d, sequence %d)", w.name, got.n, got.seq, w.n, w.seq)
+		}
+	}
+	return nil
 }
 
 // sameBuckets checks that a and b hold the same entries and sequences in every bucket but the
@@ -158,12 +197,18 @@ func sameBuckets(ctx context.Context, a, b *kvStore) error {
 // file: the same file `failover-bot backup` writes from a bbolt store, which opens as a bbolt
 // store or moves back into etcd with `failover-bot migrate`.
 func (s *Etcd) Backup(ctx context.Context, w io.Writer) (int64, error) {
-	dir, err := os.MkdirTemp("", "failover-bot-backup-*") // mode 0700
+	return s.backupVia(ctx, "", w)
+}
+
+// backupVia is Backup with the temporary bbolt copy in dir ("": the system's temporary
+// directory).
+func (s *Etcd) backupVia(ctx context.Context, dir string, w io.Writer) (int64, error) {
+	tmp, err := os.MkdirTemp(dir, ".failover-bot-backup-*") // mode 0700
 	if err != nil {
 		return 0, fmt.Errorf("backup: %w", err)
 	}
-	defer os.RemoveAll(dir)
-	b, err := Open(filepath.Join(dir, "backup.db"), Options{Now: s.now})
+	defer os.RemoveAll(tmp)
+	b, err := Open(filepath.Join(tmp, "backup.db"), Options{Now: s.now})
 	if err != nil {
 		return 0, fmt.Errorf("backup: %w", err)
 	}
@@ -175,8 +220,10 @@ func (s *Etcd) Backup(ctx context.Context, w io.Writer) (int64, error) {
 }
 
 // BackupFile writes Backup to path (mode 0600) through a temporary file renamed into place.
+// The temporary copy lives beside path, so it needs no writable system temporary directory
+// (the image's root filesystem is read-only).
 func (s *Etcd) BackupFile(ctx context.Context, path string) error {
-	return writeFileAtomic(path, func(w io.Writer) error { _, err := s.Backup(ctx, w); return err })
+	return writeFileAtomic(path, func(w io.Writer) error { _, err := s.backupVia(ctx, filepath.Dir(path), w); return err })
 }
 
 // digest hashes a bucket's entries in order, each length-prefixed.

@@ -15,6 +15,8 @@ import (
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // Etcd is a Store in an etcd cluster, under one key prefix, so that several bot instances
@@ -170,7 +172,19 @@ type etcdEngine struct {
 	onFenced func(Fence)
 }
 
+// withOpTimeout bounds a call whose context has no deadline: etcd's client retries an
+// unreachable cluster for as long as the context lets it, and a delivery worker or a shutdown
+// must hear "unavailable" rather than wait forever.
+func withOpTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, etcdCommitTimeout)
+}
+
 func (e *etcdEngine) view(ctx context.Context, fn func(kvTx) error) error {
+	ctx, cancel := withOpTimeout(ctx)
+	defer cancel()
 	tx := e.newTx(ctx, false)
 	err := fn(tx)
 	if tx.err != nil {
@@ -262,7 +276,8 @@ func (e *etcdEngine) commitGroup(calls []*etcdCall, f Fence, fenced bool) {
 // them when another instance wrote what they read. failed is the index of the fn that failed
 // (err is its error), or -1.
 func (e *etcdEngine) runTx(calls []*etcdCall, f Fence, fenced bool) (failed int, err error) {
-	ctx := calls[0].ctx
+	ctx, cancel := withOpTimeout(calls[0].ctx)
+	defer cancel()
 	if len(calls) > 1 {
 		// Shared: one caller giving up must not fail the others' reads.
 		var cancel context.CancelFunc
@@ -332,8 +347,12 @@ func (e *etcdEngine) count(tx *etcdTx, from, end string) (int, error) {
 
 // etcdErr names what failed; etcd's own messages carry no secrets.
 func etcdErr(what string, err error) error {
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return fmt.Errorf("etcd %s: %w (is etcd reachable?)", what, err)
+	if errors.Is(err, context.DeadlineExceeded) || status.Code(err) == codes.Unavailable || status.Code(err) == codes.DeadlineExceeded ||
+		errors.Is(err, rpctypes.ErrNoLeader) || errors.Is(err, rpctypes.ErrTimeout) {
+		return fmt.Errorf("etcd %s: %w (%w)", what, ErrUnavailable, err)
+	}
+	if errors.Is(err, context.Canceled) {
+		return fmt.Errorf("etcd %s: %w", what, err)
 	}
 	if errors.Is(err, rpctypes.ErrTooManyOps) || strings.Contains(err.Error(), "too many operations") {
 		return fmt.Errorf("etcd %s: %w: raise etcd's --max-txn-ops (failover-bot writes about 2 keys per VM of a request in one transaction)", what, err)

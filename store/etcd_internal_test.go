@@ -401,8 +401,8 @@ func TestEtcdUnavailable(t *testing.T) {
 		start := time.Now()
 		err := op.do(ctx)
 		cancel()
-		if err == nil || !strings.Contains(err.Error(), "etcd") {
-			t.Fatalf("%s with etcd down: %v, want an error naming etcd", op.name, err)
+		if !errors.Is(err, ErrUnavailable) || !strings.Contains(err.Error(), "etcd") {
+			t.Fatalf("%s with etcd down: %v, want ErrUnavailable naming etcd", op.name, err)
 		}
 		if d := time.Since(start); d > 5*time.Second {
 			t.Fatalf("%s with etcd down took %v; the caller's 2 s deadline must bound it", op.name, d)

@@ -25,6 +25,9 @@ var (
 	// ErrSchema means the file was written by a newer failover-bot or is not ours; opening
 	// it anyway could misread or damage it.
 	ErrSchema = errors.New("unsupported database schema")
+	// ErrUnavailable means the store could not be reached in time (etcd without quorum or out
+	// of reach): nothing was written, and the same call may succeed later.
+	ErrUnavailable = errors.New("the store cannot be reached")
 	// ErrInvalid means the caller passed arguments the store cannot accept (a missing
 	// reason, an unknown state, an Apply that touches fields it must not). It is the model's
 	// failover.ErrInvalid, so a rule's refusal and the store's are the same error.

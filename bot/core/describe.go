@@ -33,6 +33,10 @@ func describe(err error) string {
 		return describeConflict(ce)
 	case errors.Is(err, store.ErrNotFound):
 		return "There is no such request. `/failover list` shows the pending and active ones."
+	case errors.Is(err, store.ErrUnavailable):
+		return "the bot's store (etcd) does not answer right now, so nothing was recorded; try again in a minute, and tell the bot's operators if it goes on"
+	case errors.Is(err, store.ErrFenced):
+		return "this instance lost its leadership while acting; another instance carries on"
 	case errors.As(err, &ee):
 		return describeEM(ee)
 	}

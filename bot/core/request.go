@@ -40,6 +40,11 @@ func (b *Service) request(ctx context.Context, in Invocation, cmd Command) Respo
 	}
 	if seen, err := b.st.Seen(ctx, in.ReplayKey); err == nil && seen {
 		return b.replayed(store.ErrReplay)
+	} else if errors.Is(err, store.ErrUnavailable) {
+		// The store does not answer (etcd without quorum or out of reach): say so now. Running
+		// the pre-flight anyway would answer "Checking…" and record the request whenever the
+		// store came back, up to a minute later, after its sender had moved on.
+		return b.replayed(err)
 	}
 	// The pre-flight reads every target's restore points. It normally ends well inside Slack's
 	// 3 seconds and the answer says what was recorded; when EM is slow the answer says what is
@@ -110,6 +115,10 @@ func (b *Service) createRequest(ctx context.Context, in Invocation, cmd Command)
 		b.met.Refusals.WithLabelValues("target-busy").Inc()
 		b.log.Info("request refused: target held by another active request", "user", in.User, "target", busy.Target, "holder", busy.Holder)
 		return ephemeral(describeConflict(busy))
+	}
+	if errors.Is(err, store.ErrUnavailable) {
+		b.log.Error("storing a request failed: the store cannot be reached", "error", err, "user", in.User)
+		return ephemeral("I cannot record the request right now: the bot's store (etcd) does not answer. Nothing was recorded and nothing was sent to Enterprise Manager. Try again in a minute; if it goes on, tell the bot's operators.")
 	}
 	if err != nil {
 		b.log.Error("storing a request failed", "error", err, "user", in.User)
@@ -254,6 +263,9 @@ func (b *Service) replayed(err error) Response {
 		return ephemeral(replayText)
 	}
 	b.log.Error("recording a slash command failed", "error", err)
+	if errors.Is(err, store.ErrUnavailable) {
+		return ephemeral("I cannot record the request right now: the bot's store (etcd) does not answer. Nothing was recorded and nothing was done. Try again in a minute; if it goes on, tell the bot's operators.")
+	}
 	return ephemeral("I could not record the command (" + describe(err) + "). Nothing was done; try again.")
 }
 

@@ -12,9 +12,13 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/failover-bot/failover-bot/bot"
 	"github.com/failover-bot/failover-bot/store"
@@ -26,8 +30,20 @@ import (
 // uses the socket when the file is locked.
 func adminSocketPath(dbPath string) string { return dbPath + ".admin.sock" }
 
+// auditLog is what audit export and audit verify read: the hash-chained log, of either backend.
+type auditLog interface {
+	Events(ctx context.Context, sinceSeq uint64, since time.Time, fn func(store.Event) error) error
+	Verify(ctx context.Context) error
+}
+
+// adminStore is what the admin socket serves: a consistent copy and the audit log.
+type adminStore interface {
+	auditLog
+	Backup(ctx context.Context, w io.Writer) (int64, error)
+}
+
 // adminHandler serves the store's backup and audit log to the CLI.
-func adminHandler(st *store.Bolt) http.Handler {
+func adminHandler(st adminStore) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /backup", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/octet-stream")
@@ -95,7 +111,7 @@ type auditCheck struct {
 // startAuditCheck verifies st's hash chain in the background and logs the verdict: one WARN line
 // naming the first bad event and how to investigate, when the chain does not hold. The bot keeps
 // running either way: the chain is evidence for people, not a precondition for failing over.
-func startAuditCheck(st *store.Bolt, log *slog.Logger) *auditCheck {
+func startAuditCheck(st interface{ Verify(context.Context) error }, log *slog.Logger) *auditCheck {
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &auditCheck{cancel: cancel, done: make(chan struct{})}
 	go func() {
@@ -129,12 +145,16 @@ func (c *auditCheck) stop() {
 	<-c.done
 }
 
+// lockProbeTimeout is how long a command waits for the bbolt file lock before concluding that a
+// running bot holds it: the bot holds it for its whole life, so waiting longer never helps.
+const lockProbeTimeout = 300 * time.Millisecond
+
 // withStore runs direct when the store can be opened, else remote through the running bot.
 func withStore(dbPath string, direct func(*store.Bolt) error, remote func(*http.Client) error) error {
 	if _, err := os.Stat(dbPath); err != nil {
 		return fmt.Errorf("no store at %s (set DB_PATH): %w", dbPath, err)
 	}
-	st, err := store.Open(dbPath, store.Options{LockTimeout: 300 * time.Millisecond})
+	st, err := store.Open(dbPath, store.Options{LockTimeout: lockProbeTimeout})
 	switch {
 	case err == nil:
 		defer st.Close()
@@ -301,7 +321,7 @@ type exportEvent struct {
 
 var csvHeader = []string{"seq", "time", "actor", "request_id", "action", "from", "to", "details", "prev_hash", "hash", "actor_name"}
 
-func writeEvents(ctx context.Context, st *store.Bolt, opts exportOptions, w io.Writer) error {
+func writeEvents(ctx context.Context, st auditLog, opts exportOptions, w io.Writer) error {
 	var (
 		enc = json.NewEncoder(w)
 		cw  *csv.Writer
@@ -330,7 +350,7 @@ func writeEvents(ctx context.Context, st *store.Bolt, opts exportOptions, w io.W
 	return err
 }
 
-func verifyStore(ctx context.Context, st *store.Bolt) (int, error) {
+func verifyStore(ctx context.Context, st auditLog) (int, error) {
 	if err := st.Verify(ctx); err != nil {
 		return 0, err
 	}
@@ -409,4 +429,207 @@ func healthcheck(listenAddr string, ready bool) error {
 		}
 	}
 	return fmt.Errorf("%s answered %s: %s", path, resp.Status, oneLine(string(b)))
+}
+
+// With STORE=etcd, backup and audit read the etcd store directly: etcd has no file lock, so
+// they work the same whether bots run or not, and the admin socket is bbolt's alone.
+
+// adminUsesEtcd reports whether STORE selects etcd for backup and audit.
+func adminUsesEtcd(cfg Config) (bool, error) {
+	switch cfg.Store {
+	case storeEtcd:
+		return true, nil
+	case "", storeBbolt:
+		return false, nil
+	}
+	return false, &ConfigError{Problems: []string{fmt.Sprintf("STORE %q must be bbolt (the DB_PATH file) or etcd (ETCD_ENDPOINTS)", truncateValue(cfg.Store))}}
+}
+
+// adminExitCode is the exit code of a failed admin command: 2 for configuration, as for a bot
+// that refuses to start, 1 for everything else.
+func adminExitCode(err error) int {
+	var ce *ConfigError
+	if errors.As(err, &ce) {
+		return exitConfig
+	}
+	return exitFail
+}
+
+// backupCommand is `failover-bot backup <path>`: a consistent copy of the store STORE names, as
+// a bbolt file either way, and the line that says what was copied where.
+func backupCommand(cfg Config, path string) (string, error) {
+	if onEtcd, err := adminUsesEtcd(cfg); err != nil {
+		return "", err
+	} else if !onEtcd {
+		n, err := backup(cfg.DBPath, path)
+		if err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("wrote a consistent copy of %s to %s (%d bytes)", cfg.DBPath, path, n), nil
+	}
+	var line string
+	err := withEtcd(cfg, func(ctx context.Context, st *store.Etcd, side etcdSide) error {
+		if err := st.BackupFile(ctx, path); err != nil {
+			return err
+		}
+		// The backup is only worth what a restore gets from it: prove it opens as a bbolt
+		// store and that its chain verifies, as the bot's start and `audit verify` will.
+		chk, err := store.Open(path, store.Options{LockTimeout: time.Second})
+		if err != nil {
+			return fmt.Errorf("the backup %s does not open as a store (do not restore from it): %w", path, err)
+		}
+		defer chk.Close()
+		n, err := verifyStore(ctx, chk)
+		if err != nil {
+			return fmt.Errorf("the backup %s does not verify (do not restore from it): %w", path, err)
+		}
+		fi, err := os.Stat(path)
+		if err != nil {
+			return err
+		}
+		line = fmt.Sprintf("wrote a consistent copy of %s to %s (%d bytes, a bbolt file; %d audit events, hash chain verified)", side, path, fi.Size(), n)
+		return nil
+	})
+	return line, err
+}
+
+// auditExportCommand is `failover-bot audit export` on the store STORE names.
+func auditExportCommand(cfg Config, opts exportOptions, w io.Writer) error {
+	if onEtcd, err := adminUsesEtcd(cfg); err != nil {
+		return err
+	} else if !onEtcd {
+		return auditExport(cfg.DBPath, opts, w)
+	}
+	return withEtcd(cfg, func(ctx context.Context, st *store.Etcd, _ etcdSide) error {
+		return writeEvents(ctx, st, opts, w)
+	})
+}
+
+// auditVerifyCommand is `failover-bot audit verify` on the store STORE names; it returns the
+// number of events verified.
+func auditVerifyCommand(cfg Config) (int, error) {
+	if onEtcd, err := adminUsesEtcd(cfg); err != nil {
+		return 0, err
+	} else if !onEtcd {
+		return auditVerify(cfg.DBPath)
+	}
+	var n int
+	err := withEtcd(cfg, func(ctx context.Context, st *store.Etcd, _ etcdSide) error {
+		var err error
+		n, err = verifyStore(ctx, st)
+		return err
+	})
+	return n, err
+}
+
+// etcdAdminReadTimeout bounds a command's first read of etcd once the client has logged on
+// (ETCD_DIAL_TIMEOUT bounds the logon): one range read, or the store's schema check.
+const etcdAdminReadTimeout = 5 * time.Second
+
+// etcdSide is the etcd store an operator command reads or writes, from the ETCD_* settings
+// whatever STORE says (migrate uses them under STORE=bbolt too).
+type etcdSide struct {
+	cfg    Config // with Store = etcd
+	client clientv3.Config
+}
+
+// etcdSideOf checks the ETCD_* settings as a starting bot does and builds the client's
+// configuration. Its errors are *ConfigError, without the password.
+func etcdSideOf(cfg Config) (etcdSide, error) {
+	cfg.Store = storeEtcd
+	cc, err := cfg.etcdClientConfig()
+	if err != nil {
+		return etcdSide{}, err
+	}
+	return etcdSide{cfg: cfg, client: cc}, nil
+}
+
+// String names the store for people: "etcd https://etcd1:2379,https://etcd2:2379 prefix /failover-bot/".
+func (e etcdSide) String() string {
+	eps := make([]string, len(e.cfg.EtcdEndpoints))
+	for i, ep := range e.cfg.EtcdEndpoints {
+		eps[i] = displayEndpoint(ep)
+	}
+	return "etcd " + strings.Join(eps, ",") + " prefix " + e.cfg.EtcdPrefix
+}
+
+// timeout bounds reaching etcd: the logon, then one read.
+func (e etcdSide) timeout() time.Duration { return e.cfg.EtcdDialTimeout + etcdAdminReadTimeout }
+
+// keys counts every key under the prefix, whatever wrote it, without opening the store: opening
+// stamps an empty prefix with the schema version, and a command pointed at a mistyped
+// ETCD_PREFIX must say so rather than create a store there.
+func (e etcdSide) keys(ctx context.Context) (int64, error) {
+	ctx, cancel := context.WithTimeout(ctx, e.timeout())
+	defer cancel()
+	cc := e.client
+	cc.Context = ctx // bounds the logon too
+	cli, err := clientv3.New(cc)
+	if err != nil {
+		// With ETCD_USERNAME the client logs on here, within ETCD_DIAL_TIMEOUT.
+		return 0, e.failed(err, fmt.Sprintf("ETCD_DIAL_TIMEOUT, %v, for the logon", e.cfg.EtcdDialTimeout))
+	}
+	defer cli.Close()
+	resp, err := cli.Get(ctx, e.cfg.EtcdPrefix, clientv3.WithPrefix(), clientv3.WithCountOnly())
+	if err != nil {
+		return 0, e.failed(err, fmt.Sprintf("%v, ETCD_DIAL_TIMEOUT + %v", e.timeout(), etcdAdminReadTimeout))
+	}
+	return resp.Count, nil
+}
+
+// failed names the store and, when etcd did not answer within limit, what to check. etcd's
+// own messages carry no secrets; the endpoints were checked to hold no credentials.
+func (e etcdSide) failed(err error, limit string) error {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("%s: no answer within %s (is etcd reachable at ETCD_ENDPOINTS?): %w", e, limit, err)
+	}
+	return fmt.Errorf("%s: %w", e, err)
+}
+
+// open opens the store. Its errors name the endpoints and the prefix.
+func (e etcdSide) open(ctx context.Context) (*store.Etcd, error) {
+	ctx, cancel := context.WithTimeout(ctx, e.timeout())
+	defer cancel()
+	return store.OpenEtcd(ctx, e.client, e.cfg.EtcdPrefix, store.Options{})
+}
+
+// mustHoldStore refuses a prefix without keys: an empty backup or export of a mistyped
+// ETCD_PREFIX would look like an empty store.
+func (e etcdSide) mustHoldStore(ctx context.Context) error {
+	n, err := e.keys(ctx)
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return fmt.Errorf("%s holds no failover-bot store (no key under the prefix): check ETCD_PREFIX and ETCD_ENDPOINTS", e)
+	}
+	return nil
+}
+
+// commandContext is the context of an operator command on etcd: SIGINT or SIGTERM (Ctrl-C,
+// timeout(1), a Kubernetes Job's deadline) cancels it, so the command removes its temporary
+// files, or its partial copy, before it exits. A second signal ends the process at once.
+func commandContext() (context.Context, context.CancelFunc) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	context.AfterFunc(ctx, stop)
+	return ctx, stop
+}
+
+// withEtcd opens the etcd store ETCD_* names, for a command that reads it, and runs fn.
+func withEtcd(cfg Config, fn func(context.Context, *store.Etcd, etcdSide) error) error {
+	side, err := etcdSideOf(cfg)
+	if err != nil {
+		return err
+	}
+	ctx, stop := commandContext()
+	defer stop()
+	if err := side.mustHoldStore(ctx); err != nil {
+		return err
+	}
+	st, err := side.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	return fn(ctx, st, side)
 }

@@ -88,6 +88,24 @@ type Config struct {
 	// temporary store.
 	DBPath string `env:"DB_PATH"`
 
+	// Store is the backend: "bbolt" (one instance, DB_PATH) or "etcd" (several instances on
+	// one etcd cluster, one leader doing the work; the settings below, etcdconfig.go).
+	Store string `env:"STORE" envDefault:"bbolt"`
+	// EtcdEndpoints are the etcd members: http(s)://host:port or host:port each.
+	EtcdEndpoints []string `env:"ETCD_ENDPOINTS" envSeparator:","`
+	// EtcdPrefix is the directory every key of this deployment lives under; it always ends
+	// with "/".
+	EtcdPrefix      string        `env:"ETCD_PREFIX" envDefault:"/failover-bot/"`
+	EtcdCAFile      string        `env:"ETCD_CA_FILE"`
+	EtcdCertFile    string        `env:"ETCD_CERT_FILE"`
+	EtcdKeyFile     string        `env:"ETCD_KEY_FILE"`
+	EtcdUsername    string        `env:"ETCD_USERNAME"`
+	EtcdPassword    Secret        `env:"ETCD_PASSWORD"`
+	EtcdDialTimeout time.Duration `env:"ETCD_DIAL_TIMEOUT" envDefault:"5s"`
+	// LeaderTTL is the leader's lease (whole seconds): how long a standby may wait after
+	// the leader dies before it takes over.
+	LeaderTTL time.Duration `env:"LEADER_TTL" envDefault:"10s"`
+
 	Approvers       []string `env:"APPROVERS" envSeparator:","`
 	ApproverGroup   string   `env:"APPROVER_GROUP"`
 	Requesters      []string `env:"REQUESTERS" envSeparator:","`       // empty: anyone
@@ -210,6 +228,7 @@ func LoadConfig(lookup func(string) (string, bool), console bool) (Config, error
 			cfg.PollSchedule = consolePollSchedule
 		}
 	}
+	cfg.normaliseEtcd()
 	return cfg, nil
 }
 
@@ -453,6 +472,7 @@ func (c Config) Validate(console bool) error {
 	if c.ReadinessGrace <= 0 {
 		p.add("READINESS_GRACE must be a positive duration, e.g. 30s (how long EM or Slack may fail every check before /readyz answers 503)")
 	}
+	c.validateEtcd(p, time.Now())
 	return p.err()
 }
 
@@ -464,11 +484,12 @@ func (c Config) Validate(console bool) error {
 // approver may also request, and an approver's own request needs APPROVALS_REQUIRED approvers
 // other than them. The bot logs these at start and refuses such a request when it is made.
 func (c Config) Warnings() []string {
+	warnings := c.etcdWarnings()
 	if c.ApproverGroup != "" || len(c.Requesters) > 0 || len(c.Approvers) == 0 || len(c.Approvers)-1 >= c.ApprovalsRequired {
-		return nil
+		return warnings
 	}
-	return []string{fmt.Sprintf("APPROVERS: with REQUESTERS empty an approver may also request, but with %d approver(s) and APPROVALS_REQUIRED=%d no approver's own request could be approved (%s); add an approver or set APPROVER_GROUP",
-		len(c.Approvers), c.ApprovalsRequired, strings.Join(c.Approvers, ", "))}
+	return append(warnings, fmt.Sprintf("APPROVERS: with REQUESTERS empty an approver may also request, but with %d approver(s) and APPROVALS_REQUIRED=%d no approver's own request could be approved (%s); add an approver or set APPROVER_GROUP",
+		len(c.Approvers), c.ApprovalsRequired, strings.Join(c.Approvers, ", ")))
 }
 
 func (c Config) checkFeasible(p *ConfigError) {
@@ -554,7 +575,7 @@ func (c Config) LogValue() slog.Value { return slog.GroupValue(c.attrs()...) }
 
 func (c Config) attrs() []slog.Attr {
 	list := func(s []string) string { return strings.Join(s, ",") }
-	return []slog.Attr{
+	attrs := []slog.Attr{
 		slog.String("SLACK_BOT_TOKEN", c.SlackBotToken.String()),
 		slog.String("SLACK_SIGNING_SECRET", c.SlackSigningSecret.String()),
 		slog.String("SLACK_APP_TOKEN", c.SlackAppToken.String()),
@@ -591,6 +612,7 @@ func (c Config) attrs() []slog.Attr {
 		slog.Duration("SHUTDOWN_TIMEOUT", c.ShutdownTimeout),
 		slog.Duration("READINESS_GRACE", c.ReadinessGrace),
 	}
+	return append(attrs, c.etcdAttrs()...)
 }
 
 // parseDuration reads a duration variable the way the bot writes durations everywhere: a Go

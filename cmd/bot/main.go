@@ -1,6 +1,7 @@
 // Command failover-bot serves the /failover Slack command: two-person-approved Veeam CDP
 // failovers through Enterprise Manager's REST API. main only wires: configuration → store → EM
-// client → bot → run, plus the operator subcommands (audit, backup, doctor, healthcheck, plans, version).
+// client → bot → run, plus the operator subcommands (audit, backup, doctor, healthcheck, migrate,
+// plans, version).
 package main
 
 import (
@@ -176,12 +177,14 @@ func subcommand(args []string, stdout, stderr io.Writer, lookup func(string) (st
 		if len(args) != 2 {
 			return fail(exitConfig, errors.New("usage: failover-bot backup <path>"))
 		}
-		n, err := backup(cfg.DBPath, args[1])
+		line, err := backupCommand(cfg, args[1])
 		if err != nil {
-			return fail(exitFail, err)
+			return fail(adminExitCode(err), err)
 		}
-		fmt.Fprintf(stdout, "wrote a consistent copy of %s to %s (%d bytes)\n", cfg.DBPath, args[1], n)
+		fmt.Fprintln(stdout, line)
 		return exitOK
+	case "migrate":
+		return migrateCommand(cfg, args[1:], stdout, stderr)
 	case "audit":
 		if len(args) < 2 {
 			return fail(exitConfig, errors.New("usage: failover-bot audit export [--since <time>] [--format jsonl|csv] | failover-bot audit verify"))
@@ -192,21 +195,21 @@ func subcommand(args []string, stdout, stderr io.Writer, lookup func(string) (st
 			if err != nil {
 				return fail(exitConfig, err)
 			}
-			if err := auditExport(cfg.DBPath, opts, stdout); err != nil {
-				return fail(exitFail, err)
+			if err := auditExportCommand(cfg, opts, stdout); err != nil {
+				return fail(adminExitCode(err), err)
 			}
 			return exitOK
 		case "verify":
-			n, err := auditVerify(cfg.DBPath)
+			n, err := auditVerifyCommand(cfg)
 			if err != nil {
-				return fail(exitFail, err)
+				return fail(adminExitCode(err), err)
 			}
 			fmt.Fprintf(stdout, "audit log intact: %d events, hash chain verified\n", n)
 			return exitOK
 		}
 		return fail(exitConfig, fmt.Errorf("unknown audit command %q: use export or verify", args[1]))
 	}
-	return fail(exitConfig, fmt.Errorf("unknown command %q (commands: version, healthcheck, doctor, plans, backup, audit; run with -h for help)", args[0]))
+	return fail(exitConfig, fmt.Errorf("unknown command %q (commands: version, healthcheck, doctor, plans, backup, audit, migrate; run with -h for help)", args[0]))
 }
 
 func usage(w io.Writer, fs *flag.FlagSet) {
@@ -219,7 +222,11 @@ Usage:
   failover-bot audit verify         check the audit log's hash chain; exit 1 naming the first bad event
   failover-bot doctor [--vm <replica>/<vm>]  read-only checks of EM: logon, role, inventory,
                                     intervals, restore-session query, clock; one line each
-  failover-bot backup <path>        write a consistent copy of the store (works while the bot runs)
+  failover-bot backup <path>        write a consistent copy of the store (works while the bot runs);
+                                    a bbolt file, with STORE=etcd too (read at one etcd revision)
+  failover-bot migrate --from bbolt:<file> --to etcd | --from etcd --to bbolt:<new file>
+                                    copy a whole store between backends and verify it (bots stopped;
+                                    the etcd side is ETCD_*, whatever STORE says)
   failover-bot plans check [file]   validate a recovery-plans file offline (default: $PLANS_FILE)
   failover-bot healthcheck [--ready]  GET /healthz (liveness: process and store) or, with --ready,
                                     /readyz (EM and Slack answer) on LISTEN_ADDR; exit 0 on 200
@@ -249,10 +256,19 @@ Environment (every secret also accepts NAME_FILE, read from a file):
   OUTCOME_GRACE            wait this long for an outcome EM does not give  default 10m
   STOP_APPROVALS           people who confirm a stop: 1 or 2     default 1
   DB_PATH                  bbolt file                          default failover-bot.db
+  STORE                    bbolt (one instance, DB_PATH) or etcd (several, one leader)  default bbolt
+  ETCD_ENDPOINTS           every etcd member, comma-separated: https://host:2379 or host:2379 (required with STORE=etcd)
+  ETCD_PREFIX              key directory of this deployment (a final / is added)  default /failover-bot/
+  ETCD_CA_FILE             PEM CA bundle for etcd's certificate  default system roots
+  ETCD_CERT_FILE, ETCD_KEY_FILE  PEM client certificate and its unencrypted key (both or neither)
+  ETCD_USERNAME, ETCD_PASSWORD   etcd user and password (both or neither)
+  ETCD_DIAL_TIMEOUT        etcd logon and first lease keep-alive limit  default 5s
+  LEADER_TTL               leader lease, whole seconds 2s-5m: how long a standby waits after a crash  default 10s
   APPROVERS                comma-separated Slack user IDs allowed to approve
   APPROVER_GROUP           Slack user group ID whose members may approve
   REQUESTERS               user IDs allowed to request (empty: anyone in an allowed channel)
   ALLOWED_CHANNELS         channel IDs where /failover works (empty: any)
+  ALLOWED_TEAMS            more workspace IDs (T…) or an org ID (E…) whose commands are acted on
   AUDIT_CHANNEL            channel ID that receives every audit event
   POLL_SCHEDULE            robfig/cron spec for the task poller  default @every 15s
   REQUEST_TTL              how long a request waits for approval default 1h

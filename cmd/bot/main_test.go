@@ -22,6 +22,7 @@ import (
 	"github.com/failover-bot/failover-bot/emapi"
 	"github.com/failover-bot/failover-bot/emapi/emsim"
 	"github.com/failover-bot/failover-bot/store"
+	"github.com/failover-bot/failover-bot/store/etcdtest"
 )
 
 // childEnv makes the test binary run main's run() instead of the tests, so a test can signal a
@@ -32,7 +33,8 @@ func TestMain(m *testing.M) {
 	if os.Getenv(childEnv) == "1" {
 		os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.LookupEnv))
 	}
-	os.Exit(m.Run())
+	// etcdtest.Run stops the shared etcd the etcd tests start (admin_etcd_test.go, migrate_test.go).
+	os.Exit(etcdtest.Run(m))
 }
 
 func envOf(kv ...string) func(string) (string, bool) {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -28,11 +29,14 @@ type app struct {
 	log      *slog.Logger
 	reg      *prometheus.Registry
 	met      *bot.Metrics
-	st       *store.Bolt
+	st       *store.Bolt // STORE=bbolt; nil with etcd
+	etcd     *store.Etcd // STORE=etcd; nil with bbolt
+	store    store.Store // whichever is open
 	em       *emapi.Client
 	bot      *bot.Bot
 	stopPoll func(context.Context) error
 	audit    *auditCheck // the start-up verification of the audit log's hash chain
+	lead     *leadership // STORE=etcd: the campaign for the leadership
 }
 
 // newMetrics creates the process's registry and the bot's series; the EM client reports into them
@@ -53,13 +57,25 @@ func open(cfg Config, log *slog.Logger, reg *prometheus.Registry, met *bot.Metri
 	// The audit log records display names beside user IDs: the edge learns them, the store
 	// reads them when it writes an event.
 	names := bot.NewNames(0, 0, nil)
-	st, err := store.Open(cfg.DBPath, store.Options{LockTimeout: 2 * time.Second, ApprovalsRequired: cfg.ApprovalsRequired, Thread: bot.ThreadLine,
-		Requester: bot.RequesterNotes(cfg.NotifyRequester), Names: names.Name})
+	sopt := store.Options{LockTimeout: 2 * time.Second, ApprovalsRequired: cfg.ApprovalsRequired, Thread: bot.ThreadLine,
+		Requester: bot.RequesterNotes(cfg.NotifyRequester), Names: names.Name}
+	st, err := openStore(cfg, sopt)
 	if err != nil {
-		return nil, fmt.Errorf("DB_PATH %s: %w", cfg.DBPath, err)
+		return nil, err
 	}
-	a.st = st
+	a.store = st
+	switch s := st.(type) {
+	case *store.Bolt:
+		a.st = s
+		a.met.Leader.Set(1) // one instance: it always leads
+	case *store.Etcd:
+		a.etcd = s
+		a.lead = newLeadership(s, cfg, log, a.met)
+	}
 	opt := extra
+	if a.lead != nil {
+		opt.Leader, opt.Forward = a.lead.current, a.lead.forward
+	}
 	opt.Names = names
 	opt.Approvers, opt.ApproverGroup = cfg.Approvers, cfg.ApproverGroup
 	opt.Requesters, opt.AllowedChannels = cfg.Requesters, cfg.AllowedChannels
@@ -97,11 +113,16 @@ func open(cfg Config, log *slog.Logger, reg *prometheus.Registry, met *bot.Metri
 		return nil, err
 	}
 	a.bot = b
+	// Every instance runs the poller; a cycle on an instance that does not lead does nothing.
 	if a.stopPoll, err = b.StartPoller(cfg.PollSchedule); err != nil {
 		a.close(context.Background())
 		return nil, err
 	}
-	b.PollSoon() // resume at once after a restart instead of waiting for the first tick
+	if a.lead != nil {
+		a.lead.start(b)
+	} else {
+		b.PollSoon() // resume at once after a restart instead of waiting for the first tick
+	}
 	a.audit = startAuditCheck(st, log)
 	return a, nil
 }
@@ -116,14 +137,16 @@ func (a *app) close(ctx context.Context) error {
 	if a.bot != nil {
 		errs = append(errs, a.bot.Close(ctx))
 	}
+	// Delivered what it could as the leader; now hand over at once rather than after the TTL.
+	a.lead.stop()
 	a.audit.stop()
 	if a.em != nil {
 		if err := a.em.Close(ctx); err != nil {
 			a.log.Warn("EM logout failed", "error", err)
 		}
 	}
-	if a.st != nil {
-		errs = append(errs, a.st.Close())
+	if a.store != nil {
+		errs = append(errs, a.store.Close())
 	}
 	return errors.Join(errs...)
 }
@@ -182,7 +205,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		a.close(context.Background())
 		return err
 	}
-	mux.Handle("GET /healthz", &bot.Health{Store: a.st})
+	mux.Handle("GET /healthz", &bot.Health{Store: a.store, Leader: a.lead.leading})
 	mux.Handle("GET /readyz", ready)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(a.reg, promhttp.HandlerOpts{}))
 	if !socketMode {
@@ -203,9 +226,11 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	rctx, stopReady := context.WithCancel(context.Background())
 	readyDone := make(chan struct{})
 	go func() { defer close(readyDone); ready.Run(rctx) }()
-	admin, err := listenAdmin(cfg.DBPath, a.st, errs)
-	if err != nil {
-		log.Warn("backup and audit export while running are unavailable", "error", err)
+	var admin *http.Server
+	if a.st != nil { // etcd has no file lock: the CLI reads it directly
+		if admin, err = listenAdmin(cfg.DBPath, a.st, errs); err != nil {
+			log.Warn("backup and audit export while running are unavailable", "error", err)
+		}
 	}
 
 	sctx, stopSocket := context.WithCancel(context.Background())
@@ -228,7 +253,11 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if socketMode {
 		mode = "Socket Mode"
 	}
-	log.Info("failover-bot running", "mode", mode, "listen", l.Addr().String(), "db", cfg.DBPath, "poll", cfg.PollSchedule, "version", version)
+	where := []any{"db", cfg.DBPath}
+	if a.etcd != nil {
+		where = []any{"etcd", strings.Join(cfg.EtcdEndpoints, ","), "prefix", cfg.EtcdPrefix, "instance", a.lead.instance}
+	}
+	log.Info("failover-bot running", append([]any{"mode", mode, "listen", l.Addr().String(), "poll", cfg.PollSchedule, "version", version}, where...)...)
 
 	var runErr error
 	select {

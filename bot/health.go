@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/failover-bot/failover-bot/store"
 )
 
 // Liveness defaults.
@@ -94,7 +96,12 @@ func (h *Health) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		body.Role = "standby"
 	}
 	code := http.StatusOK
-	if res.err != nil {
+	switch {
+	case errors.Is(res.err, store.ErrUnavailable):
+		// etcd out of reach: a restart cannot bring it back, and this process still tells
+		// people so in Slack (and takes over again when etcd returns). Live, and says why.
+		body.Store = "unreachable: " + res.err.Error()
+	case res.err != nil:
 		body.Status, body.Store, code = "unhealthy", res.err.Error(), http.StatusServiceUnavailable
 	}
 	w.Header().Set("Content-Type", "application/json")
@@ -150,7 +157,8 @@ func (h *Health) check(ctx context.Context) probeResult {
 // probe writes to the store once and records the result for everyone. It is bounded by
 // HangAfter; a store that ignores the deadline keeps this goroutine, and liveness says so.
 func (h *Health) probe(done chan struct{}) {
-	ctx, cancel := context.WithTimeout(context.Background(), orDefault(h.HangAfter, DefaultHangAfter))
+	// A store that honours the deadline answers before the probe counts as hung.
+	ctx, cancel := context.WithTimeout(context.Background(), orDefault(h.HangAfter, DefaultHangAfter)*3/4)
 	err := h.Store.Writable(ctx)
 	cancel()
 	h.mu.Lock()

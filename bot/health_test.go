@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -16,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/failover-bot/failover-bot/bot"
+	"github.com/failover-bot/failover-bot/store"
 	"github.com/failover-bot/failover-bot/store/failover/fakeclock"
 )
 
@@ -186,4 +188,38 @@ func TestMetrics(t *testing.T) {
 		`failover_bot_oldest_active_request_seconds{state="running"} 0`,
 		`failover_bot_slack_backlog{kind="messages"} 0`,
 		`failover_bot_slack_oldest_undelivered_seconds 0`)
+}
+
+// TestHealthzEtcdUnreachable: a store that cannot be reached (etcd without quorum) leaves the
+// process live — restarting it would not bring etcd back — and /healthz says why; the role is
+// reported either way.
+func TestHealthzEtcdUnreachable(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		err      error
+		leading  bool
+		code     int
+		store    string
+		role     string
+		unhealth bool
+	}{
+		{"leader, etcd fine", nil, true, http.StatusOK, "ok", "leader", false},
+		{"standby, etcd fine", nil, false, http.StatusOK, "ok", "standby", false},
+		{"etcd unreachable", fmt.Errorf("etcd commit: %w (context deadline exceeded)", store.ErrUnavailable), false, http.StatusOK, "unreachable: ", "standby", false},
+		{"store broken", errors.New("disk full"), true, http.StatusServiceUnavailable, "disk full", "leader", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := newProbeStore()
+			p.set(tc.err, false)
+			srv := httptest.NewServer(&bot.Health{Store: p, Leader: func() bool { return tc.leading }})
+			defer srv.Close()
+			code, body := getJSON(t, srv.URL)
+			if code != tc.code || !strings.Contains(body["store"].(string), tc.store) || body["role"] != tc.role {
+				t.Fatalf("got %d %v, want %d store %q role %s", code, body, tc.code, tc.store, tc.role)
+			}
+			if (body["status"] == "unhealthy") != tc.unhealth {
+				t.Fatalf("status %v", body["status"])
+			}
+		})
+	}
 }

@@ -258,7 +258,7 @@ func (e *etcdEngine) commitGroup(calls []*etcdCall, f Fence, fenced bool) {
 			c.done <- aerr
 			calls = append(calls[:failed:failed], calls[failed+1:]...)
 			continue
-		case err != nil && len(calls) > 1 && strings.Contains(err.Error(), "--max-txn-ops"):
+		case err != nil && len(calls) > 1 && (strings.Contains(err.Error(), "--max-txn-ops") || strings.Contains(err.Error(), "--max-request-bytes")):
 			for _, c := range calls {
 				_, err := e.runTx([]*etcdCall{c}, f, fenced)
 				c.done <- err
@@ -357,7 +357,8 @@ func etcdErr(what string, err error) error {
 	if errors.Is(err, rpctypes.ErrTooManyOps) || strings.Contains(err.Error(), "too many operations") {
 		return fmt.Errorf("etcd %s: %w: raise etcd's --max-txn-ops (failover-bot writes about 2 keys per VM of a request in one transaction)", what, err)
 	}
-	if errors.Is(err, rpctypes.ErrRequestTooLarge) || strings.Contains(err.Error(), "request is too large") {
+	if errors.Is(err, rpctypes.ErrRequestTooLarge) || strings.Contains(err.Error(), "request is too large") ||
+		strings.Contains(err.Error(), "larger than max") {
 		return fmt.Errorf("etcd %s: %w: raise etcd's --max-request-bytes", what, err)
 	}
 	return fmt.Errorf("etcd %s: %w", what, err)
@@ -485,7 +486,12 @@ func (tx *etcdTx) commit(f Fence, fenced bool) (ok bool, err error) {
 		orElse = append(orElse, clientv3.OpGet(f.Key))
 	}
 	// Once sent, a commit is not abandoned with its caller (see etcdCommitTimeout).
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(tx.ctx), etcdCommitTimeout)
+	// A caller's deadline still counts (a health probe must answer in time).
+	timeout := etcdCommitTimeout
+	if d, ok := tx.ctx.Deadline(); ok && time.Until(d) < timeout {
+		timeout = max(time.Until(d), 100*time.Millisecond)
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(tx.ctx), timeout)
 	defer cancel()
 	resp, err := tx.e.cli.Txn(ctx).If(cmps...).Then(ops...).Else(orElse...).Commit()
 	if err != nil {

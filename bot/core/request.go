@@ -118,7 +118,7 @@ func (b *Service) createRequest(ctx context.Context, in Invocation, cmd Command)
 	}
 	if errors.Is(err, store.ErrUnavailable) {
 		b.log.Error("storing a request failed: the store cannot be reached", "error", err, "user", in.User)
-		return ephemeral("I cannot record the request right now: the bot's store (etcd) does not answer. Nothing was recorded and nothing was sent to Enterprise Manager. Try again in a minute; if it goes on, tell the bot's operators.")
+		return ephemeral("I cannot record the request right now: the bot's store (etcd) does not answer. Nothing was recorded and nothing was sent to Enterprise Manager. Try again in a minute (should etcd have kept it after all, its card appears and a repeat is refused as already active); if it goes on, tell the bot's operators.")
 	}
 	if err != nil {
 		b.log.Error("storing a request failed", "error", err, "user", in.User)

@@ -600,6 +600,11 @@ func TestEtcdClientConfig(t *testing.T) {
 		if cc.TLS != nil || cc.Username != "" || cc.Password != "" {
 			t.Errorf("plaintext without auth: TLS %v, user %q, password set %v", cc.TLS != nil, cc.Username, cc.Password != "")
 		}
+		// A 5,000-VM request is written in one transaction of a few MiB: the client must not
+		// refuse it before etcd (whose --max-request-bytes is the limit that counts) sees it.
+		if cc.MaxCallSendMsgSize < 16<<20 {
+			t.Errorf("client send limit %d bytes, want at least 16 MiB", cc.MaxCallSendMsgSize)
+		}
 	})
 
 	t.Run("bbolt", func(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"time"
 
@@ -125,7 +126,8 @@ func (s *Etcd) Lead(ctx context.Context, opt LeadOptions) error {
 			}
 			continue
 		}
-		el := concurrency.NewElection(sess, s.prefix+EtcdLeaderPart)
+		// The election adds "/<lease>" to its prefix: keys are <prefix>leader/<lease>.
+		el := concurrency.NewElection(sess, s.prefix+strings.TrimSuffix(EtcdLeaderPart, "/"))
 		// A campaign waits for the leader before it; it must end with the session too.
 		cctx, cancel := context.WithCancel(ctx)
 		go func() {

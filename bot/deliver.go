@@ -298,6 +298,11 @@ func (d *delivery) channelStep(ch string) bool {
 }
 
 func (d *delivery) storeTrouble(what string, err error) bool {
+	if errors.Is(err, store.ErrFenced) || !d.leads() {
+		// The leadership ended: what is left is the next leader's to deliver.
+		d.log.Info("slack delivery: stopped, this instance no longer leads", "while", what)
+		return false
+	}
 	d.log.Error("slack delivery: "+what+" failed", "error", err)
 	d.wait(time.Second)
 	return d.ctx.Err() == nil

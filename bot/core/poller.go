@@ -71,6 +71,9 @@ func (b *Service) Poll(ctx context.Context) {
 	defer func() { b.met.PollDuration.Observe(time.Since(start).Seconds()) }()
 	reqs, err := b.st.Active(ctx)
 	if err != nil {
+		if ctx.Err() != nil {
+			return // the cycle was cancelled (the term ended, or shutdown): nothing failed
+		}
 		b.log.Error("poll: listing active requests failed", "error", err)
 		return
 	}

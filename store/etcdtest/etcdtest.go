@@ -9,7 +9,7 @@
 //	c.Kill(c.Leader())
 //
 // Tests that only need a working etcd share one single-member server per test binary, each under
-// its own key prefix, because starting etcd costs about a second:
+// its own key prefix, rather than pay for a process, a data directory and a start each:
 //
 //	func TestMain(m *testing.M) { etcdtest.Main(m) }
 //
@@ -24,9 +24,9 @@
 //
 // Every member runs with --max-txn-ops 4096 and --max-request-bytes 8388608 (the store commits a
 // request of many VMs, with its audit events and outbox, in one transaction), fast elections
-// (--heartbeat-interval 50, --election-timeout 500, --pre-vote) and error-level logging. A
-// member's output goes to a file in the temporary directory and is written to the test's log
-// when the test fails. Members are killed at the test's cleanup, and with the test binary if
+// (--heartbeat-interval 50, --election-timeout 500, --pre-vote; 10 and 100 for a lone member)
+// and error-level logging. A member's output goes to a file in the temporary directory and is
+// written to the test's log when the test fails. Members are killed at the test's cleanup, and with the test binary if
 // it dies first (Linux).
 //
 // The methods of Cluster that start, stop or signal members fail the test on error, so they
@@ -48,6 +48,8 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 )
 
 // Limits every member is started with. A production etcd for the bot needs at least these.
@@ -67,13 +69,16 @@ const (
 	DialTimeout = 5 * time.Second
 )
 
-// Raft timing of the members, in milliseconds. A lone member is its own leader, so these only
-// matter to clusters of several members: small enough that an election after a kill takes well
-// under a second, large enough (and with pre-vote, so a member that was starved of CPU cannot
-// depose a healthy leader) for a loaded 2-core machine running tests with -race.
+// Raft timing of the members, in milliseconds. In a cluster of several members: small enough
+// that an election after a kill takes well under a second, large enough (and with pre-vote, so
+// a member that was starved of CPU cannot depose a healthy leader) for a loaded 2-core machine
+// running tests with -race. A lone member contends with no one, and waits one election timeout
+// before it elects itself, so it starts faster with a shorter one.
 const (
-	heartbeatMillis = 50
-	electionMillis  = 500
+	heartbeatMillis     = 50
+	electionMillis      = 500
+	loneHeartbeatMillis = 10
+	loneElectionMillis  = 100
 )
 
 const (
@@ -188,10 +193,12 @@ func (c *Cluster) Endpoints() []string {
 func (c *Cluster) Endpoint(i int) string { return c.member(i).clientURL() }
 
 // Client returns a client of the given members, or of every member if none is given, closed
-// at t's cleanup. Its warnings go to t's log. A client of one member shows that member's own
-// copy of the data in serializable reads and watches. A client of a paused member's endpoint
-// may send it a request that then waits for the request's context: the connection looks
-// healthy until gRPC's keep-alive (10 s at least) gives up on it.
+// at t's cleanup. Its warnings go to t's log; it sends requests up to MaxCallSendMsgSize and
+// uses a member that comes back within a second (see clientConfig). A client of one member
+// shows that member's own copy of the data in serializable reads and watches. A client whose
+// endpoints include a paused member may send it a request, which then waits until its context
+// ends: the connection to a hung process stays open, and this client sends no keep-alive pings
+// that would notice.
 func (c *Cluster) Client(t testing.TB, members ...int) *clientv3.Client {
 	t.Helper()
 	eps := c.Endpoints()
@@ -206,18 +213,29 @@ func (c *Cluster) Client(t testing.TB, members ...int) *clientv3.Client {
 
 func newClient(t testing.TB, eps []string) *clientv3.Client {
 	t.Helper()
-	log := testLogger(t)
-	cli, err := clientv3.New(clientv3.Config{
-		Endpoints:          eps,
-		DialTimeout:        DialTimeout,
-		MaxCallSendMsgSize: MaxCallSendMsgSize,
-		Logger:             log,
-	})
+	cli, err := clientv3.New(clientConfig(eps, testLogger(t)))
 	if err != nil {
 		t.Fatalf("etcdtest: client of %s: %v", strings.Join(eps, ","), err)
 	}
 	t.Cleanup(func() { cli.Close() })
 	return cli
+}
+
+// clientConfig is the configuration of every client the package makes. Its reconnection
+// backoff is short (50 ms growing to 1 s, where gRPC's default grows from 1 s to 2 min), so a
+// member that comes back is used again within a second, not after a backoff that grew while
+// it was down.
+func clientConfig(eps []string, log *zap.Logger) clientv3.Config {
+	return clientv3.Config{
+		Endpoints:          eps,
+		DialTimeout:        DialTimeout,
+		MaxCallSendMsgSize: MaxCallSendMsgSize,
+		Logger:             log,
+		DialOptions: []grpc.DialOption{grpc.WithConnectParams(grpc.ConnectParams{
+			Backoff:           backoff.Config{BaseDelay: 50 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: time.Second},
+			MinConnectTimeout: DialTimeout,
+		})},
+	}
 }
 
 // testLogger sends a client's warnings to t's log until t's cleanup and drops them after: the
@@ -296,7 +314,8 @@ func (c *Cluster) Pause(i int) {
 	}
 }
 
-// Resume continues member i, paused by Pause, with SIGCONT.
+// Resume continues member i, paused by Pause, with SIGCONT, and waits until it is healthy
+// (which needs a quorum running).
 func (c *Cluster) Resume(i int) {
 	c.tb.Helper()
 	m := c.faultable("Resume", i)

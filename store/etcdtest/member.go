@@ -151,6 +151,10 @@ func (c *cluster) addrInUse(err error) {
 // flags is member m's command line; a restarted member, which has data, ignores the --initial-*
 // flags and keeps its ports.
 func (c *cluster) flags(m *member) []string {
+	heartbeat, election := heartbeatMillis, electionMillis
+	if len(c.members) == 1 {
+		heartbeat, election = loneHeartbeatMillis, loneElectionMillis
+	}
 	f := []string{
 		"--name=" + m.name,
 		"--data-dir=" + m.dataDir,
@@ -161,8 +165,8 @@ func (c *cluster) flags(m *member) []string {
 		"--initial-cluster=" + c.initial,
 		"--initial-cluster-state=new",
 		"--initial-cluster-token=" + c.token,
-		"--heartbeat-interval=" + strconv.Itoa(heartbeatMillis),
-		"--election-timeout=" + strconv.Itoa(electionMillis),
+		"--heartbeat-interval=" + strconv.Itoa(heartbeat),
+		"--election-timeout=" + strconv.Itoa(election),
 		"--pre-vote=true",
 		"--max-txn-ops=" + strconv.Itoa(MaxTxnOps),
 		"--max-request-bytes=" + strconv.Itoa(MaxRequestBytes),
@@ -205,11 +209,13 @@ func (c *cluster) spawn(m *member) error {
 }
 
 // childEnv is env without etcd's own variables: etcd 3.4 reads every ETCD_* variable as a
-// flag, and a test's environment may hold ETCD_BIN or the bot's ETCD_ENDPOINTS.
+// flag, and a test's environment may hold ETCD_BIN or the bot's ETCD_ENDPOINTS. It keeps
+// ETCD_UNSUPPORTED_ARCH, without which etcd 3.4 refuses to run on arm64.
 func childEnv(env []string) []string {
 	var out []string
 	for _, kv := range env {
-		if !strings.HasPrefix(kv, "ETCD_") && !strings.HasPrefix(kv, "ETCDCTL_") {
+		if strings.HasPrefix(kv, "ETCD_UNSUPPORTED_ARCH=") ||
+			!strings.HasPrefix(kv, "ETCD_") && !strings.HasPrefix(kv, "ETCDCTL_") {
 			out = append(out, kv)
 		}
 	}
@@ -326,7 +332,7 @@ func (c *cluster) waitHealthy(ms []*member) error {
 			cli, ok := clients[m]
 			if !ok {
 				var err error
-				cli, err = clientv3.New(clientv3.Config{Endpoints: []string{m.clientURL()}, DialTimeout: DialTimeout, Logger: zap.NewNop()})
+				cli, err = clientv3.New(clientConfig([]string{m.clientURL()}, zap.NewNop()))
 				if err != nil {
 					return fmt.Errorf("etcdtest: client of %s: %w", m.name, err)
 				}
@@ -355,6 +361,15 @@ func (c *cluster) waitHealthy(ms []*member) error {
 func healthy(cli *clientv3.Client, m *member, deadline time.Time) error {
 	ctx, cancel := waitContext(time.Second, deadline)
 	defer cancel()
+	// A member that exits ends the wait at once: what holds its port may accept connections
+	// and never answer.
+	go func(done <-chan struct{}) {
+		select {
+		case <-done:
+			cancel()
+		case <-ctx.Done():
+		}
+	}(m.proc.done)
 	st, err := cli.Status(ctx, m.clientURL())
 	if err != nil {
 		return err
@@ -478,10 +493,17 @@ func (c *cluster) pause(m *member) error {
 	return waitStopped(m.proc.cmd.Process.Pid)
 }
 
+// resume continues member m and waits until it is healthy: a leader that was paused still
+// believes it leads until it hears from the others, and a write it takes in that moment is
+// lost (the client sees etcd's request timeout), so it is back only once it serves a
+// linearizable read through the current leader.
 func (c *cluster) resume(m *member) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.resumeLocked(m)
+	if err := c.resumeLocked(m); err != nil {
+		return err
+	}
+	return c.waitHealthy([]*member{m})
 }
 
 func (c *cluster) resumeLocked(m *member) error {
@@ -521,7 +543,7 @@ func (c *cluster) leader() (int, error) {
 
 // leaderSeenBy returns the index of the member m reports as leader.
 func (c *cluster) leaderSeenBy(m *member, deadline time.Time) (int, error) {
-	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{m.clientURL()}, DialTimeout: DialTimeout, Logger: zap.NewNop()})
+	cli, err := clientv3.New(clientConfig([]string{m.clientURL()}, zap.NewNop()))
 	if err != nil {
 		return -1, err
 	}

@@ -44,6 +44,9 @@ type Store interface {
 	// in the same write as the change that finishes a request, so its cost is the requests
 	// returned plus at most FinishedMoreCap index entries, however long the history.
 	Finished(ctx context.Context, since time.Time, limit int) (reqs []*Request, more int, err error)
+	// Holders returns the active request holding each of keys (failover.TargetKey), from the
+	// target index: its cost is the keys asked, not the requests active.
+	Holders(ctx context.Context, keys []string) (map[string]*Request, error)
 	Updater
 	Note(ctx context.Context, id, actor, action, details, thread string) (*Request, error)
 	WithdrawUndeliverable(ctx context.Context, id, why string) (*Request, error)

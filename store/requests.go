@@ -577,3 +577,33 @@ func (s *kvStore) queueLines(tx kvTx, r *Request, ev *Event, line string, change
 	}
 	return nil
 }
+
+// Holders returns, for each target key (failover.TargetKey) held by an active request, that
+// request; keys nobody holds are absent. It reads the target index, so its cost is the keys
+// asked, however many requests are active: a pre-flight asks only about its own targets.
+func (s *kvStore) Holders(ctx context.Context, keys []string) (map[string]*Request, error) {
+	out := map[string]*Request{}
+	err := s.view(ctx, func(tx kvTx) error {
+		bySeq := map[uint64]*Request{}
+		for _, key := range keys {
+			v := tx.Bucket(bucketTargets).Get([]byte(key))
+			if len(v) != 8 {
+				continue
+			}
+			seq := binary.BigEndian.Uint64(v)
+			h, ok := bySeq[seq]
+			if !ok {
+				var err error
+				if h, err = holderOf(tx, key); err != nil {
+					return err
+				}
+				bySeq[seq] = h
+			}
+			if h != nil {
+				out[key] = h
+			}
+		}
+		return nil
+	})
+	return out, err
+}

@@ -134,9 +134,23 @@ func (b *Service) preflight(ctx context.Context, kind store.Kind, scope string, 
 // (a plan's); each item of the result keeps them, with the restore point it would use.
 func (b *Service) preflightItems(ctx context.Context, kind store.Kind, scope string, seeds []store.Item, intent store.Intent, at time.Time) (*plan, error) {
 	p := &plan{kind: kind, scope: scope}
-	held, recent, err := b.targetHistory(ctx)
+	keys := make([]string, len(seeds))
+	for i, seed := range seeds {
+		k := seed.Kind
+		if k == "" {
+			k = kind
+		}
+		keys[i] = failover.TargetKey(k, seed.Target)
+	}
+	heldBy, recent, err := b.targetHistory(ctx, keys)
 	if err != nil {
 		return nil, err
+	}
+	held := make(map[string]*store.Request, len(heldBy))
+	for i, seed := range seeds {
+		if h, ok := heldBy[keys[i]]; ok {
+			held[seed.Target.ID] = h
+		}
 	}
 	now := b.now().UTC()
 	items := make([]store.Item, len(seeds))
@@ -250,27 +264,22 @@ func restorePoint(in *emapi.Intervals, intent store.Intent, at time.Time) (time.
 // targetHistory returns the targets held by active requests (target ID -> the request) and those
 // failed over by a request that finished in the last 24 h (target ID -> "FO-3, succeeded at …").
 // VM and vApp IDs never collide, so one map serves every kind (a plan holds both).
-// It reads the active index and then walks back by sequence only until requests are older than
-// the window, so its cost follows recent traffic, not history.
-func (b *Service) targetHistory(ctx context.Context) (map[string]*store.Request, map[string]string, error) {
-	active, err := b.st.Active(ctx)
+// It reads the target index for keys (the request's own targets) and the finished index for the
+// last 24 h, so its cost follows the request and the requests that finished, not how many others
+// are pending or running.
+func (b *Service) targetHistory(ctx context.Context, keys []string) (map[string]*store.Request, map[string]string, error) {
+	// Both reads are bounded by what they are about, not by how many requests exist: a burst
+	// of 500 requests in a DR event must not make each acknowledgement read the other 499.
+	held, err := b.st.Holders(ctx, keys)
 	if err != nil {
 		return nil, nil, err
 	}
-	held, recent := map[string]*store.Request{}, map[string]string{}
-	for _, r := range active {
-		for _, it := range r.Items {
-			held[it.Target.ID] = r
-		}
+	recent := map[string]string{}
+	finished, _, err := b.st.Finished(ctx, b.now().Add(-recentWindow), historyLimit)
+	if err != nil {
+		return nil, nil, err
 	}
-	since := b.now().Add(-recentWindow)
-	err = b.st.Recent(ctx, func(r *store.Request) bool {
-		if r.CreatedAt.Before(since.Add(-b.opt.RequestTTL)) {
-			return false
-		}
-		if r.FinishedAt.Before(since) || !r.State.Terminal() {
-			return true
-		}
+	for _, r := range finished { // newest first: the latest failover of a target is named
 		for _, it := range r.Items {
 			if it.StartedAt.IsZero() && it.TaskID == "" && it.RestoreSessionID == "" {
 				continue // never reached EM
@@ -279,10 +288,10 @@ func (b *Service) targetHistory(ctx context.Context) (map[string]*store.Request,
 				recent[it.Target.ID] = fmt.Sprintf("%s (%s at %s)", r.ID, itemWords(it.State), it.FinishedAt.UTC().Format(clockFormat))
 			}
 		}
-		return true
-	})
-	if err != nil {
-		return nil, nil, err
 	}
 	return held, recent, nil
 }
+
+// historyLimit bounds the finished requests a pre-flight reads for "already failed over in the
+// last 24 hours": the newest this many (a DR event's worth).
+const historyLimit = 500

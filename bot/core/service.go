@@ -48,6 +48,7 @@ type Store interface {
 	Active(ctx context.Context) ([]*store.Request, error)
 	Recent(ctx context.Context, fn func(*store.Request) bool) error
 	Finished(ctx context.Context, since time.Time, limit int) ([]*store.Request, int, error)
+	Holders(ctx context.Context, keys []string) (map[string]*store.Request, error)
 	Approve(ctx context.Context, id, user, digest string) (*store.Request, error)
 	Reject(ctx context.Context, id, user, reason string) (*store.Request, error)
 	Withdraw(ctx context.Context, id, user string) (*store.Request, error)

@@ -157,6 +157,7 @@ func Run(t *testing.T, open Opener) {
 		{"DoneContextWritesNothing", testDoneContext},
 		{"TransitionAllIsOneWrite", testTransitionAll},
 		{"PlansRunInOrder", testPlans},
+		{"HoldersFromTheTargetIndex", testHolders},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open) })
@@ -848,5 +849,33 @@ func testPlans(t *testing.T, open Opener) {
 	evs := e.events()
 	if last := evs[len(evs)-1]; last.Action != "continued" || last.Actor != "U200" {
 		t.Fatalf("last event = %+v, want U200 continued", last)
+	}
+}
+
+// testHolders: Holders names the active request holding each key asked, omits keys nobody holds,
+// and forgets a target when its request finishes.
+func testHolders(t *testing.T, open Opener) {
+	e := newEnv(t, open, 1)
+	ctx := context.Background()
+	a, b := e.create(), e.create()
+	ka := failover.TargetKey(store.KindVM, a.Items[0].Target)
+	kb := failover.TargetKey(store.KindVM, b.Items[0].Target)
+	free := failover.TargetKey(store.KindVM, e.target())
+	got, err := e.s.Holders(ctx, []string{ka, kb, free, ka})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[ka] == nil || got[ka].ID != a.ID || got[kb] == nil || got[kb].ID != b.ID {
+		t.Fatalf("Holders = %v, want %s and %s only", got, a.ID, b.ID)
+	}
+	if _, err := e.s.Reject(ctx, a.ID, "U200", "not now"); err != nil {
+		t.Fatal(err)
+	}
+	got, err = e.s.Holders(ctx, []string{ka, kb})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, held := got[ka]; held || got[kb] == nil {
+		t.Fatalf("after %s was rejected: Holders = %v, want only %s", a.ID, got, b.ID)
 	}
 }

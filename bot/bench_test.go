@@ -214,7 +214,7 @@ func onEtcd3(b *testing.B) func(*harnessConfig) {
 	b.Helper()
 	c := etcdtest.Start(b, etcdtest.Members(3))
 	return func(hc *harnessConfig) {
-		hc.etcd, hc.etcdPrefix = c.Endpoints(), fmt.Sprintf("/bench-%d/", time.Now().UnixNano())
+		hc.etcd, hc.etcdPrefix, hc.idleFor = c.Endpoints(), fmt.Sprintf("/bench-%d/", time.Now().UnixNano()), 10*time.Minute
 	}
 }
 

@@ -63,6 +63,9 @@ type harnessConfig struct {
 	// the dbPath file.
 	etcd       []string
 	etcdPrefix string
+	// idleFor bounds idle's wait (default 90 s); a thousand requests' Slack backlog drains slower
+	// through an etcd cluster's commits.
+	idleFor time.Duration
 }
 
 type harness struct {
@@ -301,7 +304,11 @@ func (h *harness) submitReject(user, id, reason string) string {
 func (h *harness) idle() {
 	h.t.Helper()
 	// Generous: seeding a thousand requests for a benchmark owes Slack a few thousand calls.
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	wait := 90 * time.Second
+	if h.cfg.idleFor > 0 {
+		wait = h.cfg.idleFor
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
 	if err := h.bot.Idle(ctx); err != nil {
 		h.t.Fatalf("bot did not become idle: %v", err)

@@ -409,6 +409,23 @@ func (tx *etcdTx) at(opts ...clientv3.OpOption) []clientv3.OpOption {
 	return opts
 }
 
+// read is a Get at the transaction's revision. The first read is linearizable and fixes the
+// revision; the later ones ask the member for that revision without a quorum round trip
+// (serializable: a read of a past revision is the same on every member that has it), which
+// makes a poll cycle's thousand writes several times cheaper on a cluster. A member that has
+// not applied the revision yet says so, and the read is made linearizable instead. A stale
+// read could only make the commit's compares fail, never pass.
+func (tx *etcdTx) read(key string, opts ...clientv3.OpOption) (*clientv3.GetResponse, error) {
+	if tx.rev == 0 {
+		return tx.e.cli.Get(tx.ctx, key, opts...)
+	}
+	resp, err := tx.e.cli.Get(tx.ctx, key, append(tx.at(opts...), clientv3.WithSerializable())...)
+	if errors.Is(err, rpctypes.ErrFutureRev) {
+		resp, err = tx.e.cli.Get(tx.ctx, key, tx.at(opts...)...)
+	}
+	return resp, err
+}
+
 func (tx *etcdTx) Bucket(name []byte) kvBucket {
 	b, ok := tx.buckets[string(name)]
 	if !ok {
@@ -430,7 +447,7 @@ func (tx *etcdTx) get(key string) []byte {
 		if tx.err != nil {
 			return nil
 		}
-		resp, err := tx.e.cli.Get(tx.ctx, key, tx.at()...)
+		resp, err := tx.read(key)
 		if err != nil {
 			tx.fail("read", err)
 			return nil
@@ -683,7 +700,7 @@ func (c *etcdCursor) remote(from string, asc, incl bool) (string, []byte, bool) 
 		start = c.b.pfx
 		opts = append(opts, clientv3.WithRange(end), clientv3.WithSort(clientv3.SortByKey, clientv3.SortDescend))
 	}
-	resp, err := tx.e.cli.Get(tx.ctx, start, tx.at(opts...)...)
+	resp, err := tx.read(start, opts...)
 	if err != nil {
 		tx.fail("range read", err)
 		return "", nil, false

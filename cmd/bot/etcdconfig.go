@@ -265,10 +265,32 @@ func checkEtcdHostPort(hostport string) error {
 	if host == "" {
 		return errors.New("has no host")
 	}
+	if net.ParseIP(host) == nil && !validHostname(host) {
+		return errors.New("has no valid host name or IP address, e.g. etcd1.example.com:2379")
+	}
 	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
 		return errors.New("has no valid port (1-65535), e.g. etcd1.example.com:2379")
 	}
 	return nil
+}
+
+// validHostname reports whether h is a DNS name: labels of letters, digits, hyphens and
+// underscores, separated by dots.
+func validHostname(h string) bool {
+	if len(h) > 253 {
+		return false
+	}
+	for label := range strings.SplitSeq(strings.TrimSuffix(h, "."), ".") {
+		if label == "" || len(label) > 63 || strings.HasPrefix(label, "-") || strings.HasSuffix(label, "-") {
+			return false
+		}
+		for _, r := range label {
+			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // displayEndpoint is an endpoint as errors and logs show it: without anything before an

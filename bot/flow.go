@@ -168,8 +168,10 @@ var cardWait, cardPoll = 5 * time.Second, 50 * time.Millisecond
 // recorded, and returns its owner. It returns ErrNotFound at once when the request already
 // has another card (the clicked one is out of date), and when cardWait passes.
 func (b *Bot) awaitCard(ctx context.Context, id, channel, ts string) (*store.Request, error) {
-	ctx, cancel := context.WithTimeout(ctx, cardWait)
-	defer cancel()
+	// The wait has its own deadline; the store calls keep the caller's context, so a wait that
+	// ends is a plain "not recorded", never a failed lookup.
+	deadline := time.NewTimer(cardWait)
+	defer deadline.Stop()
 	tick := time.NewTicker(cardPoll)
 	defer tick.Stop()
 	for {
@@ -180,6 +182,8 @@ func (b *Bot) awaitCard(ctx context.Context, id, channel, ts string) (*store.Req
 		}
 		select {
 		case <-ctx.Done():
+			return nil, store.ErrNotFound
+		case <-deadline.C:
 			return nil, store.ErrNotFound
 		case <-tick.C:
 		}

@@ -112,14 +112,8 @@ func newDelivery(b *Bot) *delivery {
 		auditChannel: b.opt.AuditChannel, workspaceURL: b.opt.WorkspaceURL,
 		respond: b.opt.Responder, ephemeral: b.out.Ephemeral, timeout: b.opt.SlackTimeout,
 		approvers: func(r *store.Request) string { return b.core.ApproversFor(r) },
-		leads: func() bool {
-			if b.opt.Leader == nil {
-				return true
-			}
-			_, ok := b.opt.Leader()
-			return ok
-		},
-		ctx: ctx, sctx: context.WithoutCancel(ctx), cancel: cancel, kick: make(chan struct{}, 1),
+		leads:     b.core.Leads,
+		ctx:       ctx, sctx: context.WithoutCancel(ctx), cancel: cancel, kick: make(chan struct{}, 1),
 		postRate: rate.Limit(postsPerSecond), postBurst: 1,
 		updates:  rate.NewLimiter(rate.Limit(float64(updatesPerMinute)/60), 1),
 		limiters: map[string]*rate.Limiter{}, running: map[string]bool{}, again: map[string]bool{},

@@ -565,3 +565,25 @@ func TestEtcdGroupCommit(t *testing.T) {
 		t.Fatalf("%d writes took %d etcd transactions: they were not grouped", n, txns)
 	}
 }
+
+// sameBuckets checks that a holds what b holds in every bucket but the health probe's.
+func sameBuckets(ctx context.Context, a, b *kvStore) error {
+	var want []bucketSum
+	err := b.view(ctx, func(tx kvTx) error {
+		for _, name := range allBuckets {
+			if bytes.Equal(name, bucketHealth) {
+				continue
+			}
+			sum, err := sumBucket(tx, name)
+			if err != nil {
+				return err
+			}
+			want = append(want, sum)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return holdsAsRead(ctx, a, want)
+}

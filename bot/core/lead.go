@@ -33,6 +33,9 @@ const (
 	JobStop = "stop"
 )
 
+// Leads reports whether this instance does the leader's work now (delivery to Slack asks too).
+func (b *Service) Leads() bool { return b.leads() }
+
 // leads reports whether this instance does the leader's work now.
 func (b *Service) leads() bool {
 	if b.opt.Leader == nil {
@@ -42,18 +45,19 @@ func (b *Service) leads() bool {
 	return ok
 }
 
-// termCtx returns ctx ended also when this instance's leadership ends, and whether it leads.
-func (b *Service) termCtx(ctx context.Context) (context.Context, context.CancelFunc, bool) {
+// termCtx returns ctx ended also when this instance's leadership ends, the term (nil with one
+// instance), and whether it leads.
+func (b *Service) termCtx(ctx context.Context) (context.Context, context.Context, context.CancelFunc, bool) {
 	if b.opt.Leader == nil {
-		return ctx, func() {}, true
+		return ctx, nil, func() {}, true
 	}
 	term, ok := b.opt.Leader()
 	if !ok {
-		return ctx, func() {}, false
+		return ctx, nil, func() {}, false
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	stop := context.AfterFunc(term, cancel)
-	return ctx, func() { stop(); cancel() }, true
+	return ctx, term, func() { stop(); cancel() }, true
 }
 
 // handOver forwards j to the leader. tell, when set, hears if that failed.

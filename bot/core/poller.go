@@ -53,19 +53,16 @@ func (b *Service) Poll(ctx context.Context) {
 		return
 	}
 	defer b.pollMu.Unlock()
-	ctx, endTerm, leads := b.termCtx(ctx)
+	ctx, term, endTerm, leads := b.termCtx(ctx)
 	defer endTerm()
 	if !leads {
 		return // a standby follows nothing: the leader does
 	}
-	if b.opt.Leader != nil {
-		term, _ := b.opt.Leader()
-		if term != b.lastTerm {
-			// A new leader first settles every submission the last one may have left half
-			// way, through EM, before it sends or follows anything.
-			b.lastTerm = term
-			b.reconcileAll(ctx)
-		}
+	if term != nil && term != b.lastTerm {
+		// A new leader first settles every submission the last one may have left half way,
+		// through EM, before it sends or follows anything.
+		b.lastTerm = term
+		b.reconcileAll(ctx)
 	}
 	start := time.Now()
 	defer func() { b.met.PollDuration.Observe(time.Since(start).Seconds()) }()
